@@ -1,0 +1,552 @@
+"""Local sandbox: one fresh process per run, resource limits, and (where bwrap works) namespaces.
+
+Layers, outermost first (each step execs the next, so there is one process chain):
+
+    prlimit (RLIMIT_AS/CPU/FSIZE/CORE, NPROC)  ->  bwrap (no network, read-only /, private /tmp,
+    own pid namespace)  ->  setpriv (drop to a per-run unprivileged uid; only when we are root)  ->  program
+
+Why a per-run uid when root: RLIMIT_NPROC is never enforced for uid 0, so a fork bomb is only stopped
+once the program runs as some other uid. A fresh uid per run (no passwd entry needed) gives each run its
+own process count, stops runs from signalling each other, and lets us sweep leftovers by uid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+from mapcoder_lite.sandbox.base import Limits, RunResult, command_for, language_spec
+
+_log = logging.getLogger(__name__)
+
+Isolation = Literal["auto", "bwrap", "none"]
+_ISOLATIONS = ("auto", "bwrap", "none")
+
+_MIB = 1024 * 1024
+_OVERLAYS = ("/tmp", "/dev/shm")  # private tmpfs mounts inside the sandbox
+_CHUNK = 65536
+# Per-run uids live in [2**30, 2**31): far above any real account; pid and a counter keep concurrent
+# runs in one or several host processes apart.
+_UID_BASE = 1 << 30
+_uid_counter = itertools.count()
+
+_warned: set[str] = set()
+_lock = threading.Lock()
+_probe_cache: dict[tuple[object, ...], str | None] = {}
+_help_cache: dict[str, str] = {}
+
+
+def _warn_once(key: str, message: str) -> None:
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    _log.warning(message)
+
+
+def _alloc_uid() -> int:
+    return _UID_BASE + ((os.getpid() & 0x3FFFFF) << 8) + (next(_uid_counter) & 0xFF)
+
+
+class LocalSandbox:
+    """Runs untrusted code on this machine. isolation: "bwrap" (required, error if unusable), "none"
+    (limits only), or "auto" (bwrap when it works here, else "none" with one logged warning)."""
+
+    name = "local"
+
+    def __init__(
+        self, isolation: Isolation = "auto", *, python: str | None = None, tmp_root: str | None = None
+    ) -> None:
+        if isolation not in _ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(_ISOLATIONS)} (got {isolation!r})")
+        self.python = python or sys.executable or shutil.which("python3") or "python3"
+        self.tmp_root = tmp_root or tempfile.gettempdir()
+        self._root = os.geteuid() == 0
+        self._prlimit = shutil.which("prlimit")
+        self._setpriv = shutil.which("setpriv")
+        self._bwrap = shutil.which("bwrap")
+        self._bwrap_flags: set[str] = set()
+        self._unhide: list[str] = []
+
+        if self._root and not _traversable_by_others(self.tmp_root):
+            raise ValueError(f"tmp_root {self.tmp_root!r} must be traversable by other users (o+x)")
+
+        needed = _interpreter_paths(self.python)
+        self.isolation: Literal["bwrap", "none"] = "none"
+        problem = "isolation='none' was asked for"
+        if isolation != "none":
+            problem = self._probe_bwrap(needed) or ""
+            if not problem:
+                self.isolation = "bwrap"
+            elif isolation == "bwrap":
+                raise RuntimeError(f"isolation='bwrap' requested but bwrap cannot run here: {problem}")
+        if self.isolation == "none":
+            _warn_once(
+                "no-bwrap",
+                "sandbox: bubblewrap (bwrap) is not in use, so network and file-system isolation are OFF; "
+                f"generated code runs with resource limits only ({problem}).",
+            )
+        # Dropping to a per-run uid needs setpriv, and the interpreter reachable by that uid: bwrap can
+        # re-expose it (self._unhide); without bwrap it must already be world-readable.
+        self.drop_uid = self._root and self._setpriv is not None and (
+            self.isolation == "bwrap" or all(_traversable_by_others(p) for p in needed)
+        )
+        if self._root and not self.drop_uid:
+            _warn_once(
+                "no-drop",
+                "sandbox: running as root but cannot switch the program to an unprivileged uid "
+                "(needs setpriv and bwrap, or a world-readable interpreter); the process-count limit "
+                "(fork bombs) is NOT enforced.",
+            )
+
+    # ---------------------------------------------------------------- setup
+
+    def _probe_bwrap(self, needed: list[str]) -> str | None:
+        """None when a trivial program runs under our full bwrap command line, else why not."""
+        if self._bwrap is None:
+            return "bwrap not found on PATH"
+        if self._root and self._setpriv is None:
+            return "setpriv (util-linux) not found; needed to leave root inside bwrap"
+        if self._bwrap not in _help_cache:
+            try:
+                res = subprocess.run([self._bwrap, "--help"], capture_output=True, text=True, timeout=10)
+                _help_cache[self._bwrap] = res.stdout + res.stderr
+            except (OSError, subprocess.SubprocessError) as exc:
+                return f"bwrap --help failed: {exc}"
+        help_text = _help_cache[self._bwrap]
+        self._bwrap_flags = {f for f in ("--size", "--disable-userns", "--perms") if f in help_text}
+        self._unhide = _unhide_args(needed, overlays=_OVERLAYS, check_access=self._root)
+        key = (self._bwrap, self._root, self.python, tuple(self._unhide))
+        if key not in _probe_cache:
+            workdir = tempfile.mkdtemp(prefix="mcl-probe-", dir=self.tmp_root)
+            uid = _alloc_uid()
+            try:
+                if self._root:
+                    os.chown(workdir, uid, uid)
+                # The real interpreter, not /bin/true: it must be reachable inside, and the workdir writable.
+                with open(os.path.join(workdir, "probe.py"), "w") as fh:
+                    fh.write("open('out.txt', 'w').write('ok')\n")
+                argv = self._argv([self.python, "probe.py"], workdir, uid if self._root else None, Limits(),
+                                  bwrap=True, files=["probe.py"])
+                res = subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=workdir,
+                                     env=_base_env(workdir, "/tmp"))
+                _probe_cache[key] = None if res.returncode == 0 else (
+                    f"exit {res.returncode}: {(res.stderr or res.stdout).strip()[:500]}")
+            except (OSError, subprocess.SubprocessError) as exc:
+                _probe_cache[key] = str(exc)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+        return _probe_cache[key]
+
+    def _argv(
+        self, cmd: list[str], workdir: str, uid: int | None, limits: Limits, *, bwrap: bool,
+        files: list[str],
+    ) -> list[str]:
+        argv: list[str] = []
+        if self._prlimit:
+            argv += [self._prlimit, f"--as={limits.memory_mb * _MIB}", f"--cpu={limits.cpu_s}",
+                     f"--fsize={limits.file_size_mb * _MIB}", "--core=0"]
+            nproc = self._outer_nproc(limits, uid, bwrap=bwrap)
+            if nproc is not None:
+                argv.append(f"--nproc={nproc}")
+            argv.append("--")
+        if bwrap:
+            assert self._bwrap is not None
+            argv += [self._bwrap, *self._bwrap_args(workdir, limits, files), "--"]
+        if uid is not None:
+            assert self._setpriv is not None
+            argv += [self._setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+        elif bwrap and not self._root and self._prlimit:
+            # Set inside the new user namespace, RLIMIT_NPROC counts only this sandbox's processes
+            # (+1: bwrap's own pid-1 reaper). Set outside, it would count all of this user's.
+            argv += [self._prlimit, f"--nproc={limits.max_processes + 1}", "--"]
+        return argv + cmd
+
+    def _outer_nproc(self, limits: Limits, uid: int | None, *, bwrap: bool) -> int | None:
+        if uid is not None:
+            return limits.max_processes  # fresh uid: its count starts at zero
+        if self._root or bwrap:
+            return None  # root is exempt anyway; non-root bwrap sets it inside (see _argv)
+        # Non-root without namespaces: the count is per real uid, so allow what this user already runs.
+        return _count_tasks(os.getuid()) + limits.max_processes
+
+    def _bwrap_args(self, workdir: str, limits: Limits, files: list[str]) -> list[str]:
+        def tmpfs(path: str, mode: str, size_mb: int) -> list[str]:
+            args = ["--perms", mode] if "--perms" in self._bwrap_flags else []
+            if "--size" in self._bwrap_flags:
+                args += ["--size", str(size_mb * _MIB)]
+            return [*args, "--tmpfs", path]
+
+        scratch_mb = max(4 * limits.file_size_mb, 16)
+        args = [
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            *(arg for path in _OVERLAYS for arg in tmpfs(path, "1777", scratch_mb)),
+            *self._unhide,
+            # The workdir is a size-capped tmpfs at the host workdir's path, holding read-only binds of the
+            # files we wrote: what the program writes stays in (bounded) memory, never on the host disk.
+            *tmpfs(workdir, "1777", scratch_mb),
+            *(arg for name in files for arg in ("--ro-bind", os.path.join(workdir, name),
+                                                 os.path.join(workdir, name))),
+            "--chdir", workdir,
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "sandbox", "--die-with-parent", "--new-session",
+        ]
+        if not self._root:
+            # Unprivileged bwrap needs a user namespace; root stays out of one so setpriv can switch uid.
+            args.append("--unshare-user")
+            if "--disable-userns" in self._bwrap_flags:
+                args.append("--disable-userns")
+        return args
+
+    # ---------------------------------------------------------------- run
+
+    def run(
+        self, code: str, *, language: str = "python", stdin: str = "", limits: Limits | None = None
+    ) -> RunResult:
+        limits = limits or Limits()
+        spec = language_spec(language)
+        bwrap = self.isolation == "bwrap"
+        uid = _alloc_uid() if self.drop_uid else None
+        workdir = tempfile.mkdtemp(prefix="mcl-sandbox-", dir=self.tmp_root)
+        marker = os.path.basename(workdir)
+        try:
+            with open(os.path.join(workdir, spec.filename), "w", encoding="utf-8", errors="replace") as fh:
+                fh.write(code)
+            if uid is not None:
+                os.chown(workdir, uid, uid)
+            cmd = command_for(spec, python=self.python, file=spec.filename)
+            argv = self._argv(cmd, workdir, uid, limits, bwrap=bwrap, files=[spec.filename])
+            env = _base_env(workdir, "/tmp" if bwrap else workdir)
+            if uid is None and not bwrap:
+                env["MCL_SANDBOX_RUN"] = marker  # lets sweep() find processes that left the group
+
+            def sweep() -> None:
+                # Catch processes that left the process group (setsid): by uid when we gave the run its
+                # own uid; else by the run's env marker (bwrap's pid namespace already takes them all).
+                if uid is not None:
+                    _kill_matching(lambda pid: _owner(pid) == uid)
+                elif not bwrap:
+                    _kill_matching(lambda pid: _has_marker(pid, marker))
+
+            preexec = None
+            if not self._prlimit:
+                preexec = _preexec_limits(limits, self._outer_nproc(limits, uid, bwrap=bwrap))
+            data = stdin.encode("utf-8", errors="replace")
+            result = _execute(argv, env, workdir, data, limits, sweep, preexec)
+            if bwrap and result.exit_code is not None and 128 < result.exit_code <= 128 + 64:
+                result.exit_code = 128 - result.exit_code  # bwrap reports a signal as 128+n; we use -n
+            return result
+        finally:
+            _rmtree(workdir)
+
+
+def _base_env(home: str, tmpdir: str) -> dict[str, str]:
+    # A fresh environment: nothing inherited, so no API keys or tokens reach the program.
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": home,
+        "TMPDIR": tmpdir,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONIOENCODING": "utf-8",
+        # Threads count towards the process limit; BLAS pools would spawn one per core.
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def _execute(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    data: bytes,
+    limits: Limits,
+    sweep: Callable[[], None],
+    preexec: Callable[[], None] | None,
+) -> RunResult:
+    start = time.monotonic()
+    deadline = start + limits.timeout_s
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+        start_new_session=True, close_fds=True, preexec_fn=preexec,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    killed = False
+
+    def kill() -> None:
+        nonlocal killed
+        if proc.poll() is None:
+            killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole group; bwrap's pid namespace dies with it
+        sweep()
+
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    buffers = {out_fd: bytearray(), err_fd: bytearray()}
+    total = 0
+    truncated = timed_out = False
+    pos = 0
+    sel = selectors.DefaultSelector()
+    for pipe in (proc.stdout, proc.stderr):
+        sel.register(pipe, selectors.EVENT_READ)
+    if data:
+        os.set_blocking(proc.stdin.fileno(), False)
+        sel.register(proc.stdin, selectors.EVENT_WRITE)
+    else:
+        proc.stdin.close()
+    exited = False
+    try:
+        while sel.get_map() and not truncated:
+            now = time.monotonic()
+            if not exited and proc.poll() is not None:
+                # The program is gone; whatever still holds our pipes is a straggler: kill, then drain.
+                exited = True
+                kill()
+                deadline = min(deadline, now + 1.0)
+            if now >= deadline:
+                timed_out = not exited
+                kill()
+                break
+            for key, _ in sel.select(min(deadline - now, 0.1)):
+                if key.fileobj is proc.stdin:
+                    try:
+                        pos += os.write(key.fd, data[pos : pos + _CHUNK])
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the program closed stdin or exited: the rest is not wanted
+                        pos = len(data)
+                    if pos >= len(data):
+                        sel.unregister(proc.stdin)
+                        proc.stdin.close()
+                    continue
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                room = limits.max_output_bytes - total
+                buffers[key.fd] += chunk[:room]
+                total += min(len(chunk), room)
+                if len(chunk) > room:
+                    truncated = True  # stop reading at once: the cap is the point
+                    kill()
+                    break
+        if not timed_out:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                timed_out = True  # it closed its output but kept running
+        kill()
+        proc.wait()
+    finally:
+        sel.close()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        if proc.poll() is None:
+            kill()
+            proc.wait()
+    seconds = time.monotonic() - start
+    return RunResult(
+        stdout=buffers[out_fd].decode("utf-8", errors="replace"),
+        stderr=buffers[err_fd].decode("utf-8", errors="replace"),
+        exit_code=None if killed else proc.returncode,
+        timed_out=timed_out,
+        seconds=seconds,
+        truncated=truncated,
+    )
+
+
+def _preexec_limits(limits: Limits, nproc: int | None) -> Callable[[], None]:
+    """Fallback when prlimit is missing (it runs in the child between fork and exec)."""
+    values = [
+        (resource.RLIMIT_AS, limits.memory_mb * _MIB),
+        (resource.RLIMIT_CPU, limits.cpu_s),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * _MIB),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if nproc is not None:
+        values.append((resource.RLIMIT_NPROC, nproc))
+
+    def apply() -> None:
+        for res, value in values:
+            resource.setrlimit(res, (value, value))
+
+    return apply
+
+
+# ---------------------------------------------------------------- process sweeping
+
+
+def _owner(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _has_marker(pid: int, marker: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return f"MCL_SANDBOX_RUN={marker}".encode() in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rpartition(b")")[2].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # gone already
+
+
+def _kill_matching(match: Callable[[int], bool], grace_s: float = 3.0) -> None:
+    """SIGKILL every live process that matches, and wait (bounded) until none is left, so that a run's
+    processes are gone when run() returns, not still dying and stealing CPU from the next run."""
+    me = os.getpid()
+    deadline = time.monotonic() + grace_s
+    while True:
+        live = [pid for pid in _pids() if pid != me and match(pid) and not _zombie(pid)]
+        if not live:
+            return
+        for pid in live:
+            try:
+                # A pidfd pins the process, so re-checking after opening it rules out a recycled pid.
+                fd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if match(pid):
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        if time.monotonic() > deadline:
+            _log.warning("sandbox: %d processes still alive after SIGKILL", len(live))
+            return
+        time.sleep(0.002)
+
+
+def _count_tasks(uid: int) -> int:
+    """Threads + processes of uid: what RLIMIT_NPROC counts."""
+    count = 0
+    for pid in _pids():
+        if _owner(pid) != uid:
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("Threads:"):
+                        count += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
+            continue
+    return count
+
+
+# ---------------------------------------------------------------- file-system helpers
+
+
+def _interpreter_paths(python: str) -> list[str]:
+    """Directories the interpreter needs: every link on its symlink chain and its prefixes."""
+    paths: set[str] = set()
+    current = os.path.abspath(python)
+    for _ in range(40):
+        paths.add(os.path.dirname(current))
+        if not os.path.islink(current):
+            break
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    real = os.path.realpath(python)
+    if os.path.realpath(sys.executable or "") == real:
+        paths.update({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})
+    else:
+        paths.add(os.path.dirname(os.path.dirname(real)))  # <prefix>/bin/python -> <prefix>
+    return sorted(p for p in paths if p and os.path.isdir(p))
+
+
+def _ancestors(path: str) -> list[str]:
+    """Proper ancestors of an absolute path, "/" excluded, outermost first."""
+    parts = os.path.normpath(path).strip("/").split("/")
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _other_x(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IXOTH)
+    except OSError:
+        return False
+
+
+def _traversable_by_others(path: str) -> bool:
+    return all(_other_x(a) for a in [*_ancestors(path), path])
+
+
+def _unhide_args(paths: Iterable[str], *, overlays: tuple[str, ...], check_access: bool) -> list[str]:
+    """bwrap args that keep each path visible and reachable inside the sandbox. A path under one of our
+    own tmpfs overlays (/tmp) is bound back in. With check_access (the program will run as another uid),
+    a path below a directory others cannot traverse (e.g. /root, 0700) gets a tmpfs over that directory,
+    world-traversable directories inside it, and a read-only bind; the rest of it stays hidden."""
+    tops: list[str] = []
+    dirs: list[str] = []
+    binds: list[str] = []
+    for path in sorted({os.path.normpath(p) for p in paths}, key=len):
+        if any(path == b or path.startswith(b + "/") for b in binds):
+            continue
+        overlay = next((o for o in overlays if path.startswith(o + "/")), None)
+        blocked = [a for a in _ancestors(path) if not _other_x(a)] if check_access else []
+        top = overlay or (blocked[0] if blocked else None)
+        if top is None:
+            continue
+        if top not in tops and top not in overlays:
+            tops.append(top)
+        for a in _ancestors(path):
+            if a.startswith(top + "/") and a not in dirs:
+                dirs.append(a)
+        binds.append(path)
+    args: list[str] = []
+    for top in tops:
+        args += ["--perms", "0755", "--tmpfs", top]
+    for d in sorted(dirs, key=lambda p: p.count("/")):
+        args += ["--perms", "0755", "--dir", d]
+    for b in binds:
+        args += ["--ro-bind", b, b]
+    return args
+
+
+def _rmtree(path: str) -> None:
+    def fix(func: Callable[..., object], target: str, _exc: object) -> None:
+        # The program may have left directories without write/exec permission.
+        try:
+            os.chmod(os.path.dirname(target), 0o700)
+            os.chmod(target, 0o700)
+            func(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=fix)
