@@ -1,0 +1,125 @@
+"""Runtime settings of a MapCoder-Lite run.
+
+Passed as ``context=`` to the compiled graph (LangGraph's ``context_schema``). Every field has a
+description (LangGraph Studio shows it) and falls back to an environment variable
+``MAPCODER_LITE_<FIELD>`` when left at its default, so a deployed server is configured by its
+environment and a single run by its arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ROLES: tuple[str, ...] = ("retriever", "planner", "confidence", "coder", "debugger")
+ENV_PREFIX = "MAPCODER_LITE_"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+def _describe(text: str) -> dict[str, Any]:
+    return {"description": text}
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Where the agents' models live, how hard the graph tries, and how code is executed."""
+
+    base_url: str = field(
+        default="http://127.0.0.1:8000/v1",
+        metadata=_describe("OpenAI-compatible endpoint (e.g. a vLLM server) that serves every role."),
+    )
+    api_key: str = field(
+        default="EMPTY",
+        metadata=_describe("API key for the endpoint. vLLM accepts any string unless started with --api-key."),
+    )
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata=_describe("Model name used by every role that has no model of its own (plain MapCoder)."),
+    )
+    retriever_model: str = field(
+        default="",
+        metadata=_describe("Model name of the retrieval agent; with vLLM, the name of its LoRA adapter."),
+    )
+    planner_model: str = field(
+        default="", metadata=_describe("Model name of the planning agent (its LoRA adapter on vLLM).")
+    )
+    confidence_model: str = field(
+        default="",
+        metadata=_describe("Model name that scores plans (the planner's adapter, or one of its own)."),
+    )
+    coder_model: str = field(
+        default="", metadata=_describe("Model name of the coding agent (its LoRA adapter on vLLM).")
+    )
+    debugger_model: str = field(
+        default="", metadata=_describe("Model name of the debugging agent (its LoRA adapter on vLLM).")
+    )
+    k: int = field(default=3, metadata=_describe("Number of example problems the retriever recalls, hence of plans."))
+    t: int = field(default=5, metadata=_describe("Maximum debugging rounds for each plan."))
+    temperature: float = field(default=0.0, metadata=_describe("Sampling temperature of every agent."))
+    max_tokens: int = field(default=1536, metadata=_describe("Maximum tokens of one agent answer."))
+    request_timeout_s: float = field(
+        default=600.0, metadata=_describe("Seconds to wait for one model answer before giving up.")
+    )
+    sandbox: str = field(
+        default="local",
+        metadata=_describe("Where generated code runs: 'local' (bubblewrap when present) or 'e2b'."),
+    )
+    test_timeout_s: float = field(
+        default=10.0, metadata=_describe("Wall-clock limit, in seconds, for one sample test run.")
+    )
+    memory_mb: int = field(default=1024, metadata=_describe("Memory limit of one sample test run, in MiB."))
+
+    def __post_init__(self) -> None:
+        # A field still at its default takes the environment's value, converted to the field's type.
+        for f in fields(self):
+            if not f.init:
+                continue
+            raw = os.environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None or getattr(self, f.name) != f.default:
+                continue
+            try:
+                setattr(self, f.name, type(f.default)(raw))
+            except ValueError as exc:
+                raise ValueError(
+                    f"environment variable {ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid "
+                    f"{type(f.default).__name__} for Context.{f.name}"
+                ) from exc
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject settings that would make a run meaningless, saying which field and why."""
+        if self.k < 1:
+            raise ValueError(f"Context.k must be at least 1 (got {self.k}): it is the number of plans")
+        if self.t < 0:
+            raise ValueError(f"Context.t must be 0 or more (got {self.t}): it bounds debugging rounds")
+        if self.max_tokens < 1:
+            raise ValueError(f"Context.max_tokens must be positive (got {self.max_tokens})")
+        if self.sandbox not in ("local", "e2b"):
+            raise ValueError(f"Context.sandbox must be 'local' or 'e2b' (got {self.sandbox!r})")
+
+    def model_for(self, role: str) -> str:
+        """The model name a role's requests carry; on vLLM this picks the role's LoRA adapter."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        return getattr(self, f"{role}_model") or self.model
+
+    @classmethod
+    def lite(cls, **overrides: Any) -> Context:
+        """MapCoder-Lite: each role asks for the adapter named after it (as `mapcoder-lite serve` names them)."""
+        per_role = {f"{role}_model": role for role in ROLES}
+        return cls(**(per_role | overrides))
+
+
+def context_of(runtime_context: Context | Mapping[str, Any] | None) -> Context:
+    """The run's Context: defaults when none was given; a mapping (from a server) becomes a Context."""
+    if runtime_context is None:
+        return Context()
+    if isinstance(runtime_context, Context):
+        return runtime_context
+    known = {f.name for f in fields(Context)}
+    unknown = set(runtime_context) - known
+    if unknown:
+        raise ValueError(f"unknown context fields {sorted(unknown)}; known fields are {sorted(known)}")
+    return Context(**dict(runtime_context))

@@ -1,0 +1,22 @@
+"""One module per agent; each node builds messages, calls its role's model, parses, updates state."""
+
+from mapcoder_lite.nodes.coder import coder, next_plan
+from mapcoder_lite.nodes.confidence import confidence, rank_plans
+from mapcoder_lite.nodes.debugger import debugger
+from mapcoder_lite.nodes.planner import fan_out_plans, planner
+from mapcoder_lite.nodes.retriever import retriever
+from mapcoder_lite.nodes.testing import after_tests, finish, sample_testing
+
+__all__ = [
+    "after_tests",
+    "coder",
+    "confidence",
+    "debugger",
+    "fan_out_plans",
+    "finish",
+    "next_plan",
+    "planner",
+    "rank_plans",
+    "retriever",
+    "sample_testing",
+]

@@ -1,0 +1,43 @@
+"""Coding agent node: write the program for the current plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from mapcoder_lite.graph.context import Context, context_of
+from mapcoder_lite.graph.state import State
+from mapcoder_lite.llm import RoleModels
+from mapcoder_lite.prompts import coder as prompt
+
+
+def coder(state: State, runtime: Runtime[Context], *, models: RoleModels) -> dict[str, Any]:
+    context = context_of(runtime.context)
+    language = state.get("language") or "python"
+    plans = [dict(plan) for plan in state["plans"]]
+    plan = plans[state["plan_index"]]
+    plan["tried"] = True
+    messages = prompt.build_messages(
+        state["problem"],
+        state["sample_tests"],
+        language,
+        plan["plan"],
+        state.get("algorithm", ""),
+        state.get("entry_point"),
+    )
+    text, call = models.call("coder", messages, context)
+    code = prompt.parse(text, language)
+    call.parsed = code is not None
+    # Fallback: no usable code is a failed attempt (empty code), which debugging may still rescue.
+    return call.update() | {
+        "plans": plans,
+        "current_plan": plan["plan"],
+        "current_code": code or "",
+        "debug_round": 0,
+    }
+
+
+def next_plan(state: State) -> dict[str, Any]:
+    """Move on to the next-most-confident plan after the current one used up its debugging rounds."""
+    return {"plan_index": state["plan_index"] + 1, "debug_round": 0}

@@ -1,0 +1,41 @@
+"""Confidence node: score one plan 0-100 so plans are coded best first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from mapcoder_lite.graph.context import Context, context_of
+from mapcoder_lite.graph.state import PlanTask, State
+from mapcoder_lite.llm import RoleModels
+from mapcoder_lite.prompts import confidence as prompt
+
+
+def confidence(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels) -> dict[str, Any]:
+    candidate = {"plan": task.get("plan", ""), "example_index": task["example_index"]}
+    if not candidate["plan"]:
+        # Nothing to judge: the planner's failure is already counted; rank this plan last.
+        return {"candidate_plans": [candidate | {"confidence": 0, "explanation": "the planner gave no plan"}]}
+    context = context_of(runtime.context)
+    messages = prompt.build_messages(task["problem"], candidate["plan"], task["language"])
+    text, call = models.call("confidence", messages, context)
+    scored = prompt.parse(text)
+    call.parsed = scored is not None
+    # Fallback for an unreadable score: confidence 0.
+    score = (
+        {"confidence": scored.confidence, "explanation": scored.explanation}
+        if scored
+        else {
+            "confidence": 0,
+            "explanation": "unreadable confidence answer",
+        }
+    )
+    return call.update() | {"candidate_plans": [candidate | score]}
+
+
+def rank_plans(state: State) -> dict[str, Any]:
+    """Order plans by descending confidence (ties keep retrieval order); start with the first."""
+    ranked = sorted(state["candidate_plans"], key=lambda p: (-p["confidence"], p["example_index"]))
+    plans = [plan | {"tried": False, "passed": False, "attempts": []} for plan in ranked]
+    return {"plans": plans, "plan_index": 0, "debug_round": 0, "best": {}}

@@ -1,0 +1,39 @@
+"""Planning agent node: one plan from one recalled example (k of these run in parallel)."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+
+from mapcoder_lite.graph.context import Context, context_of
+from mapcoder_lite.graph.state import PlanTask, State
+from mapcoder_lite.llm import RoleModels
+from mapcoder_lite.prompts import planner as prompt
+
+
+def fan_out_plans(state: State) -> list[Send]:
+    """One planner branch per recalled example; a single example-less branch when none parsed."""
+    shared = {
+        "problem": state["problem"],
+        "sample_tests": state["sample_tests"],
+        "entry_point": state.get("entry_point"),
+        "language": state.get("language") or "python",
+        "algorithm": state.get("algorithm", ""),
+    }
+    examples: list[dict[str, str] | None] = list(state.get("examples") or []) or [None]
+    return [
+        Send("planner", PlanTask(**shared, example=example, example_index=index))
+        for index, example in enumerate(examples)
+    ]
+
+
+def planner(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels) -> Command:
+    context = context_of(runtime.context)
+    messages = prompt.build_messages(
+        task["problem"], task["sample_tests"], task["language"], task["example"], task["algorithm"]
+    )
+    text, call = models.call("planner", messages, context)
+    plan = prompt.parse(text)
+    call.parsed = plan is not None
+    # The plan travels on to its own confidence scoring in the same branch.
+    return Command(update=call.update(), goto=Send("confidence", {**task, "plan": plan or ""}))

@@ -1,0 +1,79 @@
+"""Sample testing: run the current code against the problem's samples in the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+
+from mapcoder_lite.graph.context import Context, context_of
+from mapcoder_lite.graph.state import State
+from mapcoder_lite.sandbox import Limits, get_sandbox, run_tests
+
+
+def limits_of(context: Context) -> Limits:
+    return Limits(timeout_s=context.test_timeout_s, memory_mb=context.memory_mb)
+
+
+def sample_testing(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    context = context_of(runtime.context)
+    code, tests = state["current_code"], state["sample_tests"]
+    if code.strip():
+        report = run_tests(
+            get_sandbox(context.sandbox),
+            code,
+            tests,
+            entry_point=state.get("entry_point"),
+            language=state.get("language") or "python",
+            limits=limits_of(context),
+        )
+        result = report.to_dict() | {
+            "samples_passed": report.passed,
+            "total": report.total,
+            "all_passed": report.all_passed if tests else True,  # nothing to fail
+            "rendered": report.render(),
+        }
+    else:
+        result = {
+            "samples_passed": 0,
+            "total": len(tests),
+            "all_passed": False,
+            "rendered": "No code was produced: the answer had no usable code block.",
+        }
+
+    plans = [dict(plan) for plan in state["plans"]]
+    attempt = {
+        "code": code,
+        "plan": state["current_plan"],
+        "debug_round": state["debug_round"],
+        "samples_passed": result["samples_passed"],
+        "total": result["total"],
+        "report": result["rendered"],
+    }
+    current = plans[state["plan_index"]]
+    current["attempts"] = [*current["attempts"], attempt]
+    current["passed"] = result["all_passed"]
+    best = state.get("best") or {}
+    # Strictly more samples passed replaces the best attempt, so ties keep the earlier one.
+    if code.strip() and result["samples_passed"] > best.get("samples_passed", -1):
+        best = attempt | {"plan_index": state["plan_index"]}
+    return {"test_report": result, "plans": plans, "best": best}
+
+
+def after_tests(state: State, runtime: Runtime[Context]) -> Literal["finish", "debugger", "next_plan"]:
+    """Stop at the first passing code; else debug (at most t rounds); else the next plan; else finish."""
+    context = context_of(runtime.context)
+    if state["test_report"]["all_passed"]:
+        return "finish"
+    if state["debug_round"] < context.t:
+        return "debugger"
+    if state["plan_index"] + 1 < len(state["plans"]):
+        return "next_plan"
+    return "finish"
+
+
+def finish(state: State) -> dict[str, Any]:
+    """The passing code, or else the best attempt (most samples passed) over every plan."""
+    if state["test_report"]["all_passed"]:
+        return {"code": state["current_code"], "passed": True}
+    return {"code": (state.get("best") or {}).get("code", ""), "passed": False}

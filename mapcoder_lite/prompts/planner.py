@@ -1,0 +1,58 @@
+"""Planning agent: one plan for the problem, written from one recalled example."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mapcoder_lite.prompts.common import Message, chat, language_name, problem_section
+
+SYSTEM = """You are an expert competitive programmer who writes clear, correct solution plans.
+You answer with the plan only: numbered steps in plain text, no code."""
+
+EXAMPLE = """Here is a solved problem that resembles the one to solve.
+
+## Example problem
+{description}
+
+## Example plan
+{planning}
+"""
+
+USER = """{example}
+## Algorithm to consider
+{algorithm}
+
+Write a step-by-step plan that solves the following problem in {language}.
+
+{problem}
+
+Give only the plan, as numbered steps. No code and no other text."""
+
+
+def build_messages(
+    problem: str,
+    sample_tests: list[Any],
+    language: str,
+    example: dict[str, str] | None,
+    algorithm: str,
+) -> list[Message]:
+    shown = EXAMPLE.format(**example) if example else "(No example problem is available.)\n"
+    user = USER.format(
+        example=shown,
+        algorithm=algorithm.strip() or "(none named)",
+        language=language_name(language),
+        problem=problem_section(problem, sample_tests),
+    )
+    return chat(SYSTEM, user)
+
+
+def parse(text: str) -> str | None:
+    """The plan without a leading heading; None when the answer is empty."""
+    plan = re.sub(r"^\s*#*\s*(planning|plan)\s*:?\s*\n", "", text.strip(), flags=re.IGNORECASE)
+    return plan.strip() or None
+
+
+def is_strict(text: str) -> bool:
+    """A trained planner answers with a plan and no code block."""
+    return parse(text) is not None and "```" not in text

@@ -1,0 +1,76 @@
+"""Retrieval agent: recall k relevant example problems and name the algorithm behind the target."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mapcoder_lite.prompts.common import Message, chat, language_name
+from mapcoder_lite.prompts.parsing import extract_code, xml_tag, xml_tags
+
+SYSTEM = """You are an expert competitive programmer with a wide memory of solved problems.
+You answer only in the XML format the user asks for."""
+
+USER = """Here is a programming problem:
+
+{problem}
+
+Recall {k} problems that are relevant to it but different from it and from each other. For each one,
+describe it, write {language} code that solves it, reasoning step by step, and write the plan you
+followed. Then name the algorithm the problem above needs (brute force, greedy, dynamic programming,
+binary search, graph search, divide and conquer, backtracking, math, and so on) and write a short,
+general tutorial on that algorithm; no code in the tutorial.
+
+Answer with exactly this XML and nothing else:
+<root>
+<problem>
+<description>what the recalled problem asks</description>
+<code>{language} code that solves it</code>
+<planning>the steps of the solution</planning>
+</problem>
+(one <problem> element for each of the {k} problems)
+<algorithm>the algorithm and its tutorial</algorithm>
+</root>"""
+
+
+@dataclass
+class Retrieval:
+    examples: list[dict[str, str]] = field(default_factory=list)
+    algorithm: str = ""
+
+
+def build_messages(problem: str, language: str, k: int) -> list[Message]:
+    return chat(SYSTEM, USER.format(problem=problem.strip(), k=k, language=language_name(language)))
+
+
+def parse(text: str, language: str = "python") -> Retrieval | None:
+    """Examples that carry a description or a plan, and the algorithm; None when nothing is usable."""
+    examples: list[dict[str, str]] = []
+    for block in xml_tags(text, "problem"):
+        code = xml_tag(block, "code") or ""
+        example = {
+            "description": xml_tag(block, "description") or "",
+            # Models often fence the code inside <code>; keep the program, not the fence.
+            "code": extract_code(code, language) or code,
+            "planning": xml_tag(block, "planning") or "",
+        }
+        if example["description"] or example["planning"]:
+            examples.append(example)
+    algorithm = xml_tag(text, "algorithm") or ""
+    if not examples:
+        return None
+    return Retrieval(examples=examples, algorithm=algorithm)
+
+
+def is_strict(text: str, k: int | None = None) -> bool:
+    """The exact format a trained retriever must produce (used to filter training data)."""
+    body = text.strip()
+    if not (body.startswith("<root>") and body.endswith("</root>")):
+        return False
+    if len(re.findall(r"<root>", body)) != 1:
+        return False
+    problems = xml_tags(body, "problem")
+    if not problems or (k is not None and len(problems) != k):
+        return False
+    fields_present = all(all(xml_tag(p, tag) for tag in ("description", "code", "planning")) for p in problems)
+    return fields_present and bool(xml_tag(body, "algorithm"))

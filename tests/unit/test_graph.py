@@ -1,0 +1,208 @@
+"""MapCoder semantics of the whole graph, driven by scripted chat models and the real local sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from mapcoder_lite.graph import Context, build_graph
+from tests.scripted import scripted
+
+FUNCTION_PROBLEM = {
+    "problem": 'def add(a, b):\n    """Return the sum of a and b."""\n',
+    "sample_tests": ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"],
+    "entry_point": "add",
+    "language": "python",
+}
+GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
+HALF = "```python\ndef add(a, b):\n    return 3\n```"  # passes the first sample only
+BAD = "```python\ndef add(a, b):\n    return a - b - 99\n```"
+
+
+def retrieval(*markers: str) -> str:
+    problems = "".join(
+        f"<problem><description>{m} example</description><code>x = 1 if 1 < 2 else 0</code>"
+        f"<planning>plan from {m}</planning></problem>"
+        for m in markers
+    )
+    return f"<root>{problems}<algorithm>Arithmetic</algorithm></root>"
+
+
+def by_marker(table: dict[str, str], default: str = "") -> Callable[[str], str]:
+    """Answer with the value of the first key found in the prompt."""
+
+    def script(prompt: str) -> str:
+        for key, answer in table.items():
+            if key in prompt:
+                return answer
+        return default
+
+    return script
+
+
+def confidence(score: int) -> str:
+    return f"<root><explanation>reasons</explanation><confidence>{score}</confidence></root>"
+
+
+def run(models: dict, problem: dict = FUNCTION_PROBLEM, **context: object) -> dict:
+    return build_graph(chat_models=models).invoke(problem, context=Context(**context))
+
+
+def roles(result: dict) -> list[str]:
+    return [call["role"] for call in result["trajectory"]]
+
+
+def test_k_plans_coded_in_confidence_order_with_t_rounds_and_stop_at_first_pass() -> None:
+    models = scripted(
+        retriever=lambda p: retrieval("EXA", "EXB", "EXC"),
+        planner=by_marker({"EXA example": "PLAN-A", "EXB example": "PLAN-B", "EXC example": "PLAN-C"}),
+        confidence=by_marker({"PLAN-A": confidence(40), "PLAN-B": confidence(90), "PLAN-C": confidence(70)}),
+        coder=by_marker({"PLAN-B": BAD, "PLAN-C": GOOD, "PLAN-A": GOOD}),
+        debugger=lambda p: "1. still wrong\n" + BAD,
+    )
+    result = run(models, k=3, t=2)
+
+    assert result["passed"] is True
+    assert "return a + b" in result["code"]
+    assert [p["plan"] for p in result["plans"]] == ["PLAN-B", "PLAN-C", "PLAN-A"]
+    assert [p["confidence"] for p in result["plans"]] == [90, 70, 40]
+    assert [p["tried"] for p in result["plans"]] == [True, True, False]
+    # PLAN-B: coded once, then exactly t=2 debugging rounds; PLAN-C passes at once; PLAN-A never coded.
+    assert len(result["plans"][0]["attempts"]) == 3
+    assert roles(result).count("planner") == 3 and roles(result).count("confidence") == 3
+    assert roles(result)[-4:] == ["coder", "debugger", "debugger", "coder"]
+    assert result["llm_calls"] == 1 + 3 + 3 + 1 + 2 + 1 == len(result["trajectory"])
+    assert result["format_failures"] == dict.fromkeys(result["format_failures"], 0)
+    assert set(result["format_failures"]) == {"retriever", "planner", "confidence", "coder", "debugger"}
+    coder_prompts = models["coder"].prompts
+    assert "PLAN-B" in coder_prompts[0] and "PLAN-C" in coder_prompts[1]
+
+
+def test_debugger_fix_stops_the_run_and_sees_the_test_report() -> None:
+    models = scripted(
+        retriever=lambda p: retrieval("EXA"),
+        planner=lambda p: "PLAN-A",
+        confidence=lambda p: confidence(80),
+        coder=lambda p: BAD,
+        debugger=lambda p: "1. add the numbers\n" + GOOD,
+    )
+    result = run(models, k=1, t=5)
+    assert result["passed"] is True
+    assert roles(result) == ["retriever", "planner", "confidence", "coder", "debugger"]
+    report_prompt = models["debugger"].prompts[0]
+    assert "add(1, 2)" in report_prompt and "-100" in report_prompt  # the failing call and its actual value
+    assert result["plans"][0]["attempts"][-1]["plan"] == "1. add the numbers"
+
+
+def test_best_attempt_is_returned_when_no_plan_passes() -> None:
+    models = scripted(
+        retriever=lambda p: retrieval("EXA", "EXB"),
+        planner=by_marker({"EXA example": "PLAN-A", "EXB example": "PLAN-B"}),
+        confidence=by_marker({"PLAN-A": confidence(90), "PLAN-B": confidence(10)}),
+        coder=by_marker({"PLAN-A": BAD, "PLAN-B": HALF}),
+        debugger=lambda p: "no code in this answer at all",
+    )
+    result = run(models, k=2, t=1)
+    assert result["passed"] is False
+    assert "return 3" in result["code"]  # HALF passed 1 of 2 samples; BAD passed none
+    assert [p["plan"] for p in result["plans"]] == ["PLAN-A", "PLAN-B"]
+    assert all(p["tried"] and not p["passed"] for p in result["plans"])
+    assert result["format_failures"]["debugger"] == 2
+    assert roles(result) == [
+        "retriever",
+        "planner",
+        "planner",
+        "confidence",
+        "confidence",
+        "coder",
+        "debugger",
+        "coder",
+        "debugger",
+    ]
+
+
+def test_format_failures_are_counted_and_fallbacks_keep_the_run_going() -> None:
+    models = scripted(
+        retriever=lambda p: "Sorry, I cannot recall anything useful.",
+        planner=lambda p: "1. return a + b",
+        confidence=lambda p: "I think it is quite good.",
+        coder=lambda p: "Here is my answer: the function adds numbers, trust me.",
+        debugger=lambda p: "1. return the sum\n" + GOOD,
+    )
+    result = run(models, k=3, t=3)
+    assert result["passed"] is True
+    assert result["format_failures"] == {"retriever": 1, "planner": 0, "confidence": 1, "coder": 1, "debugger": 0}
+    # No examples: exactly one plan, written from the problem alone; unreadable confidence scores 0.
+    assert len(result["plans"]) == 1 and result["plans"][0]["confidence"] == 0
+    assert "No example problem" in models["planner"].prompts[0]
+    unparsed = [c for c in result["trajectory"] if not c["parsed"]]
+    assert [c["role"] for c in unparsed] == ["retriever", "confidence", "coder"]
+    assert unparsed[0]["response"] == "Sorry, I cannot recall anything useful."
+
+
+def test_unfenced_code_that_compiles_is_used_as_code() -> None:
+    models = scripted(
+        retriever=lambda p: retrieval("EXA"),
+        planner=lambda p: "PLAN-A",
+        confidence=lambda p: confidence(50),
+        coder=lambda p: "def add(a, b):\n    return a + b\n",
+        debugger=lambda p: BAD,
+    )
+    result = run(models, k=1, t=0)
+    assert result["passed"] is True and result["format_failures"]["coder"] == 0
+
+
+def test_stdin_stdout_problem() -> None:
+    problem = {
+        "problem": "Read two integers on one line and print their product.",
+        "sample_tests": [{"input": "2 3\n", "output": "6\n"}, {"input": "4 5\n", "output": "20"}],
+        "entry_point": None,
+        "language": "python",
+    }
+    wrong = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    right = "```python\na, b = map(int, input().split())\nprint(a * b)\n```"
+    models = scripted(
+        retriever=lambda p: retrieval("EXA"),
+        planner=lambda p: "1. read\n2. multiply",
+        confidence=lambda p: confidence(60),
+        coder=lambda p: wrong,
+        debugger=lambda p: "1. multiply, not add\n" + right,
+    )
+    result = run(models, problem, k=1, t=5)
+    assert result["passed"] is True and "a * b" in result["code"]
+    assert "standard input" in models["coder"].prompts[0]
+    report = models["debugger"].prompts[0]
+    assert "2 3" in report and "6" in report and "5" in report  # input, expected, actual of a failure
+
+
+def test_t_zero_means_no_debugging() -> None:
+    models = scripted(
+        retriever=lambda p: retrieval("EXA", "EXB"),
+        planner=by_marker({"EXA example": "PLAN-A", "EXB example": "PLAN-B"}),
+        confidence=lambda p: confidence(50),
+        coder=lambda p: BAD,
+        debugger=lambda p: GOOD,
+    )
+    result = run(models, k=2, t=0)
+    assert result["passed"] is False and "debugger" not in roles(result)
+    # Equal confidence keeps retrieval order.
+    assert [p["plan"] for p in result["plans"]] == ["PLAN-A", "PLAN-B"]
+
+
+def test_graph_without_context_uses_defaults() -> None:
+    models = scripted(
+        retriever=lambda p: retrieval("EXA", "EXB", "EXC", "EXD"),
+        planner=lambda p: "PLAN",
+        confidence=lambda p: confidence(50),
+        coder=lambda p: GOOD,
+        debugger=lambda p: GOOD,
+    )
+    result = build_graph(chat_models=models).invoke(FUNCTION_PROBLEM)
+    assert result["passed"] is True
+    assert len(result["plans"]) == Context().k == 3  # a fourth recalled example is dropped
+
+
+def test_unknown_role_in_chat_models_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown roles"):
+        build_graph(chat_models=scripted(planer=lambda p: ""))
