@@ -1,0 +1,222 @@
+"""The `mapcoder-lite` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.llm import RoleCallError
+from mapcoder_lite.problem import ProblemError, load_problem
+
+app = typer.Typer(
+    name="mapcoder-lite",
+    help="MapCoder-Lite: retriever, planner, confidence, coder and debugger agents on one small model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _group() -> None:
+    """MapCoder-Lite: retriever, planner, confidence, coder and debugger agents on one small model."""
+
+
+def parse_role_models(pairs: list[str]) -> dict[str, str]:
+    """`ROLE=NAME` options as Context fields ({"coder_model": NAME}); bad ones are a clear error."""
+    chosen: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, name = pair.partition("=")
+        if not sep or not name or role not in ROLES:
+            raise typer.BadParameter(f"{pair!r}: expected ROLE=MODEL with ROLE one of {', '.join(ROLES)}")
+        chosen[f"{role}_model"] = name
+    return chosen
+
+
+def make_context(
+    base_url: str | None = None,
+    model: str | None = None,
+    role_model: list[str] | None = None,
+    lite: bool = False,
+    **settings: Any,
+) -> Context:
+    """A Context from command-line options; options left unset keep the environment's or defaults."""
+    overrides = {key: value for key, value in settings.items() if value is not None}
+    if base_url:
+        overrides["base_url"] = base_url
+    if model:
+        overrides["model"] = model
+    overrides |= parse_role_models(role_model or [])
+    known = {f.name for f in fields(Context)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise typer.BadParameter(f"unknown settings {sorted(unknown)}")
+    return Context.lite(**overrides) if lite else Context(**overrides)
+
+
+def _first_line(text: str, width: int = 80) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def describe_step(node: str, update: dict[str, Any]) -> str:
+    """One line for one graph step, as the run goes."""
+    calls = update.get("trajectory") or []
+    cost = ""
+    if calls:
+        call = calls[0]
+        flag = "" if call["parsed"] else " [red]format failure[/red]"
+        cost = f"  [dim]{call['seconds']:.1f}s, {call['prompt_tokens']}+{call['completion_tokens']} tok[/dim]{flag}"
+    if node == "retriever":
+        algorithm = _first_line(update.get("algorithm", "")) or "none named"
+        return f"{len(update.get('examples', []))} examples recalled; algorithm: {algorithm}{cost}"
+    if node == "planner":
+        return f"plan: {_first_line(calls[0]['response']) if calls else ''}{cost}"
+    if node == "confidence":
+        plan = (update.get("candidate_plans") or [{}])[0]
+        return f"confidence {plan.get('confidence')} for the plan from example {plan.get('example_index', 0) + 1}{cost}"
+    if node == "rank_plans":
+        return "plans in order of confidence: " + ", ".join(str(p["confidence"]) for p in update["plans"])
+    if node == "coder":
+        lines = len(update.get("current_code", "").splitlines())
+        return f"{lines} lines of code{cost}"
+    if node == "sample_testing":
+        report = update["test_report"]
+        colour = "green" if report["all_passed"] else "yellow"
+        return f"[{colour}]{report['samples_passed']}/{report['total']} samples passed[/{colour}]"
+    if node == "debugger":
+        return f"debugging round {update.get('debug_round')}{cost}"
+    if node == "next_plan":
+        return f"moving on to plan {update['plan_index'] + 1}"
+    if node == "finish":
+        return "[green]passed the samples[/green]" if update.get("passed") else "[yellow]best attempt returned[/yellow]"
+    return ""
+
+
+def summarize(result: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The numbers printed after a run: outcome, the winning plan's confidence, calls, tokens, time."""
+    calls = result.get("trajectory", [])
+    plan = next(
+        (p for p in result.get("plans", []) if any(a["code"] == result.get("code") for a in p["attempts"])),
+        None,
+    )
+    return {
+        "passed": result.get("passed", False),
+        "plan_confidence": plan["confidence"] if plan else None,
+        "llm_calls": result.get("llm_calls", 0),
+        "prompt_tokens": sum(c["prompt_tokens"] for c in calls),
+        "completion_tokens": sum(c["completion_tokens"] for c in calls),
+        "seconds": round(seconds, 1),
+        "format_failures": result.get("format_failures", {}),
+    }
+
+
+def solve_problem(problem: dict[str, Any], context: Context, console: Console, graph: Any = None) -> dict[str, Any]:
+    """Run the graph on one problem, printing each step as it happens; returns the output state."""
+    if graph is None:
+        from mapcoder_lite.graph import graph as default_graph
+
+        graph = default_graph
+    result: dict[str, Any] = {}
+    for mode, chunk in graph.stream(problem, context=context, stream_mode=["updates", "values"]):
+        if mode == "values":
+            result = chunk
+            continue
+        for node, update in chunk.items():
+            if update:
+                console.print(f"[bold cyan]{node:>14}[/bold cyan]  {describe_step(node, update)}")
+    return result
+
+
+# Endpoint and run options shared by every command that runs the graph (solve, eval, collect).
+BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")]
+ModelOption = Annotated[str | None, typer.Option(help="Model name for every role.")]
+RoleModelOption = Annotated[
+    list[str] | None, typer.Option(help="ROLE=NAME: the model (adapter) of one role; repeatable.")
+]
+LiteOption = Annotated[bool, typer.Option(help="MapCoder-Lite: each role asks for the adapter named after it.")]
+KOption = Annotated[int | None, typer.Option(help="Examples recalled, hence plans (default 3).")]
+TOption = Annotated[int | None, typer.Option(help="Debugging rounds per plan (default 5).")]
+TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (default 0).")]
+MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one answer.")]
+SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]
+
+
+@app.command()
+def solve(
+    problem_file: Annotated[
+        Path, typer.Argument(help="JSON with the graph's input keys, or a Markdown/plain-text statement with samples.")
+    ],
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    role_model: RoleModelOption = None,
+    lite: LiteOption = False,
+    k: KOption = None,
+    t: TOption = None,
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
+    sandbox: SandboxOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the output state as JSON on stdout.")] = False,
+) -> None:
+    """Solve one programming problem, showing each agent step as it happens."""
+    # With --json, progress goes to stderr so stdout stays machine-readable.
+    console = Console(stderr=as_json)
+    try:
+        problem = load_problem(problem_file)
+        context = make_context(
+            base_url, model, role_model, lite, k=k, t=t, temperature=temperature, max_tokens=max_tokens, sandbox=sandbox
+        )
+    except (ProblemError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"[dim]endpoint {context.base_url}; models: "
+        + ", ".join(f"{r}={context.model_for(r)}" for r in ROLES)
+        + "[/dim]"
+    )
+    start = time.perf_counter()
+    try:
+        result = solve_problem(dict(problem), context, console)
+    except RoleCallError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(3) from None
+    summary = summarize(result, time.perf_counter() - start)
+    if as_json:
+        sys.stdout.write(json.dumps(result | {"summary": summary}, indent=2) + "\n")
+        return
+    console.print(Syntax(result.get("code") or "# no code", problem.get("language") or "python"))
+    table = Table(show_header=False, box=None)
+    for key, value in summary.items():
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+
+
+def _register_optional_commands() -> None:
+    """Commands from parts that need heavier dependencies register only when those parts import."""
+    try:
+        from mapcoder_lite.serving.cli import models_app, serve
+    except ImportError:
+        return
+    app.add_typer(models_app, name="models", help="Prepare local model checkpoints.")
+    app.command("serve")(serve)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

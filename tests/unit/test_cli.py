@@ -1,0 +1,76 @@
+"""The `mapcoder-lite solve` command: options, step-by-step output, summary and errors."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from rich.console import Console
+from typer.testing import CliRunner
+
+from mapcoder_lite.cli import app, make_context, solve_problem, summarize
+from mapcoder_lite.graph import build_graph
+from mapcoder_lite.problem import load_problem
+from tests.scripted import scripted
+from tests.servers import free_port
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+runner = CliRunner()
+
+
+def test_role_models_and_lite_build_the_context() -> None:
+    context = make_context("http://h:1/v1", "base", ["coder=c-adapter", "debugger=d"], k=2, t=None)
+    assert context.base_url == "http://h:1/v1" and context.k == 2 and context.t == 5
+    assert context.model_for("coder") == "c-adapter" and context.model_for("planner") == "base"
+    assert make_context(lite=True).model_for("retriever") == "retriever"
+    with pytest.raises(typer.BadParameter, match="ROLE one of retriever"):
+        make_context(role_model=["writer=x"])
+
+
+def test_steps_are_shown_as_they_happen_and_summarised() -> None:
+    good = (
+        "```python\ndef two_sum(nums, target):\n    seen = {}\n    for i, x in enumerate(nums):\n"
+        "        if target - x in seen:\n            return [seen[target - x], i]\n        seen[x] = i\n```"
+    )
+    models = scripted(
+        retriever=lambda p: (
+            "<root><problem><description>d</description><code>c</code>"
+            "<planning>p</planning></problem><algorithm>Hashing</algorithm></root>"
+        ),
+        planner=lambda p: "1. remember seen values",
+        confidence=lambda p: "<root><explanation>e</explanation><confidence>88</confidence></root>",
+        coder=lambda p: good,
+        debugger=lambda p: good,
+    )
+    out = io.StringIO()
+    problem = dict(load_problem(EXAMPLES / "two_sum.md"))
+    result = solve_problem(problem, make_context(k=1), Console(file=out, width=200), build_graph(models))
+    printed = out.getvalue()
+    for expected in (
+        "retriever",
+        "1 examples recalled; algorithm: Hashing",
+        "confidence 88",
+        "3/3 samples passed",
+        "passed the samples",
+    ):
+        assert expected in printed
+    summary = summarize(result, 1.0)
+    assert summary["passed"] is True and summary["plan_confidence"] == 88 and summary["llm_calls"] == 4
+    assert summary["prompt_tokens"] > 0
+
+
+def test_unreachable_endpoint_is_a_clear_error_not_a_traceback() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = runner.invoke(app, ["solve", str(EXAMPLES / "two_sum.json"), "--base-url", url, "--json"])
+    assert result.exit_code == 3
+    assert "retriever agent: cannot connect" in result.output and "Traceback" not in result.output
+
+
+def test_bad_problem_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"problem": "", "sample_tests": []}))
+    result = runner.invoke(app, ["solve", str(path)])
+    assert result.exit_code == 2 and "'problem' must be a non-empty string" in result.output
