@@ -58,8 +58,23 @@ def _warn_once(key: str, message: str) -> None:
     _log.warning(message)
 
 
+_uids_in_use: set[int] = set()
+
+
 def _alloc_uid() -> int:
-    return _UID_BASE + ((os.getpid() & 0x3FFFFF) << 8) + (next(_uid_counter) & 0xFF)
+    """A uid no other live run of this process holds: a finished run's sweep kills by uid, so a
+    reused uid would take a still-running program down with it. The pid spreads processes apart."""
+    with _lock:
+        while True:
+            uid = _UID_BASE + ((os.getpid() & 0xFFFF) << 14) + (next(_uid_counter) & 0x3FFF)
+            if uid not in _uids_in_use:
+                _uids_in_use.add(uid)
+                return uid
+
+
+def _release_uid(uid: int | None) -> None:
+    with _lock:
+        _uids_in_use.discard(uid)
 
 
 class LocalSandbox:
@@ -150,6 +165,7 @@ class LocalSandbox:
                 _probe_cache[key] = str(exc)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
+                _release_uid(uid)
         return _probe_cache[key]
 
     def _argv(
@@ -253,6 +269,7 @@ class LocalSandbox:
             return result
         finally:
             _rmtree(workdir)
+            _release_uid(uid)
 
 
 def _base_env(home: str, tmpdir: str) -> dict[str, str]:

@@ -400,3 +400,17 @@ def test_e2b_requires_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("E2B_API_KEY", "e2b_test_key")
     with pytest.raises(ImportError, match="pip install"):
         E2BSandbox()
+
+
+def test_a_uid_in_use_is_never_handed_out_again() -> None:
+    # A finished run's sweep kills by uid; reusing a live run's uid once killed it after 256 runs.
+    from mapcoder_lite.sandbox import local
+
+    held = local._alloc_uid()
+    try:
+        for _ in range(20_000):  # more than the per-process counter space, so it wraps
+            uid = local._alloc_uid()
+            assert uid != held
+            local._release_uid(uid)
+    finally:
+        local._release_uid(held)
