@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +13,19 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
-from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.cli_options import (
+    BaseUrlOption,
+    KOption,
+    LiteOption,
+    MaxTokensOption,
+    ModelOption,
+    RoleModelOption,
+    SandboxOption,
+    TemperatureOption,
+    TOption,
+    make_context,
+)
+from mapcoder_lite.graph.context import DEFAULT_MODEL, ROLES, Context
 from mapcoder_lite.llm import RoleCallError
 from mapcoder_lite.problem import ProblemError, load_problem
 
@@ -30,38 +41,6 @@ app = typer.Typer(
 @app.callback()
 def _group() -> None:
     """MapCoder-Lite: retriever, planner, confidence, coder and debugger agents on one small model."""
-
-
-def parse_role_models(pairs: list[str]) -> dict[str, str]:
-    """`ROLE=NAME` options as Context fields ({"coder_model": NAME}); bad ones are a clear error."""
-    chosen: dict[str, str] = {}
-    for pair in pairs:
-        role, sep, name = pair.partition("=")
-        if not sep or not name or role not in ROLES:
-            raise typer.BadParameter(f"{pair!r}: expected ROLE=MODEL with ROLE one of {', '.join(ROLES)}")
-        chosen[f"{role}_model"] = name
-    return chosen
-
-
-def make_context(
-    base_url: str | None = None,
-    model: str | None = None,
-    role_model: list[str] | None = None,
-    lite: bool = False,
-    **settings: Any,
-) -> Context:
-    """A Context from command-line options; options left unset keep the environment's or defaults."""
-    overrides = {key: value for key, value in settings.items() if value is not None}
-    if base_url:
-        overrides["base_url"] = base_url
-    if model:
-        overrides["model"] = model
-    overrides |= parse_role_models(role_model or [])
-    known = {f.name for f in fields(Context)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise typer.BadParameter(f"unknown settings {sorted(unknown)}")
-    return Context.lite(**overrides) if lite else Context(**overrides)
 
 
 def _first_line(text: str, width: int = 80) -> str:
@@ -138,20 +117,6 @@ def solve_problem(problem: dict[str, Any], context: Context, console: Console, g
     return result
 
 
-# Endpoint and run options shared by every command that runs the graph (solve, eval, collect).
-BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")]
-ModelOption = Annotated[str | None, typer.Option(help="Model name for every role.")]
-RoleModelOption = Annotated[
-    list[str] | None, typer.Option(help="ROLE=NAME: the model (adapter) of one role; repeatable.")
-]
-LiteOption = Annotated[bool, typer.Option(help="MapCoder-Lite: each role asks for the adapter named after it.")]
-KOption = Annotated[int | None, typer.Option(help="Examples recalled, hence plans (default 3).")]
-TOption = Annotated[int | None, typer.Option(help="Debugging rounds per plan (default 5).")]
-TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (default 0).")]
-MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one answer.")]
-SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]
-
-
 @app.command()
 def solve(
     problem_file: Annotated[
@@ -201,17 +166,64 @@ def solve(
     console.print(table)
 
 
-def _register_optional_commands() -> None:
-    """Commands from parts that need heavier dependencies register only when those parts import."""
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "two_sum.md"
+
+
+@app.command()
+def demo(
+    problem_file: Annotated[Path, typer.Argument(help="Problem to solve (default: examples/two_sum.md).")] = EXAMPLE,
+    model: Annotated[str, typer.Option(help="Model to prepare and serve for every role.")] = DEFAULT_MODEL,
+    k: KOption = None,
+    t: TOption = None,
+) -> None:
+    """The embedded default end to end: prepare the model, start vLLM here, solve a problem, stop vLLM."""
+    from mapcoder_lite.serving.cli import prepare_with_status
+    from mapcoder_lite.serving.models import ModelPrepareError, cache_root
+    from mapcoder_lite.serving.vllm import VLLMServer, VLLMServerError
+
+    console = Console()
+    stages: dict[str, float] = {}
     try:
-        from mapcoder_lite.serving.cli import models_app, serve
-    except ImportError:
-        return
+        problem = load_problem(problem_file)
+        start = time.perf_counter()
+        model_dir = prepare_with_status(console, model, None, "auto", True)
+        stages["prepare model"] = time.perf_counter() - start
+        log_path = cache_root() / "logs" / "vllm-demo.log"
+        start = time.perf_counter()
+        with console.status(f"starting vLLM on this machine (log {log_path})…"):
+            server = VLLMServer(model_dir, served_model_name=model, log_path=log_path).start()
+        stages["start vLLM"] = time.perf_counter() - start
+        with server:
+            context = make_context(server.base_url, model, k=k, t=t)
+            console.print(f"[dim]vLLM serves {model} at {server.base_url}[/dim]")
+            start = time.perf_counter()
+            result = solve_problem(dict(problem), context, console)
+            stages["solve"] = time.perf_counter() - start
+    except (ProblemError, ModelPrepareError, VLLMServerError, RoleCallError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(Syntax(result.get("code") or "# no code", problem.get("language") or "python"))
+    table = Table(show_header=False, box=None)
+    for key, value in summarize(result, stages["solve"]).items():
+        table.add_row(key.replace("_", " "), str(value))
+    for stage, seconds in stages.items():
+        table.add_row(f"{stage} (s)", f"{seconds:.1f}")
+    console.print(table)
+
+
+def _register_commands() -> None:
+    # These modules import only typer and rich at module level; vLLM, torch and matplotlib load
+    # inside the commands, so `mapcoder-lite --help` stays fast.
+    from mapcoder_lite.evals.cli import eval_command, report_command
+    from mapcoder_lite.serving.cli import models_app, serve
+
     app.add_typer(models_app, name="models", help="Prepare local model checkpoints.")
     app.command("serve")(serve)
+    app.command("eval")(eval_command)
+    app.command("report")(report_command)
 
 
-_register_optional_commands()
+_register_commands()
 
 
 def main() -> None:

@@ -1,0 +1,55 @@
+"""Command-line options shared by every command that runs the graph (solve, demo, eval, collect)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Annotated, Any
+
+import typer
+
+from mapcoder_lite.graph.context import ROLES, Context
+
+# typer option types; each command declares `base_url: BaseUrlOption = None` and so on.
+BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")]
+ModelOption = Annotated[str | None, typer.Option(help="Model name for every role.")]
+RoleModelOption = Annotated[
+    list[str] | None, typer.Option(help="ROLE=NAME: the model (adapter) of one role; repeatable.")
+]
+LiteOption = Annotated[bool, typer.Option(help="MapCoder-Lite: each role asks for the adapter named after it.")]
+KOption = Annotated[int | None, typer.Option(help="Examples recalled, hence plans (default 3).")]
+TOption = Annotated[int | None, typer.Option(help="Debugging rounds per plan (default 5).")]
+TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (default 0).")]
+MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one answer.")]
+SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]
+
+
+def parse_role_models(pairs: list[str]) -> dict[str, str]:
+    """`ROLE=NAME` options as Context fields ({"coder_model": NAME}); bad ones are a clear error."""
+    chosen: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, name = pair.partition("=")
+        if not sep or not name or role not in ROLES:
+            raise typer.BadParameter(f"{pair!r}: expected ROLE=MODEL with ROLE one of {', '.join(ROLES)}")
+        chosen[f"{role}_model"] = name
+    return chosen
+
+
+def make_context(
+    base_url: str | None = None,
+    model: str | None = None,
+    role_model: list[str] | None = None,
+    lite: bool = False,
+    **settings: Any,
+) -> Context:
+    """A Context from command-line options; options left unset keep the environment's or defaults."""
+    overrides = {key: value for key, value in settings.items() if value is not None}
+    if base_url:
+        overrides["base_url"] = base_url
+    if model:
+        overrides["model"] = model
+    overrides |= parse_role_models(role_model or [])
+    known = {f.name for f in fields(Context)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise typer.BadParameter(f"unknown settings {sorted(unknown)}")
+    return Context.lite(**overrides) if lite else Context(**overrides)

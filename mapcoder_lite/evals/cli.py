@@ -1,0 +1,113 @@
+"""`mapcoder-lite eval` and `mapcoder-lite report`, ready for ``app.command("eval")(eval_command)``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mapcoder_lite.cli_options import (
+    BaseUrlOption,
+    KOption,
+    LiteOption,
+    MaxTokensOption,
+    ModelOption,
+    RoleModelOption,
+    SandboxOption,
+    TemperatureOption,
+    TOption,
+    make_context,
+)
+from mapcoder_lite.evals.datasets import DATASETS, SOURCES, DatasetError, dataset_spec, load_problems
+from mapcoder_lite.evals.runner import EndpointDown, EvalError, Runner, RunSettings, default_out_dir
+from mapcoder_lite.evals.strategies import STRATEGIES, make_strategy
+
+
+def eval_command(
+    dataset: Annotated[str, typer.Option(help=f"Benchmark: {', '.join(DATASETS)}.")],
+    split: Annotated[str | None, typer.Option(help="Split (MBPP: train, validation, test, prompt). "
+                                                   "Default: the benchmark's test split.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    strategy: Annotated[str, typer.Option(help=f"{' | '.join(STRATEGIES)}; reference scores the "
+                                               "dataset's own solutions, with no model.")] = "mapcoder",
+    base_url: BaseUrlOption = None,
+    model: ModelOption = None,
+    role_model: RoleModelOption = None,
+    lite: LiteOption = False,
+    k: KOption = None,
+    t: TOption = None,
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
+    sandbox: SandboxOption = None,
+    test_timeout: Annotated[float | None, typer.Option(help="Seconds per test (samples and hidden tests).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Problems solved at the same time.")] = 4,
+    problem_timeout: Annotated[float | None, typer.Option(help="Seconds one problem may take before it is "
+                                                               "recorded as failed.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory; the same one resumes a run. "
+                                                  "Default: runs/<dataset>-<split>-<strategy>[-<model>].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder laid out like MapCoder's data/ (default: "
+                                                       "$MAPCODER_LITE_DATA_DIR, else ../shared/data).")] = None,
+    source: Annotated[str, typer.Option(help=f"{' | '.join(SOURCES)}: local files, the Hugging Face Hub, "
+                                             "or local when there.")] = "auto",
+    score_all_tests: Annotated[bool, typer.Option(help="Run every hidden test even after one fails (a "
+                                                       "full report; the verdict is the same).")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a strategy over a benchmark, score every program on the hidden tests, and record it all."""
+    console = Console(soft_wrap=True)  # long paths and messages stay on one line
+    try:
+        spec = dataset_spec(dataset)
+        chosen_split = split or spec.default_split
+        context = make_context(base_url, model, role_model, lite, k=k, t=t, temperature=temperature,
+                               max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout)
+        chosen = make_strategy(strategy)
+        problems = load_problems(spec.name, chosen_split, limit=limit, data_dir=data_dir, source=source)
+        settings = RunSettings.make(spec.name, chosen_split, chosen, context)
+        out_dir = out or default_out_dir(settings)
+        runner = Runner(out_dir, chosen, settings, context, concurrency=concurrency,
+                        problem_timeout_s=problem_timeout, stop_early=not score_all_tests, progress=progress,
+                        console=console)
+    except (DatasetError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+    if settings.models:
+        console.print(f"[dim]endpoint {context.base_url}; models: "
+                      + ", ".join(f"{role}={name}" for role, name in settings.models.items()) + "[/dim]")
+    console.print(f"[dim]{len(problems)} problems of {spec.name}/{chosen_split} -> {out_dir}[/dim]")
+    try:
+        summary = asyncio.run(runner.run(problems))
+    except EndpointDown as error:
+        console.print(f"[red]stopped:[/red] {error}\nThe results so far are kept in {out_dir}; start the "
+                      "server and run the same command again to resume.")
+        raise typer.Exit(3) from None
+    except EvalError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    skipped = f", {summary.not_applicable} without a reference solution" if summary.not_applicable else ""
+    console.print(
+        f"pass@1 {summary.pass_at_1:.1%} ({summary.passed}/{summary.done}); {summary.new} solved now in "
+        f"{summary.seconds:.1f} s, {summary.errors} with errors{skipped}. Results: {out_dir}"
+    )
+
+
+def report_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories of `mapcoder-lite eval`.")],
+    chart: Annotated[Path, typer.Option(help="Where to write the PNG chart.")] = Path("report.png"),
+    markdown: Annotated[Path | None, typer.Option(help="Also write the table to this Markdown file.")] = None,
+) -> None:
+    """Compare runs: a Markdown table side by side, and a PNG chart."""
+    from mapcoder_lite.evals.report import report
+
+    try:
+        table, written = report(run_dirs, chart)
+    except (FileNotFoundError, ValueError) as error:
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    typer.echo(table, nl=False)
+    if markdown is not None:
+        markdown.write_text(table, encoding="utf-8")
+    Console(stderr=True, soft_wrap=True).print(f"[dim]chart: {written}[/dim]")

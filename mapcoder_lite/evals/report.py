@@ -1,0 +1,209 @@
+"""Comparing runs: a Markdown table with one column per run, and a PNG chart.
+
+    print(markdown_table([load_run("runs/a"), load_run("runs/b")]))
+    write_chart([...], "report.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, RunDir, read_results
+from mapcoder_lite.graph.context import ROLES
+
+
+@dataclass
+class RunStats:
+    """One run's numbers, as the table shows them."""
+
+    label: str
+    settings: dict[str, Any]
+    problems: int  # with a result
+    total: int | None  # selected for the run (None when run.json does not say)
+    passed: int
+    passed_et: int | None  # None: the dataset has no ET tests
+    samples_passed: int | None  # None: the strategy does not test samples
+    samples_tested: int  # problems with samples that the strategy tested
+    errors: int
+    format_failures: dict[str, int] = field(default_factory=dict)
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def pass_at_1(self) -> float:
+        return self.passed / self.problems if self.problems else 0.0
+
+    @property
+    def pass_at_1_et(self) -> float | None:
+        return self.passed_et / self.problems if self.passed_et is not None and self.problems else None
+
+    def mean(self, total: int) -> float:
+        return total / self.problems if self.problems else 0.0
+
+
+def load_run(path: str | Path, label: str | None = None) -> RunStats:
+    """A run directory's numbers: run.json's settings and wall time, results.jsonl's problems."""
+    run_dir = RunDir(path)
+    if not run_dir.run_file.is_file():
+        raise FileNotFoundError(f"{run_dir.path}: no {RUN_FILE}; is it a run directory of `mapcoder-lite eval`?")
+    run = run_dir.read_run()
+    records = list({r["id"]: r for r in read_results(run_dir.results)}.values())
+    failures: dict[str, int] = {}
+    for record in records:
+        for role, count in (record.get("format_failures") or {}).items():
+            failures[role] = failures.get(role, 0) + int(count)
+    with_et = [r for r in records if r.get("passed_et") is not None]
+    with_samples = [r for r in records if r.get("samples_passed") is not None]
+    return RunStats(
+        label=label or run_dir.path.name or str(run_dir.path),
+        settings=run.get("settings", {}),
+        problems=len(records),
+        total=run.get("problems_total"),
+        passed=sum(bool(r.get("passed")) for r in records),
+        passed_et=sum(bool(r["passed_et"]) for r in with_et) if with_et else None,
+        samples_passed=sum(bool(r["samples_passed"]) for r in with_samples) if with_samples else None,
+        samples_tested=len(with_samples),
+        errors=sum(r.get("error") is not None for r in records),
+        format_failures=failures,
+        llm_calls=sum(int(r.get("llm_calls") or 0) for r in records),
+        prompt_tokens=sum(int(r.get("prompt_tokens") or 0) for r in records),
+        completion_tokens=sum(int(r.get("completion_tokens") or 0) for r in records),
+        wall_seconds=sum(float(s.get("seconds") or 0) for s in run.get("sessions", [])),
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _models(settings: dict[str, Any]) -> str:
+    models = settings.get("models") or {}
+    if not models:
+        return "-"
+    names = set(models.values())
+    if len(names) == 1:
+        return next(iter(names))
+    return ", ".join(f"{role}={name}" for role, name in models.items())
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
+    """The table's rows: (metric, one cell per run)."""
+    def each(fn: Any) -> list[str]:
+        return [_cell(fn(s)) for s in stats]
+
+    table: list[tuple[str, list[str]]] = [
+        ("dataset", each(lambda s: f"{s.settings.get('dataset', '?')}/{s.settings.get('split', '?')}")),
+        ("strategy", each(lambda s: s.settings.get("strategy", "?"))),
+        ("models", each(lambda s: _models(s.settings))),
+        ("k / t", each(lambda s: "-" if s.settings.get("k") is None else f"{s.settings['k']} / {s.settings['t']}")),
+        ("pass@1", each(lambda s: f"{s.pass_at_1:.1%} ({s.passed}/{s.problems})")),
+    ]
+    if any(s.passed_et is not None for s in stats):
+        table.append(("pass@1 (ET)", each(
+            lambda s: "-" if s.pass_at_1_et is None else f"{s.pass_at_1_et:.1%} ({s.passed_et}/{s.problems})")))
+    table += [
+        ("problems", each(lambda s: s.problems if s.total in (None, s.problems) else f"{s.problems} of {s.total}")),
+        ("samples passed", each(
+            lambda s: "-" if s.samples_passed is None else f"{s.samples_passed}/{s.samples_tested}")),
+        ("errors", each(lambda s: s.errors)),
+    ]
+    roles = [r for r in ROLES if any(r in s.format_failures for s in stats)]
+    roles += sorted({r for s in stats for r in s.format_failures} - set(roles))
+    for role in roles:
+        table.append((f"format failures: {role}", each(
+            lambda s, role=role: s.format_failures.get(role, "-"))))
+    table += [
+        ("mean LLM calls / problem", each(lambda s: f"{s.mean(s.llm_calls):.2f}")),
+        ("mean prompt tokens / problem", each(lambda s: f"{s.mean(s.prompt_tokens):,.0f}")),
+        ("mean completion tokens / problem", each(lambda s: f"{s.mean(s.completion_tokens):,.0f}")),
+        ("wall time", each(lambda s: _duration(s.wall_seconds))),
+        ("throughput (problems / min)", each(
+            lambda s: f"{s.problems / s.wall_seconds * 60:.1f}" if s.wall_seconds else "-")),
+        ("throughput (completion tokens / s)", each(
+            lambda s: f"{s.completion_tokens / s.wall_seconds:.1f}" if s.wall_seconds else "-")),
+    ]
+    return table
+
+
+def markdown_table(stats: Sequence[RunStats]) -> str:
+    """Runs side by side: one column per run, one row per metric."""
+    header = "| metric | " + " | ".join(_cell(s.label) for s in stats) + " |"
+    rule = "| --- | " + " | ".join("---:" for _ in stats) + " |"
+    body = ["| " + name + " | " + " | ".join(cells) + " |" for name, cells in rows(stats)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
+    """A PNG: pass@1 (and pass@1 ET) per run, and mean tokens per problem beside it."""
+    import matplotlib  # heavy: only the report needs it
+
+    matplotlib.use("Agg")  # no display: files only
+    import matplotlib.pyplot as plt
+
+    labels = [s.label for s in stats]
+    positions = list(range(len(stats)))
+    has_et = any(s.pass_at_1_et is not None for s in stats)
+    width = 0.38 if has_et else 0.6
+    figure, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 2.2 * len(stats) + 4), 4.5))
+
+    shift = width / 2 if has_et else 0.0
+    bars = left.bar([p - shift for p in positions], [100 * s.pass_at_1 for s in stats], width, label="pass@1")
+    left.bar_label(bars, fmt="%.1f")
+    if has_et:  # only the runs that have ET tests get an ET bar (no misleading 0.0 for the others)
+        with_et = [(p, s) for p, s in zip(positions, stats, strict=True) if s.pass_at_1_et is not None]
+        et = left.bar([p + shift for p, _ in with_et], [100 * (s.pass_at_1_et or 0) for _, s in with_et], width,
+                      label="pass@1 (ET)")
+        left.bar_label(et, fmt="%.1f")
+    left.set_ylim(0, 125)  # room above 100% for the bar labels and the legend
+    left.set_yticks(range(0, 101, 20))
+    left.set_ylabel("% of problems")
+    left.set_title("pass@1")
+    left.legend(loc="upper left", ncol=2, fontsize="small")
+
+    prompt = [s.mean(s.prompt_tokens) for s in stats]
+    completion = [s.mean(s.completion_tokens) for s in stats]
+    right.bar(positions, prompt, 0.6, label="prompt")
+    right.bar(positions, completion, 0.6, bottom=prompt, label="completion")
+    right.set_ylabel("tokens")
+    right.set_title("mean tokens per problem")
+    if any(prompt) or any(completion):
+        right.legend(loc="upper left", ncol=2, fontsize="small")
+        right.set_ylim(0, max(p + c for p, c in zip(prompt, completion, strict=True)) * 1.2)
+    else:
+        right.set_ylim(0, 1)
+        right.text(0.5, 0.5, "no model calls", ha="center", va="center", transform=right.transAxes)
+
+    for axis in (left, right):
+        axis.set_xticks(positions, labels, rotation=20, ha="right", fontsize="small")
+    figure.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+    return out
+
+
+def report(run_dirs: Sequence[str | Path], chart: str | Path | None = "report.png") -> tuple[str, Path | None]:
+    """The Markdown table of the runs, and the chart's path (None when chart is None)."""
+    if not run_dirs:
+        raise ValueError("give at least one run directory")
+    stats = [load_run(path) for path in run_dirs]
+    labels = [s.label for s in stats]
+    for index, s in enumerate(stats):  # two runs/<x>/a and runs/<y>/a would share a label
+        if labels.count(s.label) > 1:
+            s.label = str(Path(run_dirs[index]))
+    return markdown_table(stats), (write_chart(stats, chart) if chart is not None else None)
+
+
+__all__ = ["RESULTS_FILE", "RunStats", "load_run", "markdown_table", "report", "rows", "write_chart"]

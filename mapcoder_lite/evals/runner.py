@@ -1,0 +1,484 @@
+"""Running an eval: problems concurrently, each result streamed to disk as it finishes, resumable.
+
+A run directory holds:
+
+    run.json              the run's settings (compared on resume) and its sessions' wall time
+    results.jsonl         one line per finished problem, written with flush + fsync
+    trajectories/<id>.json  every agent call of the problem's run (for building training sets)
+
+A run that is killed and started again with the same directory skips the problems that have a line,
+repeats none and loses none: a line is written only once the problem is finished and scored (its
+trajectory file first), and a last line cut short by the kill is dropped and redone.
+
+Failures: a problem whose strategy crashes or exceeds the problem timeout is recorded as failed with
+its error, and the run goes on. An endpoint that cannot be reached, that does not serve the model
+(404) or rejects the key (401) stops the run instead (`EndpointDown`): every later problem would
+fail the same way, and recording them as failed would fill the results with a server problem and
+make a resume skip them. The problems in flight at that moment are not recorded, so a resume
+after the server is back runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from mapcoder_lite.evals.datasets import Problem
+from mapcoder_lite.evals.scoring import Score, score, scoring_limits
+from mapcoder_lite.evals.strategies import Attempt, Strategy
+from mapcoder_lite.graph.context import Context
+from mapcoder_lite.llm import RoleCallError
+
+RESULTS_FILE = "results.jsonl"
+RUN_FILE = "run.json"
+TRAJECTORY_DIR = "trajectories"
+
+
+class EvalError(RuntimeError):
+    """An eval that cannot start or go on; the message says why."""
+
+
+class SettingsMismatch(EvalError):
+    """The output directory holds a run made with other settings."""
+
+
+class EndpointDown(EvalError):
+    """The model endpoint is unreachable or misconfigured: the run stops (see the module doc)."""
+
+
+@dataclass
+class RunSettings:
+    """What makes two runs comparable; a run directory accepts only its own settings on resume."""
+
+    dataset: str
+    split: str
+    strategy: str
+    models: dict[str, str] = field(default_factory=dict)
+    k: int | None = None
+    t: int | None = None
+    endpoint: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    test_timeout_s: float = 10.0
+    memory_mb: int = 1024
+    sandbox: str = "local"
+
+    @classmethod
+    def make(cls, dataset: str, split: str, strategy: Strategy, context: Context) -> RunSettings:
+        """Only what the strategy uses: a reference run records no model, a one-call run no k or t."""
+        uses_models = bool(strategy.roles)
+        graph = strategy.name == "mapcoder"
+        return cls(
+            dataset=dataset,
+            split=split,
+            strategy=strategy.name,
+            models={role: context.model_for(role) for role in strategy.roles},
+            k=context.k if graph else None,
+            t=context.t if graph else None,
+            endpoint=context.base_url if uses_models else None,
+            temperature=context.temperature if uses_models else None,
+            max_tokens=context.max_tokens if uses_models else None,
+            test_timeout_s=context.test_timeout_s,
+            memory_mb=context.memory_mb,
+            sandbox=context.sandbox,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def differences(self, recorded: dict[str, Any]) -> list[str]:
+        mine = self.to_dict()
+        return [f"{key}: {recorded.get(key)!r} there, {mine[key]!r} now"
+                for key in mine if recorded.get(key) != mine[key]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def safe_name(problem_id: str) -> str:
+    """A file name for a problem id ("HumanEval/0" -> "HumanEval_0")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("_.") or "problem"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The result lines of a results.jsonl; a last line cut short by a kill is ignored."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # only a kill mid-write makes one, and only as the last line
+        if isinstance(record, dict) and "id" in record:
+            records.append(record)
+    return records
+
+
+class RunDir:
+    """The files of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.results = self.path / RESULTS_FILE
+        self.run_file = self.path / RUN_FILE
+        self.trajectories = self.path / TRAJECTORY_DIR
+
+    def read_run(self) -> dict[str, Any]:
+        if not self.run_file.is_file():
+            return {}
+        return json.loads(self.run_file.read_text(encoding="utf-8"))
+
+    def write_run(self, data: dict[str, Any]) -> None:
+        _write_atomic(self.run_file, json.dumps(data, indent=2) + "\n")
+
+    def prepare(self, settings: RunSettings) -> dict[str, dict[str, Any]]:
+        """Create the directory or check that it belongs to a run with these settings; returns the
+        finished problems' records by id, after cutting a partial last line off the results file."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        run = self.read_run()
+        if run:
+            differences = settings.differences(run.get("settings", {}))
+            if differences:
+                raise SettingsMismatch(
+                    f"{self.path} holds a run made with other settings ({'; '.join(differences)}). "
+                    "Resume it with the same settings, or pass another --out for a new run."
+                )
+        elif self.results.exists():
+            raise SettingsMismatch(f"{self.path} has {RESULTS_FILE} but no {RUN_FILE}: not a run directory "
+                                   "this tool made; pass another --out")
+        else:
+            self.write_run({"settings": settings.to_dict(), "created": _now(), "sessions": []})
+        self.trajectories.mkdir(exist_ok=True)
+        self._cut_partial_line()
+        return {record["id"]: record for record in read_results(self.results)}
+
+    def _cut_partial_line(self) -> None:
+        """A kill during a write leaves a last line without its newline: drop it (it is redone)."""
+        if not self.results.is_file():
+            return
+        with open(self.results, "rb+") as handle:
+            data = handle.read()
+            if not data or data.endswith(b"\n"):
+                return
+            handle.truncate(data.rfind(b"\n") + 1)
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with open(self.results, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def save_trajectory(self, problem_id: str, payload: dict[str, Any]) -> str:
+        relative = f"{TRAJECTORY_DIR}/{safe_name(problem_id)}.json"
+        _write_atomic(self.path / relative, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+        return relative
+
+
+def endpoint_is_down(error: RoleCallError) -> bool:
+    """Errors every later problem would hit too: no connection, unknown model (404), bad key (401).
+    A request timeout is not one of them: a long answer to one problem times out alone."""
+    cause = error.__cause__
+    if isinstance(cause, openai.APITimeoutError):
+        return False
+    if isinstance(cause, openai.APIConnectionError | openai.NotFoundError | openai.AuthenticationError):
+        return True
+    return "cannot connect" in error.reason
+
+
+def _describe(error: BaseException) -> str:
+    tail = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-3:])
+    return f"{type(error).__name__}: {error}\n{tail[-1500:]}".strip()
+
+
+@dataclass
+class RunSummary:
+    """How a run (this session and the ones before it) stands."""
+
+    out_dir: Path
+    total: int  # problems selected that the strategy applies to
+    done: int  # of them, with a result
+    passed: int
+    new: int  # finished in this session
+    errors: int  # of the new ones, recorded with an error
+    seconds: float  # this session
+    not_applicable: int = 0  # selected problems the strategy skips (reference: no solution)
+
+    @property
+    def pass_at_1(self) -> float:
+        return self.passed / self.done if self.done else 0.0
+
+
+class Runner:
+    """Runs one strategy over problems into one run directory."""
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        strategy: Strategy,
+        settings: RunSettings,
+        context: Context,
+        *,
+        concurrency: int = 4,
+        problem_timeout_s: float | None = None,
+        stop_early: bool = True,
+        progress: bool = True,
+        console: Any = None,
+        on_result: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+        self.dir = RunDir(out_dir)
+        self.strategy = strategy
+        self.settings = settings
+        self.context = context
+        self.concurrency = concurrency
+        self.problem_timeout_s = problem_timeout_s
+        self.stop_early = stop_early
+        self.progress = progress
+        self.console = console
+        self.on_result = on_result
+        self.limits = scoring_limits(context.test_timeout_s, context.memory_mb)
+
+    async def run(self, problems: Sequence[Problem]) -> RunSummary:
+        """Run the problems that have no result yet; returns where the run stands. Sets the running
+        loop's default executor (threads for the sync graph nodes) to fit the concurrency."""
+        applicable = [p for p in problems if self.strategy.applicable(p)]
+        if not applicable:
+            raise EvalError(f"the {self.strategy.name} strategy applies to none of the {len(problems)} problems"
+                            + (" (the dataset has no reference solutions)" if self.strategy.name == "reference"
+                               else ""))
+        done = self.dir.prepare(self.settings)
+        todo = [p for p in applicable if p.id not in done]
+        selected = {p.id for p in applicable}
+        state = _Tally(done=sum(1 for i in done if i in selected),
+                       passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
+        run = self.dir.read_run()
+        run["problems_total"] = len(applicable)
+        run.setdefault("sessions", []).append({"started": _now(), "seconds": 0.0, "finished": 0})
+        self.dir.write_run(run)
+        start = time.perf_counter()
+
+        # Sync graph nodes and model calls run in the loop's default executor, which holds
+        # min(32, cores + 4) threads: on a small machine that, not --concurrency, would bound the
+        # requests in flight. Size it for every problem's parallel planner branches.
+        branches = (self.context.k + 1) if self.strategy.name == "mapcoder" else 1
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=self.concurrency * branches + 4, thread_name_prefix="mapcoder-eval"))
+
+        queue: asyncio.Queue[Problem] = asyncio.Queue()
+        for problem in todo:
+            queue.put_nowait(problem)
+
+        bar = _Progress(self.progress, self.console, total=len(applicable), done=state.done,
+                        label=f"{self.settings.dataset}/{self.settings.split} {self.strategy.name}")
+
+        async def worker() -> None:
+            while True:
+                try:
+                    problem = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                record = await self._one(problem)
+                # No await between these writes: one coroutine finishes its line before another starts.
+                self.dir.append(record)
+                state.add(record)
+                bar.update(state, time.perf_counter() - start)
+                run["sessions"][-1].update(seconds=round(time.perf_counter() - start, 3), finished=state.new)
+                self.dir.write_run(run)
+                if self.on_result:
+                    self.on_result(record)
+
+        tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(todo)))]
+        try:
+            with bar:
+                if tasks:
+                    finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                    for task in finished:
+                        task.result()  # re-raises EndpointDown (or a bug) at once
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            run["sessions"][-1].update(seconds=round(time.perf_counter() - start, 3), finished=state.new,
+                                       ended=_now())
+            self.dir.write_run(run)
+        return RunSummary(out_dir=self.dir.path, total=len(applicable), done=state.done, passed=state.passed,
+                          new=state.new, errors=state.errors, seconds=round(time.perf_counter() - start, 3),
+                          not_applicable=len(problems) - len(applicable))
+
+    async def _one(self, problem: Problem) -> dict[str, Any]:
+        attempt = Attempt()
+        start = time.perf_counter()
+        error: str | None = None
+        try:
+            solving = self.strategy.solve(problem, self.context, attempt)
+            await (asyncio.wait_for(solving, self.problem_timeout_s) if self.problem_timeout_s else solving)
+        except RoleCallError as exc:
+            if endpoint_is_down(exc):
+                raise EndpointDown(str(exc)) from exc
+            error = f"RoleCallError: {exc}"
+        except TimeoutError:
+            error = f"timed out: the problem took more than {self.problem_timeout_s:g} s"
+        except Exception as exc:  # a crash in one problem must not end the run
+            error = _describe(exc)
+        solve_seconds = time.perf_counter() - start
+
+        verdict: Score | None = None
+        if error is None:
+            try:
+                verdict = await asyncio.to_thread(score, problem, attempt.code, sandbox=self.context.sandbox,
+                                                  limits=self.limits, stop_early=self.stop_early)
+            except Exception as exc:
+                error = "scoring failed: " + _describe(exc)
+        record: dict[str, Any] = {
+            "id": problem.id,
+            "passed": bool(verdict and verdict.passed),
+            "passed_et": (bool(verdict.passed_extra) if verdict and verdict.passed_extra is not None
+                          else (False if problem.extra_tests else None)),
+            "samples_passed": attempt.samples_passed,
+            "code": attempt.code,
+            "hidden": verdict.report if verdict else None,
+            "extra": verdict.extra_report if verdict else None,
+            "plans": attempt.plans,
+            "format_failures": attempt.format_failures,
+            "llm_calls": attempt.llm_calls,
+            "prompt_tokens": attempt.prompt_tokens,
+            "completion_tokens": attempt.completion_tokens,
+            "seconds": round(time.perf_counter() - start, 3),
+            "solve_seconds": round(solve_seconds, 3),
+            "score_seconds": verdict.seconds if verdict else 0.0,
+            "error": error,
+            "meta": problem.meta,
+        }
+        record["trajectory_file"] = self.dir.save_trajectory(problem.id, {
+            "id": problem.id,
+            "input": dict(problem.graph_input()),
+            "settings": self.settings.to_dict(),
+            "trajectory": attempt.trajectory,
+            "plans": attempt.plans,
+            "code": attempt.code,
+            "samples_passed": attempt.samples_passed,
+            "passed": record["passed"],
+            "passed_et": record["passed_et"],
+            "error": error,
+        })
+        return record
+
+
+@dataclass
+class _Tally:
+    done: int = 0
+    passed: int = 0
+    new: int = 0
+    errors: int = 0
+    completion_tokens: int = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        self.new += 1
+        self.passed += bool(record["passed"])
+        self.errors += record["error"] is not None
+        self.completion_tokens += int(record.get("completion_tokens") or 0)
+
+
+class _Progress:
+    """A rich progress bar: done / total, pass rate so far, generated tokens per second."""
+
+    def __init__(self, enabled: bool, console: Any, *, total: int, done: int, label: str) -> None:
+        self.bar: Any = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("pass@1 {task.fields[rate]}"), TextColumn("{task.fields[tps]} tok/s"),
+            TimeElapsedColumn(), console=console,
+        )
+        self.task = self.bar.add_task(label, total=total, completed=done, rate="-", tps="0")
+
+    def update(self, tally: _Tally, seconds: float) -> None:
+        if self.bar is None:
+            return
+        rate = f"{tally.passed / tally.done:.1%}" if tally.done else "-"
+        tps = f"{tally.completion_tokens / seconds:.0f}" if seconds > 0 else "0"
+        self.bar.update(self.task, completed=tally.done, rate=rate, tps=tps)
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def default_out_dir(settings: RunSettings) -> Path:
+    """runs/<dataset>-<split>-<strategy>[-<coder model>]: one directory per comparable run."""
+    parts = [settings.dataset, settings.split, settings.strategy]
+    if settings.models:
+        models = sorted(set(settings.models.values()))
+        parts.append(models[0] if len(models) == 1 else "lite-" + settings.models.get("coder", models[0]))
+    return Path("runs") / safe_name("-".join(parts))
+
+
+async def evaluate(
+    dataset: str,
+    *,
+    split: str | None = None,
+    strategy: str | Strategy = "mapcoder",
+    context: Context | None = None,
+    out_dir: str | Path | None = None,
+    limit: int | None = None,
+    data_dir: str | Path | None = None,
+    data_file: str | Path | None = None,
+    source: str = "auto",
+    chat_models: Any = None,
+    concurrency: int = 4,
+    problem_timeout_s: float | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> RunSummary:
+    """Load a benchmark, run a strategy on it into out_dir (resuming what is there), score it.
+
+        summary = asyncio.run(evaluate("humaneval", strategy="direct", context=Context(model="m")))
+    """
+    from mapcoder_lite.evals.datasets import dataset_spec, load_problems
+    from mapcoder_lite.evals.strategies import make_strategy
+
+    spec = dataset_spec(dataset)
+    split = split or spec.default_split
+    problems = load_problems(spec.name, split, limit=limit, data_dir=data_dir, data_file=data_file, source=source)
+    chosen = make_strategy(strategy, chat_models) if isinstance(strategy, str) else strategy
+    context = context or Context()
+    settings = RunSettings.make(spec.name, split, chosen, context)
+    runner = Runner(out_dir or default_out_dir(settings), chosen, settings, context, concurrency=concurrency,
+                    problem_timeout_s=problem_timeout_s, progress=progress, console=console)
+    return await runner.run(problems)

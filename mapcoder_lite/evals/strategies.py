@@ -1,0 +1,145 @@
+"""How a problem is solved in an eval: `direct`, `cot`, `mapcoder` (the graph), or `reference`.
+
+All strategies on a model use the same endpoint and model names through `RoleModels`: `direct` and
+`cot` are one call to the coder role's model (so ``--model`` / ``--role-model coder=...`` pick it),
+`mapcoder` is the graph (one model name for all roles is plain MapCoder; per-role adapter names are
+MapCoder-Lite). `reference` uses no model: it returns the dataset's reference solution, so a run
+checks the loaders and the scoring themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from langchain_core.language_models import BaseChatModel
+
+from mapcoder_lite.evals.datasets import Problem
+from mapcoder_lite.evals.scoring import check_samples, scoring_limits
+from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.llm import RoleModels
+from mapcoder_lite.prompts import direct as direct_prompt
+
+STRATEGIES = ("direct", "cot", "mapcoder", "reference")
+
+
+@dataclass
+class Attempt:
+    """What a strategy produced for one problem. Filled as the strategy goes, so a crash or a
+    timeout still leaves the calls made so far for the record."""
+
+    code: str = ""
+    samples_passed: bool | None = None  # the graph's own verdict on the samples; None if not tested
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    trajectory: list[dict[str, Any]] = field(default_factory=list)
+    format_failures: dict[str, int] = field(default_factory=dict)
+    llm_calls: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(int(c.get("prompt_tokens", 0)) for c in self.trajectory)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(int(c.get("completion_tokens", 0)) for c in self.trajectory)
+
+
+class Strategy(ABC):
+    name: str = ""
+    roles: ClassVar[tuple[str, ...]] = ()  # the roles whose models it calls (recorded in run.json)
+
+    def applicable(self, problem: Problem) -> bool:
+        return True
+
+    @abstractmethod
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
+        """Solve `problem`, filling `attempt` as it goes; returns it."""
+
+
+class OneCall(Strategy):
+    """`direct` / `cot`: one call to the coder role's model."""
+
+    roles = ("coder",)
+
+    def __init__(self, chat_models: Mapping[str, BaseChatModel] | None = None, *, cot: bool = False) -> None:
+        self.models = RoleModels(chat_models)
+        self.cot = cot
+        self.name = "cot" if cot else "direct"
+
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
+        graph_input = problem.graph_input()  # only what the graph would see
+        messages = direct_prompt.build_messages(
+            graph_input["problem"], graph_input["sample_tests"], problem.language, graph_input.get("entry_point"),
+            cot=self.cot,
+        )
+        text, call = await asyncio.to_thread(self.models.call, "coder", messages, context)
+        code = direct_prompt.parse(text, problem.language)
+        call.parsed = code is not None
+        attempt.code = code or ""
+        attempt.trajectory = [call.record()]
+        attempt.llm_calls = 1
+        attempt.format_failures = {"coder": int(not call.parsed)}
+        return attempt
+
+
+class MapCoder(Strategy):
+    """The graph, one run per problem."""
+
+    name = "mapcoder"
+    roles = ROLES
+
+    def __init__(self, chat_models: Mapping[str, BaseChatModel] | None = None) -> None:
+        from mapcoder_lite.graph import build_graph
+
+        self.graph = build_graph(chat_models)
+
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
+        # Streamed rather than invoked so the attempt holds the state so far if the run dies.
+        async for state in self.graph.astream(problem.graph_input(), context=context, stream_mode="values"):
+            attempt.trajectory = list(state.get("trajectory") or [])
+            attempt.plans = list(state.get("plans") or [])
+            attempt.format_failures = dict(state.get("format_failures") or {})
+            attempt.llm_calls = int(state.get("llm_calls") or 0)
+            # "code" appears when the graph finishes (the passing or best program); until then the
+            # latest program is what a crash would leave.
+            attempt.code = state["code"] if "code" in state else state.get("current_code") or attempt.code
+            if "passed" in state:
+                attempt.samples_passed = bool(state["passed"])
+        return attempt
+
+
+class Reference(Strategy):
+    """The dataset's reference solution, no model: must score 1.0 (else loading/scoring is wrong).
+    Its samples are run too, which checks that the samples the graph is shown are right."""
+
+    name = "reference"
+
+    def applicable(self, problem: Problem) -> bool:
+        return problem.reference is not None
+
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
+        if problem.reference is None:
+            raise ValueError(f"{problem.id} has no reference solution")
+        attempt.code = problem.reference
+        if problem.sample_tests:
+            limits = scoring_limits(context.test_timeout_s, context.memory_mb)
+            report = await asyncio.to_thread(check_samples, problem, problem.reference,
+                                             sandbox=context.sandbox, limits=limits)
+            attempt.samples_passed = report.all_passed
+        return attempt
+
+
+def make_strategy(name: str, chat_models: Mapping[str, BaseChatModel] | None = None) -> Strategy:
+    """A strategy by name; chat_models (role -> chat model) replace the endpoint's, as in build_graph."""
+    if name == "direct":
+        return OneCall(chat_models)
+    if name == "cot":
+        return OneCall(chat_models, cot=True)
+    if name == "mapcoder":
+        return MapCoder(chat_models)
+    if name == "reference":
+        return Reference()
+    raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")

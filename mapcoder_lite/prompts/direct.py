@@ -1,0 +1,48 @@
+"""Baselines on the coder's model: `direct` (one answer with the code) and `cot` (reason first).
+
+They see exactly what the graph sees (statement, samples, how the program is run) so that a
+comparison with MapCoder measures the agents, not the prompt's information.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mapcoder_lite.prompts import coder
+from mapcoder_lite.prompts.common import Message, chat, io_contract, problem_section
+
+SYSTEM = """You are an expert competitive programmer. You write correct, efficient code."""
+
+DIRECT = """{problem}
+
+{contract}
+Answer with the complete code in a single ```{fence} code block and no other text."""
+
+COT = """{problem}
+
+{contract}
+First think step by step: restate what is asked, work through a sample by hand, and write the
+algorithm as numbered steps. Then give the complete code in a single ```{fence} code block at the end
+of your answer."""
+
+
+def build_messages(
+    problem: str,
+    sample_tests: list[Any],
+    language: str,
+    entry_point: str | None,
+    *,
+    cot: bool = False,
+) -> list[Message]:
+    user = (COT if cot else DIRECT).format(
+        problem=problem_section(problem, sample_tests),
+        contract=io_contract(sample_tests, entry_point, language),
+        fence=language.lower(),
+    )
+    return chat(SYSTEM, user)
+
+
+def parse(text: str, language: str = "python") -> str | None:
+    """The program: the last fenced block in the language (a cot answer reasons first), else the
+    whole answer when it compiles as-is; None is a format failure."""
+    return coder.parse(text, language)

@@ -1,0 +1,256 @@
+"""The eval runner: streamed results, resume after a kill, failures recorded, endpoint down stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from mapcoder_lite.evals import (
+    EndpointDown,
+    Problem,
+    Runner,
+    RunSettings,
+    SettingsMismatch,
+    evaluate,
+    load_problems,
+    make_strategy,
+    read_results,
+)
+from mapcoder_lite.evals.cli import eval_command, report_command
+from mapcoder_lite.evals.datasets import default_data_dir
+from mapcoder_lite.evals.strategies import Strategy
+from mapcoder_lite.graph import Context
+from mapcoder_lite.llm import RoleCallError
+from tests.scripted import scripted
+from tests.servers import free_port
+
+CONTEXT = Context(test_timeout_s=5.0, k=1, t=1)
+SECRET = 987654  # in hidden tests only: must never reach a prompt
+
+
+def toy_problems(count: int = 5) -> list[Problem]:
+    return [
+        Problem(
+            id=f"T/{i}",
+            problem=f"Write plus{i}(x) returning x + {i}. [MARK-{i}]",
+            sample_tests=[f"assert plus{i}(1) == {1 + i}"],
+            entry_point=f"plus{i}",
+            hidden_tests=[f"assert plus{i}(10) == {10 + i}", f"assert plus{i}({SECRET}) == {SECRET + i}"],
+        )
+        for i in range(count)
+    ]
+
+
+def solution(prompt: str) -> str:
+    i = int(re.search(r"MARK-(\d+)", prompt).group(1))
+    return f"```python\ndef plus{i}(x):\n    return x + {i}\n```"
+
+
+def marks(prompts: list[str]) -> list[int]:
+    return [int(re.search(r"MARK-(\d+)", p).group(1)) for p in prompts]
+
+
+def run(out: Path, strategy: Strategy, problems: list[Problem], **options: object) -> object:
+    settings = RunSettings.make("toy", "test", strategy, CONTEXT)
+    runner = Runner(out, strategy, settings, CONTEXT, progress=False, **options)
+    return asyncio.run(runner.run(problems))
+
+
+def lines(out: Path) -> list[dict]:
+    text = (out / "results.jsonl").read_text()
+    assert text == "" or text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_direct_run_streams_results_trajectories_and_settings(tmp_path: Path) -> None:
+    models = scripted(coder=solution)
+    summary = run(tmp_path, make_strategy("direct", models), toy_problems(), concurrency=3)
+    assert (summary.done, summary.passed, summary.new, summary.errors) == (5, 5, 5, 0)
+    records = lines(tmp_path)
+    assert sorted(r["id"] for r in records) == [f"T/{i}" for i in range(5)]
+    record = records[0]
+    assert record["passed"] and record["hidden"]["passed"] == 2 and record["llm_calls"] == 1
+    assert record["format_failures"] == {"coder": 0} and record["prompt_tokens"] > 0
+    trajectory = json.loads((tmp_path / record["trajectory_file"]).read_text())
+    assert trajectory["trajectory"][0]["role"] == "coder" and trajectory["input"]["entry_point"]
+    run_json = json.loads((tmp_path / "run.json").read_text())
+    assert run_json["settings"]["strategy"] == "direct" and run_json["settings"]["k"] is None
+    assert run_json["settings"]["models"] == {"coder": CONTEXT.model_for("coder")}
+    assert run_json["problems_total"] == 5 and run_json["sessions"][0]["finished"] == 5
+    assert not any(str(SECRET) in prompt for prompt in models["coder"].prompts)
+
+
+def test_endpoint_down_stops_the_run_and_a_rerun_finishes_without_repeats(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def flaky(prompt: str) -> str:
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise RoleCallError("coder", "http://127.0.0.1:1/v1", "m", "cannot connect to the endpoint")
+        return solution(prompt)
+
+    with pytest.raises(EndpointDown, match="cannot connect"):
+        run(tmp_path, make_strategy("direct", scripted(coder=flaky)), toy_problems(), concurrency=1)
+    assert [r["id"] for r in lines(tmp_path)] == ["T/0", "T/1"]  # the failing problem is not recorded
+
+    models = scripted(coder=solution)
+    summary = run(tmp_path, make_strategy("direct", models), toy_problems(), concurrency=2)
+    assert sorted(marks(models["coder"].prompts)) == [2, 3, 4]
+    assert sorted(r["id"] for r in lines(tmp_path)) == [f"T/{i}" for i in range(5)]
+    assert (summary.done, summary.passed, summary.new) == (5, 5, 3)
+
+
+def test_kill_mid_run_and_a_truncated_last_line_lose_and_repeat_nothing(tmp_path: Path) -> None:
+    first = scripted(coder=solution)
+    strategy = make_strategy("direct", first)
+    settings = RunSettings.make("toy", "test", strategy, CONTEXT)
+
+    async def killed() -> None:
+        task: asyncio.Task | None = None
+
+        def kill_after_two(record: dict) -> None:
+            if len(lines(tmp_path)) == 2:
+                task.cancel()
+
+        runner = Runner(tmp_path, strategy, settings, CONTEXT, concurrency=2, progress=False,
+                        on_result=kill_after_two)
+        task = asyncio.create_task(runner.run(toy_problems(6)))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(killed())
+    kept = lines(tmp_path)
+    assert len(kept) == 2
+    # A kill in the middle of a write leaves half a line without its newline.
+    with open(tmp_path / "results.jsonl", "a") as handle:
+        handle.write('{"id": "T/5", "passed": tr')
+
+    second = scripted(coder=solution)
+    run(tmp_path, make_strategy("direct", second), toy_problems(6), concurrency=2)
+    done_first = {r["id"] for r in kept}
+    assert {f"T/{i}" for i in marks(second["coder"].prompts)} == {f"T/{i}" for i in range(6)} - done_first
+    final = lines(tmp_path)
+    assert sorted(r["id"] for r in final) == [f"T/{i}" for i in range(6)]
+    assert all(r["passed"] for r in final)
+    assert len(read_results(tmp_path / "results.jsonl")) == 6
+
+
+def test_a_crashing_or_slow_problem_is_recorded_as_failed_and_the_run_goes_on(tmp_path: Path) -> None:
+    def script(prompt: str) -> str:
+        if "MARK-1" in prompt:
+            raise ValueError("the model exploded")
+        if "MARK-2" in prompt:
+            time.sleep(1.0)
+        return solution(prompt)
+
+    summary = run(tmp_path, make_strategy("direct", scripted(coder=script)), toy_problems(4), concurrency=2,
+                  problem_timeout_s=0.4)
+    by_id = {r["id"]: r for r in lines(tmp_path)}
+    assert not by_id["T/1"]["passed"] and "ValueError: the model exploded" in by_id["T/1"]["error"]
+    assert not by_id["T/2"]["passed"] and "timed out" in by_id["T/2"]["error"]
+    assert by_id["T/0"]["passed"] and by_id["T/3"]["passed"] and by_id["T/0"]["error"] is None
+    assert (summary.done, summary.passed, summary.errors) == (4, 2, 2)
+    assert json.loads((tmp_path / by_id["T/1"]["trajectory_file"]).read_text())["error"]
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
+    run(tmp_path, make_strategy("direct", scripted(coder=solution)), toy_problems(1))
+    with pytest.raises(SettingsMismatch, match="strategy: 'direct' there, 'cot' now"):
+        run(tmp_path, make_strategy("cot", scripted(coder=solution)), toy_problems(1))
+
+
+def by_marker(table: dict[str, str]) -> Callable[[str], str]:
+    return lambda prompt: next(answer for key, answer in table.items() if key in prompt)
+
+
+def test_mapcoder_run_keeps_the_whole_trajectory_and_never_shows_hidden_tests(tmp_path: Path) -> None:
+    wrong = "```python\ndef plus3(x):\n    return x\n```"
+    models = scripted(
+        retriever=lambda p: "<root><problem><description>d</description><code>c</code><planning>p</planning>"
+                            "</problem><algorithm>Arithmetic</algorithm></root>",
+        planner=lambda p: "1. add three",
+        confidence=lambda p: "<root><explanation>e</explanation><confidence>90</confidence></root>",
+        coder=lambda p: wrong,
+        debugger=lambda p: "1. add three\n" + solution("MARK-3"),
+    )
+    run(tmp_path, make_strategy("mapcoder", models), toy_problems(4)[3:])
+    (record,) = lines(tmp_path)
+    assert record["passed"] and record["samples_passed"] is True and record["llm_calls"] == 5
+    assert record["plans"][0]["confidence"] == 90 and len(record["plans"][0]["attempts"]) == 2
+    assert set(record["format_failures"]) == {"retriever", "planner", "confidence", "coder", "debugger"}
+    trajectory = json.loads((tmp_path / record["trajectory_file"]).read_text())
+    assert [c["role"] for c in trajectory["trajectory"]] == ["retriever", "planner", "confidence", "coder",
+                                                             "debugger"]
+    settings = json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert settings["k"] == 1 and settings["t"] == 1 and set(settings["models"]) == set(models)
+    for model in models.values():
+        assert not any(str(SECRET) in prompt for prompt in model.prompts)
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="no ../shared/data beside the repository")
+def test_reference_solutions_of_real_problems_score_one(tmp_path: Path) -> None:
+    humaneval = {p.id: p for p in load_problems("humaneval")}
+    mbpp = {p.id: p for p in load_problems("mbpp", "test")}
+    # Picked for what they exercise: ET float tolerance (2), a dropped ET line (53), a docstring
+    # comment (32), no samples (38), MBPP setup code (367).
+    chosen = [humaneval[f"HumanEval/{i}"] for i in (0, 2, 32, 38, 53)] + [mbpp[f"MBPP/{i}"] for i in (11, 367)]
+    summary = run(tmp_path, make_strategy("reference"), chosen, concurrency=4)
+    records = lines(tmp_path)
+    assert summary.pass_at_1 == 1.0 and summary.done == 7
+    assert all(r["passed"] and r["error"] is None for r in records)
+    assert all(r["passed_et"] for r in records if r["id"].startswith("HumanEval"))
+    assert all(r["samples_passed"] in (True, None) for r in records)
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command("eval")(eval_command)
+    app.command("report")(report_command)
+    return app
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="no ../shared/data beside the repository")
+def test_cli_eval_reference_then_report(tmp_path: Path) -> None:
+    out = tmp_path / "mbpp-ref"
+    result = CliRunner().invoke(cli(), ["eval", "--dataset", "mbpp", "--strategy", "reference", "--limit", "2",
+                                        "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "pass@1 100.0% (2/2)" in result.output and len(lines(out)) == 2
+    again = CliRunner().invoke(cli(), ["eval", "--dataset", "mbpp", "--strategy", "reference", "--limit", "2",
+                                       "--out", str(out), "--no-progress"])
+    assert again.exit_code == 0 and "0 solved now" in again.output and len(lines(out)) == 2
+    chart = tmp_path / "chart.png"
+    shown = CliRunner().invoke(cli(), ["report", str(out), "--chart", str(chart)])
+    assert shown.exit_code == 0 and "| pass@1 | 100.0% (2/2) |" in shown.output and chart.is_file()
+
+
+def test_cli_eval_against_a_dead_endpoint_stops_with_a_clear_message(tmp_path: Path) -> None:
+    problems = tmp_path / "data" / "MBPPEval"
+    problems.mkdir(parents=True)
+    rows = [{"task_id": i, "text": f"Task {i}.", "code": "", "test_list": [f"assert f({i}) == {i}"],
+             "test_setup_code": ""} for i in (11, 12)]
+    (problems / "MBPP.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli(), [
+        "eval", "--dataset", "mbpp", "--strategy", "direct", "--base-url", f"http://127.0.0.1:{free_port()}/v1",
+        "--data-dir", str(tmp_path / "data"), "--out", str(out), "--no-progress", "--concurrency", "1",
+    ])
+    assert result.exit_code == 3, result.output
+    assert "cannot connect" in result.output and "Traceback" not in result.output
+    assert read_results(out / "results.jsonl") == [] and (out / "run.json").is_file()
+
+
+@pytest.mark.skipif(default_data_dir() is None, reason="no ../shared/data beside the repository")
+def test_python_api_evaluate(tmp_path: Path) -> None:
+    summary = asyncio.run(evaluate("mbpp", split="validation", strategy="reference", limit=2, out_dir=tmp_path,
+                                   progress=False))
+    assert (summary.done, summary.pass_at_1, summary.total) == (2, 1.0, 2)
+    assert [r["id"] for r in sorted(lines(tmp_path), key=lambda r: r["id"])] == ["MBPP/511", "MBPP/512"]
