@@ -19,6 +19,7 @@ from mapcoder_lite.cli_options import (
     LiteOption,
     MaxTokensOption,
     ModelOption,
+    RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
     TemperatureOption,
@@ -125,6 +126,7 @@ def solve(
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     role_model: RoleModelOption = None,
+    role_base_url: RoleBaseUrlOption = None,
     lite: LiteOption = False,
     k: KOption = None,
     t: TOption = None,
@@ -139,7 +141,16 @@ def solve(
     try:
         problem = load_problem(problem_file)
         context = make_context(
-            base_url, model, role_model, lite, k=k, t=t, temperature=temperature, max_tokens=max_tokens, sandbox=sandbox
+            base_url,
+            model,
+            role_model,
+            lite,
+            role_base_url,
+            k=k,
+            t=t,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            sandbox=sandbox,
         )
     except (ProblemError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -15,6 +15,9 @@ ModelOption = Annotated[str | None, typer.Option(help="Model name for every role
 RoleModelOption = Annotated[
     list[str] | None, typer.Option(help="ROLE=NAME: the model (adapter) of one role; repeatable.")
 ]
+RoleBaseUrlOption = Annotated[
+    list[str] | None, typer.Option(help="ROLE=URL: the endpoint of one role when not --base-url; repeatable.")
+]
 LiteOption = Annotated[bool, typer.Option(help="MapCoder-Lite: each role asks for the adapter named after it.")]
 KOption = Annotated[int | None, typer.Option(help="Examples recalled, hence plans (default 3).")]
 TOption = Annotated[int | None, typer.Option(help="Debugging rounds per plan (default 5).")]
@@ -23,14 +26,14 @@ MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one
 SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]
 
 
-def parse_role_models(pairs: list[str]) -> dict[str, str]:
-    """`ROLE=NAME` options as Context fields ({"coder_model": NAME}); bad ones are a clear error."""
+def parse_role_pairs(pairs: list[str], suffix: str, what: str) -> dict[str, str]:
+    """`ROLE=VALUE` options as Context fields ({"coder" + suffix: VALUE}); bad ones are a clear error."""
     chosen: dict[str, str] = {}
     for pair in pairs:
-        role, sep, name = pair.partition("=")
-        if not sep or not name or role not in ROLES:
-            raise typer.BadParameter(f"{pair!r}: expected ROLE=MODEL with ROLE one of {', '.join(ROLES)}")
-        chosen[f"{role}_model"] = name
+        role, sep, value = pair.partition("=")
+        if not sep or not value or role not in ROLES:
+            raise typer.BadParameter(f"{pair!r}: expected ROLE={what} with ROLE one of {', '.join(ROLES)}")
+        chosen[f"{role}{suffix}"] = value
     return chosen
 
 
@@ -39,6 +42,7 @@ def make_context(
     model: str | None = None,
     role_model: list[str] | None = None,
     lite: bool = False,
+    role_base_url: list[str] | None = None,
     **settings: Any,
 ) -> Context:
     """A Context from command-line options; options left unset keep the environment's or defaults."""
@@ -47,7 +51,8 @@ def make_context(
         overrides["base_url"] = base_url
     if model:
         overrides["model"] = model
-    overrides |= parse_role_models(role_model or [])
+    overrides |= parse_role_pairs(role_model or [], "_model", "MODEL")
+    overrides |= parse_role_pairs(role_base_url or [], "_base_url", "URL")
     known = {f.name for f in fields(Context)}
     unknown = set(overrides) - known
     if unknown:

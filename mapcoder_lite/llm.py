@@ -88,8 +88,8 @@ class RoleModels:
         if role in self._explicit:
             return self._explicit[role]
         key = (
-            context.base_url,
-            context.api_key,
+            context.base_url_for(role),
+            context.api_key_for(role),
             context.model_for(role),
             context.temperature,
             context.max_tokens,
@@ -101,8 +101,8 @@ class RoleModels:
                 from langchain_openai import ChatOpenAI
 
                 self._cache[key] = ChatOpenAI(
-                    base_url=context.base_url,
-                    api_key=context.api_key or "EMPTY",  # vLLM needs some key, any string
+                    base_url=context.base_url_for(role),
+                    api_key=context.api_key_for(role) or "EMPTY",  # vLLM needs some key, any string
                     model=context.model_for(role),
                     temperature=context.temperature,
                     max_completion_tokens=context.max_tokens,
@@ -124,7 +124,7 @@ class RoleModels:
             reason = _reason(error, context)
             if reason is None:
                 raise
-            raise RoleCallError(role, context.base_url, name, reason) from error
+            raise RoleCallError(role, context.base_url_for(role), name, reason) from error
         text = _text(answer)
         usage = getattr(answer, "usage_metadata", None) or {}
         call = Call(

@@ -15,6 +15,7 @@ from mapcoder_lite.cli_options import (
     LiteOption,
     MaxTokensOption,
     ModelOption,
+    RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
     TemperatureOption,
@@ -36,6 +37,7 @@ def eval_command(
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     role_model: RoleModelOption = None,
+    role_base_url: RoleBaseUrlOption = None,
     lite: LiteOption = False,
     k: KOption = None,
     t: TOption = None,
@@ -61,7 +63,7 @@ def eval_command(
     try:
         spec = dataset_spec(dataset)
         chosen_split = split or spec.default_split
-        context = make_context(base_url, model, role_model, lite, k=k, t=t, temperature=temperature,
+        context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,
                                max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout)
         chosen = make_strategy(strategy)
         problems = load_problems(spec.name, chosen_split, limit=limit, data_dir=data_dir, source=source)

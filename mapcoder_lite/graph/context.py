@@ -55,6 +55,23 @@ class Context:
     debugger_model: str = field(
         default="", metadata=_describe("Model name of the debugging agent (its LoRA adapter on vLLM).")
     )
+    # Per-role endpoints: trajectory collection puts a strong teacher on another server for one role.
+    retriever_base_url: str = field(
+        default="", metadata=_describe("Endpoint of the retrieval agent when it is not base_url (a teacher).")
+    )
+    planner_base_url: str = field(default="", metadata=_describe("Endpoint of the planning agent, if not base_url."))
+    confidence_base_url: str = field(default="", metadata=_describe("Endpoint that scores plans, if not base_url."))
+    coder_base_url: str = field(default="", metadata=_describe("Endpoint of the coding agent, if not base_url."))
+    debugger_base_url: str = field(
+        default="", metadata=_describe("Endpoint of the debugging agent when it is not base_url (a teacher).")
+    )
+    role_api_keys: str = field(
+        default="",
+        metadata=_describe(
+            "API keys for roles on other endpoints, as ROLE=ENV_VAR pairs separated by commas "
+            "(e.g. 'retriever=DEEPSEEK_API_KEY'); the key itself stays in the environment."
+        ),
+    )
     k: int = field(default=3, metadata=_describe("Number of example problems the retriever recalls, hence of plans."))
     t: int = field(default=5, metadata=_describe("Maximum debugging rounds for each plan."))
     temperature: float = field(default=0.0, metadata=_describe("Sampling temperature of every agent."))
@@ -96,20 +113,44 @@ class Context:
             raise ValueError(f"Context.t must be 0 or more (got {self.t}): it bounds debugging rounds")
         if self.max_tokens < 1:
             raise ValueError(f"Context.max_tokens must be positive (got {self.max_tokens})")
+        for pair in filter(None, (p.strip() for p in self.role_api_keys.split(","))):
+            role, sep, variable = pair.partition("=")
+            if not sep or role.strip() not in ROLES or not variable.strip():
+                raise ValueError(f"Context.role_api_keys: {pair!r} is not ROLE=ENV_VAR with ROLE one of {ROLES}")
         if self.sandbox not in ("local", "e2b"):
             raise ValueError(f"Context.sandbox must be 'local' or 'e2b' (got {self.sandbox!r})")
 
     def model_for(self, role: str) -> str:
         """The model name a role's requests carry; on vLLM this picks the role's LoRA adapter."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        _check_role(role)
         return getattr(self, f"{role}_model") or self.model
+
+    def base_url_for(self, role: str) -> str:
+        _check_role(role)
+        return getattr(self, f"{role}_base_url") or self.base_url
+
+    def api_key_for(self, role: str) -> str:
+        """The role's key: from the variable named in role_api_keys, else api_key."""
+        _check_role(role)
+        for pair in filter(None, (p.strip() for p in self.role_api_keys.split(","))):
+            name, _, variable = pair.partition("=")
+            if name.strip() == role:
+                key = os.environ.get(variable.strip())
+                if not key:
+                    raise ValueError(f"role_api_keys names {variable.strip()!r} for {role}, but it is not set")
+                return key
+        return self.api_key
 
     @classmethod
     def lite(cls, **overrides: Any) -> Context:
         """MapCoder-Lite: each role asks for the adapter named after it (as `mapcoder-lite serve` names them)."""
         per_role = {f"{role}_model": role for role in ROLES}
         return cls(**(per_role | overrides))
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
 
 
 def context_of(runtime_context: Context | Mapping[str, Any] | None) -> Context:

@@ -75,3 +75,20 @@ def test_context_rejects_meaningless_settings() -> None:
     with pytest.raises(ValueError, match="sandbox must be"):
         Context(sandbox="docker")
     assert Context.lite().model_for("debugger") == "debugger"
+
+
+def test_a_role_on_its_own_endpoint_uses_that_endpoint_and_its_key(
+    not_found_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The retriever goes to its own (teacher) server; the default base_url is never contacted.
+    monkeypatch.setenv("TEACHER_KEY", "sk-teacher")
+    unused = f"http://127.0.0.1:{free_port()}/v1"
+    context = Context(base_url=unused, retriever_base_url=not_found_server, role_api_keys="retriever=TEACHER_KEY")
+    assert context.api_key_for("retriever") == "sk-teacher" and context.api_key_for("coder") == "EMPTY"
+    with pytest.raises(RoleCallError, match=r"retriever agent: .*404") as caught:
+        build_graph().invoke(PROBLEM, context=context)
+    assert caught.value.base_url == not_found_server
+    with pytest.raises(ValueError, match="role_api_keys"):
+        Context(role_api_keys="writer=X")
+    with pytest.raises(ValueError, match="'UNSET_KEY' for coder, but it is not set"):
+        Context(role_api_keys="coder=UNSET_KEY").api_key_for("coder")
