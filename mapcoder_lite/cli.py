@@ -227,11 +227,14 @@ def _register_commands() -> None:
     # inside the commands, so `mapcoder-lite --help` stays fast.
     from mapcoder_lite.evals.cli import eval_command, report_command
     from mapcoder_lite.serving.cli import models_app, serve
+    from mapcoder_lite.supervisor.cli import collect_command, extract_command
 
     app.add_typer(models_app, name="models", help="Prepare local model checkpoints.")
     app.command("serve")(serve)
     app.command("eval")(eval_command)
     app.command("report")(report_command)
+    app.command("collect")(collect_command)
+    app.command("extract")(extract_command)
 
 
 _register_commands()

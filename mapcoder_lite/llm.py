@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,12 +74,17 @@ def _reason(error: Exception, context: Context) -> str | None:
 class RoleModels:
     """Chat models by role: explicit ones (tests, composition, in-process) or the endpoint's."""
 
-    def __init__(self, chat_models: Mapping[str, BaseChatModel] | None = None) -> None:
+    def __init__(
+        self, chat_models: Mapping[str, BaseChatModel] | None = None, *, roles: Sequence[str] | None = None
+    ) -> None:
+        """`roles` defaults to the graph's five; a graph whose Context subclass knows more roles
+        (the supervisor's) passes them, and that Context resolves their model, endpoint and key."""
         from mapcoder_lite.graph.context import ROLES
 
-        unknown = set(chat_models or {}) - set(ROLES)
+        roles = tuple(roles or ROLES)
+        unknown = set(chat_models or {}) - set(roles)
         if unknown:
-            raise ValueError(f"chat_models has unknown roles {sorted(unknown)}; roles are {', '.join(ROLES)}")
+            raise ValueError(f"chat_models has unknown roles {sorted(unknown)}; roles are {', '.join(roles)}")
         self._explicit = dict(chat_models or {})
         self._cache: dict[tuple[Any, ...], BaseChatModel] = {}
         self._lock = threading.Lock()  # planner branches run in parallel threads

@@ -1,1 +1,1 @@
-"""Filled by a later issue."""
+"""Fine-tuning the agents: `data` builds per-agent chat datasets from trajectory collections."""

@@ -1,1 +1,65 @@
-"""Filled by a later issue."""
+"""Training-data collection: the supervised correction graph and the three collection tracks.
+
+    import asyncio
+    from mapcoder_lite.graph import Context
+    from mapcoder_lite.supervisor import SupervisorContext, collect
+
+    # A strong debugger (another server), the small model everywhere else.
+    context = Context(model="qwen2.5-coder-0.5b-instruct", debugger_model="deepseek-chat",
+                      debugger_base_url="https://api.deepseek.com/v1", role_api_keys="debugger=DEEPSEEK_API_KEY")
+    summary = asyncio.run(collect("traj_debug", "apps", split="train", context=context, limit=100))
+
+    # Supervisor-guided correction of the planner and the coder (DeepSeek-V3 supervises by default).
+    summary = asyncio.run(collect("traj_plan_code_supervised", "apps", split="train",
+                                  context=SupervisorContext(model="qwen2.5-coder-0.5b-instruct")))
+
+The same from the command line: `mapcoder-lite collect --track ... --dataset ... --split ...`; the
+datasets of several collections together: `mapcoder_lite.finetune.data.extract` / `mapcoder-lite extract`.
+"""
+
+from mapcoder_lite.supervisor.context import (
+    DEEPSEEK_BASE_URL,
+    DEEPSEEK_MODEL,
+    SUPERVISOR,
+    SUPERVISOR_ROLES,
+    SupervisorContext,
+)
+from mapcoder_lite.supervisor.graph import (
+    CorrectionInput,
+    CorrectionOutput,
+    CorrectionState,
+    build_supervisor_graph,
+    scoring_of,
+)
+from mapcoder_lite.supervisor.records import classify_corrections, corrected_pairs
+from mapcoder_lite.supervisor.tracks import (
+    TRACKS,
+    CollectSettings,
+    CollectSummary,
+    SupervisedCorrection,
+    collect,
+    collect_problems,
+    make_track_strategy,
+)
+
+__all__ = [
+    "DEEPSEEK_BASE_URL",
+    "DEEPSEEK_MODEL",
+    "SUPERVISOR",
+    "SUPERVISOR_ROLES",
+    "TRACKS",
+    "CollectSettings",
+    "CollectSummary",
+    "CorrectionInput",
+    "CorrectionOutput",
+    "CorrectionState",
+    "SupervisedCorrection",
+    "SupervisorContext",
+    "build_supervisor_graph",
+    "classify_corrections",
+    "collect",
+    "collect_problems",
+    "corrected_pairs",
+    "make_track_strategy",
+    "scoring_of",
+]

@@ -1,0 +1,394 @@
+"""Per-agent training sets from collection runs: filtered, validated, de-duplicated, split by problem.
+
+    from mapcoder_lite.finetune.data import extract
+    stats = extract(["runs/collect/traj_ret-apps-train", "runs/collect/traj_debug-apps-train"], "data/sft")
+
+Each collection run (`mapcoder_lite.supervisor.collect`) yields examples for the roles its track trains:
+
+    traj_ret                   retriever: the (teacher's) retrieval answer of a run that passed its hidden tests
+    traj_debug                 debugger: each turn that made failing code pass the samples, in a run that passed
+    traj_plan_code_supervised  planner, coder: the corrected answer the passing run rests on, with the
+                               agent's normal prompt (the supervisor's feedback is not in it)
+    every track                confidence: a score that agrees with how its plan turned out (below)
+
+Confidence labels: a plan *passed* when its code passed the hidden tests, and *failed* when its code
+failed them, or when every attempt at it (the coder's and t debugging rounds) failed the samples.
+A plan never coded has no outcome and gives no example. An answer is correct, and kept, when it
+scores a passed plan at least `confidence_pass_min` (70) or a failed plan at most
+`confidence_fail_max` (30); scores in between are not a clear verdict either way and are dropped.
+
+Every kept example parses in its role's strict format (`mapcoder_lite.prompts.<role>.is_strict`), is
+unique (same prompt and completion), and lands in train or validation by its problem, the same
+way for every role and every run, so no problem is on both sides. Problems are assigned by a hash
+of (seed, dataset, problem id), so a problem keeps its side as collections grow.
+
+Output, per role: ``<out>/<role>/{train,validation}.jsonl`` with exactly
+``{"prompt": [system, user], "completion": [assistant]}`` per line (TRL's conversational
+prompt-completion form), line-aligned ``{train,validation}.meta.jsonl`` (problem, model, source run),
+and ``stats.json`` (examples, problems, mean tokens, share dropped and why). ``<out>/manifest.json``
+records the sources with their settings (teacher, student and supervisor models) and the split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
+from mapcoder_lite.graph.context import ROLES
+from mapcoder_lite.prompts import coder as coder_prompt
+from mapcoder_lite.prompts import confidence as confidence_prompt
+from mapcoder_lite.prompts import debugger as debugger_prompt
+from mapcoder_lite.prompts import planner as planner_prompt
+from mapcoder_lite.prompts import retriever as retriever_prompt
+from mapcoder_lite.prompts.common import Message
+from mapcoder_lite.supervisor.records import classify_corrections, round_of
+
+TRACK_ROLES: dict[str, tuple[str, ...]] = {
+    "traj_ret": ("retriever", "confidence"),
+    "traj_debug": ("debugger", "confidence"),
+    "traj_plan_code_supervised": ("planner", "coder", "confidence"),
+}
+CONFIDENCE_PASS_MIN = 70
+CONFIDENCE_FAIL_MAX = 30
+SPLITS = ("train", "validation")
+
+# Why a candidate is dropped (stats.json counts them).
+RUN_ERROR = "run ended with an error"
+HIDDEN_FAILED = "final code failed the hidden tests"
+NOT_FIXING = "debugging turn did not make the samples pass"
+NO_OUTCOME = "plan never coded (no outcome to label)"
+DISAGREES = "confidence disagrees with the plan's outcome"
+NOT_STRICT = "not in the strict format"
+DUPLICATE = "duplicate"
+
+
+def approx_tokens(text: str) -> int:
+    """Words and punctuation marks: a tokenizer-free estimate (pass `count_tokens` for exact counts)."""
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+@dataclass
+class Candidate:
+    """One (prompt, completion) pair found in a run, with why it is dropped (None: kept so far)."""
+
+    role: str
+    problem: str  # "<dataset>:<problem id>": the unit of the train/validation split
+    prompt: list[Message]
+    completion: str
+    model: str
+    source: str
+    track: str
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def example(self) -> dict[str, Any]:
+        messages = [{"role": m["role"], "content": m["content"]} for m in self.prompt]
+        return {"prompt": messages, "completion": [{"role": "assistant", "content": self.completion}]}
+
+    def meta(self) -> dict[str, Any]:
+        return {"problem": self.problem, "model": self.model, "source": self.source, "track": self.track} | self.extra
+
+    def key(self) -> str:
+        return json.dumps(self.example(), sort_keys=True, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- what each role's examples are
+
+
+def is_strict(role: str, text: str, *, language: str = "python", k: int | None = None) -> bool:
+    """The role's strict format check, as the trained adapter must answer."""
+    if role == "retriever":
+        return retriever_prompt.is_strict(text, k)
+    if role == "planner":
+        return planner_prompt.is_strict(text)
+    if role == "confidence":
+        return confidence_prompt.is_strict(text)
+    if role == "coder":
+        return coder_prompt.is_strict(text, language)
+    if role == "debugger":
+        return debugger_prompt.is_strict(text, language)
+    raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+
+
+def plan_outcome(plan: dict[str, Any], final_code: str, passed: bool) -> bool | None:
+    """True: the plan's code passed the hidden tests; False: it failed them or every attempt failed
+    the samples; None: never coded, or a corrected entry (confidence never scored it)."""
+    if plan.get("corrected"):
+        return None
+    if "hidden_passed" in plan:  # the correction graph scored this plan's code itself
+        return bool(plan["hidden_passed"])
+    attempts = plan.get("attempts") or []
+    if final_code and any(a.get("code") == final_code for a in attempts):
+        return passed
+    if plan.get("tried") and attempts and not plan.get("passed"):
+        return False
+    return None
+
+
+def _plan_of(prompt: list[Message], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The plan a confidence prompt shows: the longest plan text found in it."""
+    user = prompt[-1]["content"] if prompt else ""
+    found = [p for p in plans if not p.get("corrected") and p.get("plan", "").strip()
+             and p["plan"].strip() in user]
+    return max(found, key=lambda p: len(p["plan"]), default=None)
+
+
+def _fixing_turn(response: str, plans: list[dict[str, Any]], language: str) -> bool:
+    """Whether this debugger answer's code is an attempt (after a debugging round) passing every sample."""
+    revision = debugger_prompt.parse(response, language)
+    if revision is None:
+        return False
+    return any(
+        a.get("debug_round", 0) >= 1 and a.get("code") == revision.code and a.get("samples_passed") == a.get("total")
+        for plan in plans
+        for a in plan.get("attempts") or []
+    )
+
+
+def _candidates_of_problem(
+    record: dict[str, Any],
+    saved: dict[str, Any],
+    settings: dict[str, Any],
+    source: str,
+    roles: Sequence[str],
+    pass_min: int,
+    fail_max: int,
+) -> list[Candidate]:
+    track = settings["track"]
+    language = (saved.get("input") or {}).get("language") or "python"
+    problem = f"{settings.get('dataset', '')}:{record['id']}"
+    trajectory: list[dict[str, Any]] = saved.get("trajectory") or []
+    plans: list[dict[str, Any]] = saved.get("plans") or []
+    final_code = saved.get("code") or record.get("code") or ""
+    passed = bool(record.get("passed"))
+    gate = RUN_ERROR if record.get("error") else (None if passed else HIDDEN_FAILED)
+
+    def make(role: str, call: dict[str, Any], prompt: list[Message], reason: str | None, **extra: Any) -> Candidate:
+        return Candidate(role=role, problem=problem, prompt=prompt, completion=call.get("response", ""),
+                         model=call.get("model", ""), source=source, track=track, reason=reason, extra=extra)
+
+    found: list[Candidate] = []
+    first_pass = [call for call in trajectory if round_of(call) == 0]
+    if "retriever" in roles:
+        found += [make("retriever", c, c["messages"], gate) for c in first_pass if c["role"] == "retriever"]
+    if "debugger" in roles:
+        found += [make("debugger", c, c["messages"], gate or (None if _fixing_turn(c["response"], plans, language)
+                                                              else NOT_FIXING))
+                  for c in first_pass if c["role"] == "debugger"]
+    if "planner" in roles or "coder" in roles:
+        for call, why in classify_corrections(trajectory, final_code, language):
+            if call["role"] in roles:
+                found.append(make(call["role"], call, call["correction"]["prompt"], gate or why,
+                                  round=round_of(call)))
+    if "confidence" in roles:
+        for call in first_pass:
+            if call["role"] != "confidence":
+                continue
+            plan = _plan_of(call["messages"], plans)
+            outcome = plan_outcome(plan, final_code, passed) if plan is not None and not record.get("error") else None
+            scored = confidence_prompt.parse(call.get("response", ""))
+            if record.get("error"):
+                reason: str | None = RUN_ERROR
+            elif outcome is None:
+                reason = NO_OUTCOME
+            elif scored is None:
+                reason = NOT_STRICT  # no readable score at all
+            elif not (scored.confidence >= pass_min if outcome else scored.confidence <= fail_max):
+                reason = DISAGREES
+            else:
+                reason = None
+            label = "unknown" if outcome is None else ("passed" if outcome else "failed")
+            found.append(make("confidence", call, call["messages"], reason, label=label))
+
+    k = settings.get("k")
+    for candidate in found:
+        if candidate.reason is None and not is_strict(candidate.role, candidate.completion, language=language, k=k):
+            candidate.reason = NOT_STRICT
+    return found
+
+
+def candidates_from_run(
+    run_dir: str | Path,
+    *,
+    roles: Sequence[str] | None = None,
+    confidence_pass_min: int = CONFIDENCE_PASS_MIN,
+    confidence_fail_max: int = CONFIDENCE_FAIL_MAX,
+) -> tuple[dict[str, Any], list[Candidate]]:
+    """A collection run's settings and every candidate example in it (kept or not, with why)."""
+    path = Path(run_dir)
+    run_file = path / RUN_FILE
+    if not run_file.is_file():
+        raise FileNotFoundError(f"{path} has no {RUN_FILE}: not a collection run directory")
+    settings = json.loads(run_file.read_text(encoding="utf-8")).get("settings", {})
+    track = settings.get("track")
+    if track not in TRACK_ROLES:
+        raise ValueError(f"{path} is not a collection run (its settings name no track; "
+                         f"tracks are {', '.join(TRACK_ROLES)})")
+    wanted = [r for r in TRACK_ROLES[track] if roles is None or r in roles]
+    found: list[Candidate] = []
+    for record in read_results(path / RESULTS_FILE):
+        trajectory_file = path / str(record.get("trajectory_file") or "")
+        if not record.get("trajectory_file") or not trajectory_file.is_file():
+            continue  # a results line always follows its trajectory file; only a hand-edited run lacks one
+        saved = json.loads(trajectory_file.read_text(encoding="utf-8"))
+        found += _candidates_of_problem(record, saved, settings, str(path), wanted, confidence_pass_min,
+                                        confidence_fail_max)
+    return settings, found
+
+
+# ---------------------------------------------------------------- split, write, stats
+
+
+def _unit(seed: int, problem: str) -> float:
+    digest = hashlib.sha256(f"{seed}:{problem}".encode()).hexdigest()
+    return int(digest[:13], 16) / 16**13
+
+
+def split_problems(problems: Iterable[str], validation_fraction: float, seed: int = 0) -> dict[str, str]:
+    """problem -> "train" | "validation", by a stable hash; at least one of each side when there are
+    two problems or more and the fraction is strictly between 0 and 1."""
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1) (got {validation_fraction})")
+    ordered = sorted(set(problems), key=lambda p: _unit(seed, p))
+    sides = {p: "validation" if _unit(seed, p) < validation_fraction else "train" for p in ordered}
+    if validation_fraction > 0 and len(ordered) >= 2:
+        if "validation" not in sides.values():
+            sides[ordered[0]] = "validation"
+        if "train" not in sides.values():
+            sides[ordered[-1]] = "train"
+    return sides
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def _mean(values: list[int]) -> float:
+    return round(sum(values) / len(values), 1) if values else 0.0
+
+
+def _stats(role: str, candidates: list[Candidate], kept: dict[str, list[Candidate]],
+           count_tokens: Callable[[str], int], counter: str) -> dict[str, Any]:
+    total = len(candidates)
+    reasons = Counter(c.reason for c in candidates if c.reason is not None)
+    dropped = sum(reasons.values())
+    every = [c for side in SPLITS for c in kept[side]]
+    return {
+        "role": role,
+        "examples": {side: len(kept[side]) for side in SPLITS} | {"total": len(every)},
+        "problems": {side: len({c.problem for c in kept[side]}) for side in SPLITS}
+        | {"total": len({c.problem for c in every})},
+        "mean_tokens": {
+            "prompt": _mean([sum(count_tokens(m["content"]) for m in c.prompt) for c in every]),
+            "completion": _mean([count_tokens(c.completion) for c in every]),
+            "counter": counter,
+        },
+        "candidates": total,
+        "dropped": {
+            "total": dropped,
+            "share": round(dropped / total, 4) if total else 0.0,
+            "reasons": {reason: {"count": n, "share": round(n / total, 4)} for reason, n in reasons.most_common()},
+        },
+        "models": dict(Counter(c.model for c in every)),
+        "sources": sorted({c.source for c in candidates}),
+    }
+
+
+def extract(
+    run_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    roles: Sequence[str] | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    token_counter: str = "",
+    confidence_pass_min: int = CONFIDENCE_PASS_MIN,
+    confidence_fail_max: int = CONFIDENCE_FAIL_MAX,
+) -> dict[str, dict[str, Any]]:
+    """Write the per-role datasets of `run_dirs` under out_dir (replacing what was there); returns
+    each role's stats. Roles no run provides get no directory."""
+    if roles is not None and set(roles) - set(ROLES):
+        raise ValueError(f"unknown roles {sorted(set(roles) - set(ROLES))}; roles are {', '.join(ROLES)}")
+    sources: list[dict[str, Any]] = []
+    by_role: dict[str, list[Candidate]] = {}
+    for run_dir in run_dirs:
+        settings, found = candidates_from_run(run_dir, roles=roles, confidence_pass_min=confidence_pass_min,
+                                              confidence_fail_max=confidence_fail_max)
+        sources.append({"path": str(run_dir), "settings": settings})
+        for role in TRACK_ROLES[settings["track"]]:
+            if roles is None or role in roles:
+                by_role.setdefault(role, [])
+        for candidate in found:
+            by_role[candidate.role].append(candidate)
+
+    # De-duplicate within each role: the first occurrence (in run, problem, call order) stays.
+    for candidates in by_role.values():
+        seen: set[str] = set()
+        for candidate in candidates:
+            if candidate.reason is not None:
+                continue
+            key = candidate.key()
+            if key in seen:
+                candidate.reason = DUPLICATE
+            seen.add(key)
+
+    # One split for all roles, over the problems that gave any example.
+    sides = split_problems({c.problem for cs in by_role.values() for c in cs if c.reason is None},
+                           validation_fraction, seed)
+    counting = count_tokens or approx_tokens
+    counter = token_counter or ("approx: words and punctuation" if count_tokens is None else "given")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    all_stats: dict[str, dict[str, Any]] = {}
+    for role in ROLES:
+        if role not in by_role:
+            continue
+        candidates = by_role[role]
+        kept = {side: [c for c in candidates if c.reason is None and sides[c.problem] == side] for side in SPLITS}
+        folder = out / role
+        folder.mkdir(exist_ok=True)
+        for side in SPLITS:
+            _write_atomic(folder / f"{side}.jsonl", _jsonl(c.example() for c in kept[side]))
+            _write_atomic(folder / f"{side}.meta.jsonl", _jsonl(c.meta() for c in kept[side]))
+        stats = _stats(role, candidates, kept, counting, counter) | {"validation_fraction": validation_fraction,
+                                                                     "seed": seed}
+        if role == "confidence":
+            stats["labels"] = {"pass_min": confidence_pass_min, "fail_max": confidence_fail_max,
+                               **Counter(c.extra.get("label", "") for side in SPLITS for c in kept[side])}
+        _write_atomic(folder / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+        all_stats[role] = stats
+
+    manifest = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sources": sources,
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+        "split": {side: sorted(p for p, s in sides.items() if s == side) for side in SPLITS},
+        "roles": {role: stats["examples"] for role, stats in all_stats.items()},
+    }
+    _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return all_stats
+
+
+def hf_token_counter(name_or_path: str) -> Callable[[str], int]:
+    """Exact counts with a Hugging Face tokenizer (needs `transformers`; loaded here, not at import)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))

@@ -1,0 +1,254 @@
+"""Collection tracks: pass-based filters, supervised corrections, recorded settings, resume, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from mapcoder_lite.evals import Problem, SettingsMismatch, read_results
+from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT
+from mapcoder_lite.graph import Context
+from mapcoder_lite.prompts import retriever as retriever_prompt
+from mapcoder_lite.supervisor import SupervisorContext, collect_problems
+from mapcoder_lite.supervisor.cli import collect_command, extract_command
+from tests.scripted import scripted
+from tests.servers import free_port
+
+SECRET = 987654
+STRICT = ("<root>\n<problem>\n<description>Add a constant MARK</description>\n<code>y = x + 1</code>\n"
+          "<planning>1. add</planning>\n</problem>\n<algorithm>Arithmetic</algorithm>\n</root>")
+LOOSE = "Sure!\n```xml\n<problem><description>Add</description><planning>add</planning></problem>\n```"
+
+
+def toy(count: int = 4) -> list[Problem]:
+    return [Problem(id=f"T/{i}", problem=f"Write plus{i}(x) returning x + {i}. [MARK-{i}]",
+                    sample_tests=[f"assert plus{i}(1) == {1 + i}"], entry_point=f"plus{i}",
+                    hidden_tests=[f"assert plus{i}({SECRET}) == {SECRET + i}"]) for i in range(count)]
+
+
+def mark(prompt: str) -> int:
+    return int(re.search(r"MARK-(\d+)", prompt).group(1))
+
+
+def code(i: int, body: str) -> str:
+    return f"```python\ndef plus{i}(x):\n    return {body}\n```"
+
+
+def solution(prompt: str) -> str:
+    return code(mark(prompt), f"x + {mark(prompt)}")
+
+
+def sample_only(prompt: str) -> str:  # passes plus_i(1) == 1 + i, fails the hidden test
+    return code(mark(prompt), f"{1 + mark(prompt)} if x == 1 else x")
+
+
+CONFIDENT = "<root><explanation>looks right</explanation><confidence>90</confidence></root>"
+
+
+def base_scripts(**overrides: Any) -> dict[str, Any]:
+    return {"retriever": lambda p: STRICT, "planner": lambda p: "1. add the constant",
+            "confidence": lambda p: CONFIDENT, "coder": solution, "debugger": solution} | overrides
+
+
+def collect(track: str, problems: list[Problem], out: Path, models: dict[str, Any], context: Context,
+            **options: Any) -> Any:
+    return asyncio.run(collect_problems(track, problems, dataset="toy", split="train", context=context,
+                                        out_dir=out, chat_models=models, progress=False, **options))
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def kept(out: Path, role: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    folder = out / "datasets" / role
+    return [pair for side in ("train", "validation")
+            for pair in zip(jsonl(folder / f"{side}.jsonl"), jsonl(folder / f"{side}.meta.jsonl"), strict=True)]
+
+
+def stats(out: Path, role: str) -> dict[str, Any]:
+    return json.loads((out / "datasets" / role / "stats.json").read_text())
+
+
+TEACHER = Context(model="student-0.5b", retriever_model="teacher-32b", retriever_base_url="http://teacher/v1",
+                  k=1, t=1, test_timeout_s=5.0)
+
+
+def test_traj_ret_keeps_strict_retrievals_of_runs_that_pass_and_records_teacher_and_student(tmp_path: Path) -> None:
+    models = scripted(**base_scripts(
+        retriever=lambda p: LOOSE if mark(p) == 3 else STRICT.replace("MARK", str(mark(p))),
+        coder=lambda p: sample_only(p) if mark(p) == 2 else solution(p),
+    ))
+    summary = collect("traj_ret", toy(4), tmp_path, models, TEACHER)
+
+    assert (summary.run.done, summary.run.passed) == (4, 3)  # T/2 passes its sample only
+    examples = kept(tmp_path, "retriever")
+    assert sorted(meta["problem"] for _, meta in examples) == ["toy:T/0", "toy:T/1"]
+    for example, meta in examples:
+        assert set(example) == {"prompt", "completion"} and meta["model"] == "ScriptedChatModel"
+        assert [m["role"] for m in example["prompt"]] == ["system", "user"]
+        assert retriever_prompt.is_strict(example["completion"][0]["content"], k=1)
+    ret = stats(tmp_path, "retriever")
+    assert ret["candidates"] == 4 and ret["examples"]["total"] == 2
+    assert ret["dropped"]["reasons"] == {HIDDEN_FAILED: {"count": 1, "share": 0.25},
+                                         NOT_STRICT: {"count": 1, "share": 0.25}}
+    assert ret["mean_tokens"]["prompt"] > 0 and ret["mean_tokens"]["completion"] > 0
+    # Confidence 90 is right for the three plans that passed, wrong for T/2's.
+    assert stats(tmp_path, "confidence")["dropped"]["reasons"] == {DISAGREES: {"count": 1, "share": 0.25}}
+    assert not (tmp_path / "datasets" / "debugger").exists()
+
+    settings = json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert settings["track"] == "traj_ret" and settings["teachers"] == {"retriever": "teacher-32b"}
+    assert set(settings["students"].values()) == {"student-0.5b"} and "retriever" not in settings["students"]
+    assert settings["endpoints"]["retriever"] == "http://teacher/v1" and settings["k"] == 1
+    manifest = json.loads((tmp_path / "datasets" / "manifest.json").read_text())
+    assert manifest["sources"][0]["settings"]["teachers"] == {"retriever": "teacher-32b"}
+    assert not any(str(SECRET) in p for m in models.values() for p in m.prompts)
+
+
+def test_traj_debug_keeps_turns_that_make_the_samples_pass_in_runs_that_pass(tmp_path: Path) -> None:
+    def debugger(prompt: str) -> str:
+        i = mark(prompt)
+        if i == 0:
+            return solution(prompt)  # code only: fixes it, but not the strict plan-then-code format
+        if i == 1 and "return x * 7" not in prompt:
+            return "1. multiply instead\n" + code(1, "x * 7")  # still failing: not a fixing turn
+        if i == 2:
+            return "1. special-case the sample\n" + sample_only(prompt)
+        return f"1. add {i}\n" + solution(prompt)
+
+    models = scripted(**base_scripts(coder=lambda p: code(mark(p), "x - 100"), debugger=debugger))
+    context = Context(model="student", debugger_model="teacher", k=1, t=2, test_timeout_s=5.0)
+    collect("traj_debug", toy(4), tmp_path, models, context)
+
+    examples = kept(tmp_path, "debugger")
+    assert sorted(meta["problem"] for _, meta in examples) == ["toy:T/1", "toy:T/3"]
+    (t1,) = [e for e, meta in examples if meta["problem"] == "toy:T/1"]
+    assert "x + 1" in t1["completion"][0]["content"] and "return x * 7" in t1["prompt"][1]["content"]
+    assert stats(tmp_path, "debugger")["dropped"]["reasons"] == {
+        NOT_STRICT: {"count": 1, "share": 0.2}, NOT_FIXING: {"count": 1, "share": 0.2},
+        HIDDEN_FAILED: {"count": 1, "share": 0.2}}
+    settings = json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert settings["teachers"] == {"debugger": "teacher"} and settings["t"] == 2
+
+
+def test_traj_plan_code_supervised_keeps_corrected_answers_with_their_normal_prompts(tmp_path: Path) -> None:
+    def planner(prompt: str) -> str:
+        return "1. GOOD-PLAN: add the constant" if "Feedback from a reviewer" in prompt else "1. BAD-PLAN: return x"
+
+    def coder(prompt: str) -> str:
+        return solution(prompt) if "GOOD-PLAN" in prompt else sample_only(prompt)
+
+    def supervisor(prompt: str) -> str:
+        if "MARK-3" in prompt:
+            return "no idea"
+        agent = "planner" if "MARK-1" in prompt else "coder"
+        return f"<root><analysis>a</analysis><agent>{agent}</agent><feedback>FEEDBACK: add it</feedback></root>"
+
+    models = scripted(**base_scripts(planner=planner, coder=coder, supervisor=supervisor))
+    context = SupervisorContext(model="student", supervisor_model="judge", supervisor_base_url="http://judge/v1",
+                                correction_rounds=1, k=1, t=0, test_timeout_s=5.0)
+    summary = collect("traj_plan_code_supervised", toy(4)[1:], tmp_path, models, context)
+
+    assert summary.run.passed == 1  # T/1 after the planner's correction
+    ((example, meta),) = kept(tmp_path, "planner")
+    assert meta["problem"] == "toy:T/1" and meta["round"] == 1
+    assert example["completion"][0]["content"] == "1. GOOD-PLAN: add the constant"
+    assert "FEEDBACK" not in json.dumps(example["prompt"]) and "BAD-PLAN" not in json.dumps(example["prompt"])
+    assert kept(tmp_path, "coder") == []  # T/2's corrected code still failed
+    assert stats(tmp_path, "coder")["dropped"]["reasons"] == {HIDDEN_FAILED: {"count": 1, "share": 1.0}}
+    by_id = {r["id"]: r for r in read_results(tmp_path / "results.jsonl")}
+    assert by_id["T/3"]["format_failures"]["supervisor"] == 1 and by_id["T/3"]["error"] is None
+    settings = json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert settings["supervisor"] == {"model": "judge", "base_url": "http://judge/v1", "correction_rounds": 1,
+                                      "hidden_report": "failing"}
+    assert settings["teachers"] == {"supervisor": "judge"} and settings["students"]["planner"] == "student"
+    agents = [p for role, m in models.items() if role != "supervisor" for p in m.prompts]
+    assert not any(str(SECRET) in p for p in agents)
+
+
+def test_a_killed_collection_resumes_without_loss_or_repeats_and_refuses_other_settings(tmp_path: Path) -> None:
+    first = scripted(**base_scripts())
+
+    async def killed() -> None:
+        task: asyncio.Task | None = None
+
+        def kill_after_two(record: dict) -> None:
+            if len(read_results(tmp_path / "results.jsonl")) == 2:
+                task.cancel()
+
+        task = asyncio.create_task(collect_problems(
+            "traj_ret", toy(4), dataset="toy", split="train", context=TEACHER, out_dir=tmp_path, chat_models=first,
+            progress=False, concurrency=1, on_result=kill_after_two))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(killed())
+    done_first = {r["id"] for r in read_results(tmp_path / "results.jsonl")}
+    assert len(done_first) == 2
+
+    second = scripted(**base_scripts())
+    summary = collect("traj_ret", toy(4), tmp_path, second, TEACHER)
+    assert {f"T/{mark(p)}" for p in second["retriever"].prompts} == {f"T/{i}" for i in range(4)} - done_first
+    assert sorted(r["id"] for r in read_results(tmp_path / "results.jsonl")) == [f"T/{i}" for i in range(4)]
+    # The datasets are extracted again from both sessions: every problem once.
+    assert summary.examples["retriever"] == 4
+    assert sorted(meta["problem"] for _, meta in kept(tmp_path, "retriever")) == [f"toy:T/{i}" for i in range(4)]
+
+    with pytest.raises(SettingsMismatch, match="teachers"):
+        collect("traj_ret", toy(4), tmp_path, scripted(**base_scripts()),
+                Context(model="student-0.5b", retriever_model="other-teacher", retriever_base_url="http://teacher/v1",
+                        k=1, t=1, test_timeout_s=5.0))
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command("collect")(collect_command)
+    app.command("extract")(extract_command)
+    return app
+
+
+def mbpp_dir(tmp_path: Path) -> Path:
+    problems = tmp_path / "data" / "MBPPEval"
+    problems.mkdir(parents=True)
+    rows = [{"task_id": i, "text": f"Task {i}.", "code": "", "test_list": [f"assert f({i}) == {i}"],
+             "test_setup_code": ""} for i in (11, 12)]
+    (problems / "MBPP.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path / "data"
+
+
+def test_cli_collect_records_settings_and_stops_clearly_on_a_dead_endpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    result = CliRunner().invoke(cli(), [
+        "collect", "--track", "traj_debug", "--dataset", "mbpp", "--split", "test", "--base-url", dead,
+        "--model", "small", "--role-model", "debugger=big", "--role-base-url", f"debugger={dead}",
+        "--data-dir", str(mbpp_dir(tmp_path)), "--out", str(out), "--no-progress", "--concurrency", "1",
+    ])
+    assert result.exit_code == 3, result.output
+    assert "cannot connect" in result.output and "Traceback" not in result.output
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert settings["track"] == "traj_debug" and settings["teachers"] == {"debugger": "big"}
+
+
+def test_cli_collect_rejects_bad_options_before_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
+    data = ["--dataset", "mbpp", "--split", "test", "--data-dir", str(mbpp_dir(tmp_path)), "--out",
+            str(tmp_path / "out")]
+    cases = {
+        ("--track", "traj_plan_code_supervised"): "DEEPSEEK_API_KEY",
+        ("--track", "traj_ret", "--supervisor-model", "x"): "apply to traj_plan_code_supervised only",
+        ("--track", "traj_nope"): "unknown track",
+        ("--track", "traj_ret", "--role-api-key", "retriever"): "role_api_keys",
+    }
+    for options, message in cases.items():
+        result = CliRunner().invoke(cli(), ["collect", *options, *data])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "out").exists()

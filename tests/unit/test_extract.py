@@ -1,0 +1,177 @@
+"""Extraction into per-agent datasets: strict formats, de-duplication, split by problem, confidence labels, stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from mapcoder_lite.finetune.data import (
+    DISAGREES,
+    DUPLICATE,
+    HIDDEN_FAILED,
+    NO_OUTCOME,
+    NOT_STRICT,
+    extract,
+    is_strict,
+    plan_outcome,
+    split_problems,
+)
+from mapcoder_lite.supervisor.cli import extract_command
+
+
+def call(role: str, user: str, response: str, **extra: Any) -> dict[str, Any]:
+    messages = [{"role": "system", "content": f"You are the {role}."}, {"role": "user", "content": user}]
+    return {"role": role, "model": f"{role}-model", "messages": messages, "response": response, "parsed": True,
+            "prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.1} | extra
+
+
+def retrieval(i: int) -> str:
+    return (f"<root>\n<problem>\n<description>Example {i}</description>\n<code>x = {i}</code>\n"
+            f"<planning>1. set x</planning>\n</problem>\n<algorithm>Math</algorithm>\n</root>")
+
+
+FIX = "def f():\n    return 1"
+FIXING = "1. return one\n```python\n" + FIX + "\n```"
+FIXED_PLAN = {"plan": "1. return one", "tried": True, "passed": True, "confidence": 80, "attempts": [
+    {"code": "def f():\n    return 0", "debug_round": 0, "samples_passed": 0, "total": 1},
+    {"code": FIX, "debug_round": 1, "samples_passed": 1, "total": 1}]}
+
+
+def write_run(path: Path, track: str, problems: dict[str, dict[str, Any]]) -> Path:
+    """A collection directory as the runner writes it: run.json, results.jsonl, trajectories/."""
+    (path / "trajectories").mkdir(parents=True)
+    settings = {"dataset": "toy", "split": "train", "strategy": track, "track": track, "k": 1, "t": 1,
+                "teachers": {"retriever": "big"}, "students": {"coder": "small"}}
+    (path / "run.json").write_text(json.dumps({"settings": settings}))
+    lines = []
+    for problem_id, problem in problems.items():
+        saved = {"id": problem_id, "input": {"language": "python"}, "trajectory": problem["trajectory"],
+                 "plans": problem.get("plans", []), "code": problem.get("code", FIX)}
+        (path / "trajectories" / f"{problem_id}.json").write_text(json.dumps(saved))
+        lines.append({"id": problem_id, "passed": problem.get("passed", True), "error": problem.get("error"),
+                      "code": saved["code"], "trajectory_file": f"trajectories/{problem_id}.json"})
+    (path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def sides(out: Path, role: str) -> dict[str, set[str]]:
+    return {side: {m["problem"] for m in read(out / role / f"{side}.meta.jsonl")} for side in ("train", "validation")}
+
+
+def test_examples_are_strict_unique_and_no_problem_is_on_both_sides(tmp_path: Path) -> None:
+    ret = write_run(tmp_path / "ret", "traj_ret", {
+        f"P{i}": {"trajectory": [call("retriever", f"problem {i}", retrieval(i))]} for i in range(12)
+    } | {"P12": {"trajectory": [call("retriever", "problem 12", "```xml\n" + retrieval(12) + "\n```")]},
+         "P13": {"trajectory": [call("retriever", "problem 13", retrieval(13))], "passed": False}})
+    debug = write_run(tmp_path / "debug", "traj_debug", {
+        f"P{i}": {"trajectory": [call("debugger", f"fix {i}", FIXING)], "plans": [FIXED_PLAN]} for i in range(12)
+    })
+    out = tmp_path / "sft"
+    stats = extract([ret, debug, ret], out, validation_fraction=0.3, seed=7)  # `ret` twice: all duplicates
+
+    assert set(stats) == {"retriever", "debugger", "confidence"}
+    retriever = stats["retriever"]
+    assert retriever["candidates"] == 28 and retriever["examples"]["total"] == 12
+    assert retriever["dropped"]["reasons"] == {
+        DUPLICATE: {"count": 12, "share": round(12 / 28, 4)},
+        NOT_STRICT: {"count": 2, "share": round(2 / 28, 4)},
+        HIDDEN_FAILED: {"count": 2, "share": round(2 / 28, 4)},
+    }
+    assert retriever["models"] == {"retriever-model": 12} and retriever["mean_tokens"]["completion"] > 0
+    assert stats["debugger"]["examples"]["total"] == stats["debugger"]["candidates"] == 12
+    for role in ("retriever", "debugger"):
+        split = sides(out, role)
+        assert split["train"] and split["validation"] and not split["train"] & split["validation"]
+    # One split for every role: a problem is on the same side in the retriever and debugger sets.
+    assert not sides(out, "retriever")["train"] & sides(out, "debugger")["validation"]
+    assert not sides(out, "retriever")["validation"] & sides(out, "debugger")["train"]
+    for role in ("retriever", "debugger"):
+        for side in ("train", "validation"):
+            for example in read(out / role / f"{side}.jsonl"):
+                assert set(example) == {"prompt", "completion"}
+                assert [m["role"] for m in example["prompt"]] == ["system", "user"]
+                (answer,) = example["completion"]
+                assert answer["role"] == "assistant" and is_strict(role, answer["content"], k=1)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not set(manifest["split"]["train"]) & set(manifest["split"]["validation"])
+    assert [s["settings"]["track"] for s in manifest["sources"]] == ["traj_ret", "traj_debug", "traj_ret"]
+    assert json.loads((out / "retriever" / "stats.json").read_text()) == retriever
+
+
+def test_confidence_answers_are_kept_only_when_they_agree_with_the_plan_outcome(tmp_path: Path) -> None:
+    def scored(plan: str, score: int, strict: bool = True) -> dict[str, Any]:
+        answer = f"<confidence>{score}</confidence>" if not strict else \
+            f"<root>\n<explanation>because</explanation>\n<confidence>{score}</confidence>\n</root>"
+        return call("confidence", f"## Plan (Python 3)\n{plan}\n\nWould this plan work?", answer)
+
+    def plan(text: str, code: str | None, passed: bool = False) -> dict[str, Any]:
+        attempts = [{"code": code, "debug_round": 0, "samples_passed": int(passed), "total": 1}] if code else []
+        return {"plan": text, "tried": bool(code), "passed": passed, "attempts": attempts}
+
+    run = write_run(tmp_path / "ret", "traj_ret", {
+        "P0": {"code": "good()", "plans": [plan("1. PLAN-A", "good()", True), plan("1. PLAN-B", "bad()"),
+                                           plan("1. PLAN-C", "worse()"), plan("1. PLAN-D", None),
+                                           plan("1. PLAN-E", "good()", True)],
+               "trajectory": [scored("1. PLAN-A", 95), scored("1. PLAN-B", 90), scored("1. PLAN-C", 10),
+                              scored("1. PLAN-D", 10), scored("1. PLAN-E", 50)]},
+        "P1": {"code": "half()", "passed": False, "plans": [plan("1. PLAN-F", "half()", True)],
+               "trajectory": [scored("1. PLAN-F", 20), scored("1. PLAN-F", 10, strict=False)]},
+    })
+    stats = extract([run], tmp_path / "out", validation_fraction=0.0)["confidence"]
+    kept = read(tmp_path / "out" / "confidence" / "train.jsonl")
+    assert [e["prompt"][1]["content"].split("\n")[1] for e in kept] == ["1. PLAN-A", "1. PLAN-C", "1. PLAN-F"]
+    assert stats["dropped"]["reasons"] == {DISAGREES: {"count": 2, "share": 0.2857},
+                                           NO_OUTCOME: {"count": 1, "share": 0.1429},
+                                           NOT_STRICT: {"count": 1, "share": 0.1429}}
+    assert stats["labels"] == {"pass_min": 70, "fail_max": 30, "passed": 1, "failed": 2}
+
+
+def test_plan_outcome_prefers_the_correction_graphs_own_hidden_verdict() -> None:
+    assert plan_outcome({"hidden_passed": False, "attempts": [{"code": "x"}]}, "x", True) is False
+    assert plan_outcome({"corrected": "planner", "hidden_passed": True}, "x", True) is None
+    assert plan_outcome({"tried": True, "passed": False, "attempts": [{"code": "y"}]}, "x", True) is False
+    assert plan_outcome({"tried": False, "attempts": []}, "x", True) is None
+
+
+def test_split_is_stable_as_problems_are_added_and_never_one_sided() -> None:
+    problems = [f"toy:P{i}" for i in range(200)]
+    first = split_problems(problems[:100], 0.2, seed=1)
+    grown = split_problems(problems, 0.2, seed=1)
+    assert all(grown[p] == side for p, side in first.items())
+    assert 20 <= list(grown.values()).count("validation") <= 60
+    assert sorted(split_problems(["a", "b"], 0.1).values()) == ["train", "validation"]
+    assert set(split_problems(["a", "b"], 0.0).values()) == {"train"}
+    with pytest.raises(ValueError, match="validation_fraction"):
+        split_problems(["a"], 1.0)
+
+
+def test_only_collection_directories_are_read(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"run\.json"):
+        extract([tmp_path], tmp_path / "out")
+    (tmp_path / "run.json").write_text(json.dumps({"settings": {"strategy": "mapcoder"}}))
+    with pytest.raises(ValueError, match="not a collection run"):
+        extract([tmp_path], tmp_path / "out")
+
+
+def test_cli_extract_writes_the_datasets_and_prints_them(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "ret", "traj_ret", {
+        f"P{i}": {"trajectory": [call("retriever", f"problem {i}", retrieval(i))]} for i in range(3)})
+    app = typer.Typer()
+    app.command("extract")(extract_command)
+    app.command("noop")(lambda: None)  # two commands, so typer keeps the command name
+    result = CliRunner().invoke(app, ["extract", str(run), "--out", str(tmp_path / "sft"),
+                                      "--validation-fraction", "0.34"])
+    assert result.exit_code == 0, result.output
+    assert "retriever" in result.output and (tmp_path / "sft" / "retriever" / "stats.json").is_file()
+    assert len(read(tmp_path / "sft" / "retriever" / "train.jsonl")) == 2
+    missing = CliRunner().invoke(app, ["extract", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "run.json" in missing.output
