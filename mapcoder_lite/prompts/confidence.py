@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mapcoder_lite.prompts.common import Message, chat, language_name
-from mapcoder_lite.prompts.parsing import first_integer, xml_tag
+from mapcoder_lite.prompts.parsing import xml_tag
 
 SYSTEM = """You are a strict reviewer of solution plans for programming problems.
 You answer only in the XML format the user asks for."""
@@ -17,11 +18,15 @@ USER = """## Problem
 {plan}
 
 Would this plan, implemented faithfully, solve the problem, including its edge cases?
-Answer with exactly this XML and nothing else:
+Answer with exactly this XML and nothing else, replacing each CAPITALISED placeholder:
 <root>
-<explanation>why the plan does or does not solve the problem</explanation>
-<confidence>an integer from 0 to 100</confidence>
+<explanation>WHY THE PLAN DOES OR DOES NOT SOLVE THE PROBLEM</explanation>
+<confidence>YOUR SCORE: ONE WHOLE NUMBER, 0 = SURELY WRONG, 100 = SURELY RIGHT</confidence>
 </root>"""
+
+# A score is a bare whole number, optionally written as a percentage or out of 100. Anything else
+# (small models often copy the placeholder text back) is a format failure, not a score of 0.
+_SCORE = re.compile(r"^\s*(\d{1,3})\s*(?:%|/\s*100)?\s*$")
 
 
 @dataclass
@@ -36,11 +41,10 @@ def build_messages(problem: str, plan: str, language: str) -> list[Message]:
 
 def parse(text: str) -> Confidence | None:
     """The score, clamped to 0-100; None when the answer has no readable integer score."""
-    raw = xml_tag(text, "confidence")
-    score = first_integer(raw) if raw is not None else None
-    if score is None:
+    match = _SCORE.match(xml_tag(text, "confidence") or "")
+    if match is None:
         return None
-    return Confidence(confidence=max(0, min(100, score)), explanation=xml_tag(text, "explanation") or "")
+    return Confidence(confidence=min(100, int(match.group(1))), explanation=xml_tag(text, "explanation") or "")
 
 
 def is_strict(text: str) -> bool:

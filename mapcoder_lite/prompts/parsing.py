@@ -72,9 +72,3 @@ def xml_tag(text: str, tag: str) -> str | None:
     """The first ``<tag>`` element's text, or None."""
     found = xml_tags(text, tag)
     return found[0] if found else None
-
-
-def first_integer(text: str) -> int | None:
-    """The first integer in `text` (a confidence written as "85%" or "85/100" still reads as 85)."""
-    match = re.search(r"-?\d+", text)
-    return int(match.group()) if match else None

@@ -126,9 +126,10 @@ def render_hidden(report: dict[str, Any] | None, *, show_failing: bool) -> str:
     if not report:
         return "The final program was not scored."
     ran = report.get("total", 0) - report.get("skipped", 0)
-    lines = [f"The final program passed {report.get('passed', 0)} of the {ran} hidden tests that ran"
-             + (f" ({report['skipped']} more were skipped after the first failure)." if report.get("skipped")
-                else ".")]
+    lines = [
+        f"The final program passed {report.get('passed', 0)} of the {ran} hidden tests that ran"
+        + (f" ({report['skipped']} more were skipped after the first failure)." if report.get("skipped") else ".")
+    ]
     failing = next((o for o in report.get("outcomes", []) if not o.get("passed")), None)
     if show_failing and failing:
         lines.append("First failing hidden test:")
@@ -166,14 +167,13 @@ def build_messages(
 def with_feedback(messages: list[Message], agent: str, previous: str, feedback: str, language: str) -> list[Message]:
     """The blamed agent's normal prompt with its previous answer and the feedback appended."""
     template = PLANNER_FEEDBACK if agent == "planner" else CODER_FEEDBACK
-    extra = template.format(previous=previous.strip() or "(none)", feedback=feedback.strip(),
-                            fence=language.lower())
+    extra = template.format(previous=previous.strip() or "(none)", feedback=feedback.strip(), fence=language.lower())
     *head, last = messages
     return [*head, {"role": last["role"], "content": last["content"] + extra}]
 
 
 def _agent(raw: str) -> str | None:
-    """"planner", "Planning agent", "the coder." -> the agent; None when neither or both are named."""
+    """ "planner", "Planning agent", "the coder." -> the agent; None when neither or both are named."""
     words = raw.lower()
     named = [a for a, stem in (("planner", "plan"), ("coder", "cod")) if stem in words]
     return named[0] if len(named) == 1 else None

@@ -60,6 +60,12 @@ def test_confidence_forms() -> None:
     assert confidence.parse("```xml\n<confidence> 70% </confidence>\n```").confidence == 70
     assert confidence.parse("<confidence>250</confidence>").confidence == 100
     assert confidence.parse("<confidence>high</confidence>") is None
+    assert confidence.parse("<confidence>85/100</confidence>").confidence == 85
+    # Seen from the 0.5B model: the placeholder copied back is a format failure, not a score of 0.
+    assert (
+        confidence.parse("<root><explanation>no</explanation><confidence>an integer from 0 to 100</confidence></root>")
+        is None
+    )
     assert confidence.parse("Confidence: 90") is None
     assert confidence.is_strict("<root><explanation>fine</explanation><confidence>90</confidence></root>")
     assert not confidence.is_strict("<root><explanation>fine</explanation><confidence>90%</confidence></root>")
