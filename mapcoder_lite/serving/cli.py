@@ -30,6 +30,7 @@ from mapcoder_lite.serving.vllm import (
     DEFAULT_PORT,
     VLLMServer,
     VLLMServerError,
+    discover_adapters,
     parse_lora_specs,
 )
 
@@ -92,6 +93,10 @@ def serve(
     lora: Annotated[
         list[str] | None, typer.Option(help="ROLE=ADAPTER_DIR: serve an adapter under the role's name; repeatable.")
     ] = None,
+    adapters_dir: Annotated[
+        Path | None,
+        typer.Option("--adapters", help="Serve every adapter in this folder's subfolders under its manifest's agent."),
+    ] = None,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_PORT,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     max_model_len: Annotated[int, typer.Option(help="Longest context, prompt plus answer.")] = DEFAULT_MAX_MODEL_LEN,
@@ -119,6 +124,11 @@ def serve(
     console = Console()
     try:
         adapters = parse_lora_specs(lora or [])
+        if adapters_dir is not None:
+            for name, path in discover_adapters(adapters_dir).items():
+                if name in adapters:
+                    raise ValueError(f"adapter {name!r} given by --lora and found in --adapters {adapters_dir}")
+                adapters[name] = path
         model_dir = prepare_with_status(console, model, None, "auto", True)
     except (ModelPrepareError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -75,6 +75,38 @@ def parse_lora_specs(specs: Iterable[str]) -> dict[str, Path]:
     return adapters
 
 
+def discover_adapters(root: str | os.PathLike[str], manifest_file: str = "manifest.json") -> dict[str, Path]:
+    """{agent: dir} for every subfolder of `root` holding a trained adapter and its manifest.
+
+    The name served is the manifest's ``agent`` (as `mapcoder-lite finetune` writes it), not the
+    folder's name; two folders for the same agent, or a manifest without adapter files, are errors.
+    """
+    import json
+
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise ValueError(f"--adapters {base}: not a directory")
+    found: dict[str, Path] = {}
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        manifest_path = folder / manifest_file
+        if not manifest_path.is_file():
+            continue  # not an adapter folder (logs, data, ...)
+        try:
+            agent = json.loads(manifest_path.read_text())["agent"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{manifest_path}: unreadable or without an agent name ({error})") from None
+        if not isinstance(agent, str) or not agent:
+            raise ValueError(f"{manifest_path}: no agent name")
+        if not (folder / "adapter_config.json").is_file() or not any(folder.glob("adapter_model.*")):
+            raise ValueError(f"{folder}: has a manifest but no adapter_config.json and adapter_model file")
+        if agent in found:
+            raise ValueError(f"--adapters {base}: agent {agent!r} in both {found[agent].name} and {folder.name}")
+        found[agent] = folder
+    if not found:
+        raise ValueError(f"--adapters {base}: no subfolder with a {manifest_file} and adapter files")
+    return found
+
+
 def api_root(base_url: str) -> str:
     """``http://host:port`` from ``http://host:port`` or ``http://host:port/v1``."""
     root = base_url.rstrip("/")
