@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.graph.state import InputState
+from mapcoder_lite.prompts.parsing import code_blocks
 
 _ASSERT = re.compile(r"^\s*(assert\s+.+?)\s*$", re.MULTILINE)
 _ENTRY = re.compile(r"assert\s+(?:not\s+)?\(?\s*([A-Za-z_]\w*)\s*\(")
@@ -15,8 +16,6 @@ _LABEL = re.compile(
     r"^[ \t]*(?:#+[ \t]*)?(?:\*\*)?(?:sample|example)?[ \t]*(input|output)[ \t]*\d*[ \t]*:?(?:\*\*)?[ \t]*:?[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
-# No anchor: it is used with match(text, pos), which anchors at pos itself.
-_FENCED = re.compile(r"\s*```[^\n]*\n(.*?)```", re.DOTALL)
 
 
 class ProblemError(ValueError):
@@ -52,10 +51,11 @@ def check_problem(data: dict[str, Any], source: str = "problem") -> InputState:
 
 def _block_after(text: str, start: int, end: int) -> str:
     """The sample text after a label: a fenced block if one follows, else the lines up to `end`."""
-    fenced = _FENCED.match(text, start, end)
-    if fenced:
-        return fenced.group(1)
-    return text[start:end].strip("\n").rstrip() + "\n"
+    segment = text[start:end]
+    blocks = code_blocks(segment) if segment.lstrip().startswith("```") else []
+    if blocks:
+        return blocks[0][1]
+    return segment.strip("\n").rstrip() + "\n"
 
 
 def parse_statement(text: str, source: str = "problem") -> InputState:
