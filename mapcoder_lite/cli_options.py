@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from mapcoder_lite.evals.datasets import DATASETS, SOURCES
 from mapcoder_lite.graph.context import ROLES, Context
 
 # typer option types; each command declares `base_url: BaseUrlOption = None` and so on.
@@ -24,6 +26,23 @@ TOption = Annotated[int | None, typer.Option(help="Debugging rounds per plan (de
 TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (default 0).")]
 MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one answer.")]
 SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]
+
+# Options of the commands that run over a benchmark (eval, collect).
+DatasetOption = Annotated[str, typer.Option(help=f"Benchmark: {', '.join(DATASETS)}.")]
+LimitOption = Annotated[int | None, typer.Option(help="Only the first N problems.")]
+TestTimeoutOption = Annotated[float | None, typer.Option(help="Seconds per test (samples and hidden tests).")]
+ConcurrencyOption = Annotated[int, typer.Option(help="Problems run at the same time.")]
+ProblemTimeoutOption = Annotated[
+    float | None, typer.Option(help="Seconds one problem may take before it is recorded as failed.")
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(help="Folder laid out like MapCoder's data/ (default: $MAPCODER_LITE_DATA_DIR, else ../shared/data)."),
+]
+SourceOption = Annotated[
+    str, typer.Option(help=f"{' | '.join(SOURCES)}: local files, the Hugging Face Hub, or local when there.")
+]
+ProgressOption = Annotated[bool, typer.Option(help="Show a progress bar.")]
 
 
 def parse_role_pairs(pairs: list[str], suffix: str, what: str) -> dict[str, str]:

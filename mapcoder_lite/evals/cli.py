@@ -11,27 +11,35 @@ from rich.console import Console
 
 from mapcoder_lite.cli_options import (
     BaseUrlOption,
+    ConcurrencyOption,
+    DataDirOption,
+    DatasetOption,
     KOption,
+    LimitOption,
     LiteOption,
     MaxTokensOption,
     ModelOption,
+    ProblemTimeoutOption,
+    ProgressOption,
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
+    SourceOption,
     TemperatureOption,
+    TestTimeoutOption,
     TOption,
     make_context,
 )
-from mapcoder_lite.evals.datasets import DATASETS, SOURCES, DatasetError, dataset_spec, load_problems
+from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
 from mapcoder_lite.evals.runner import EndpointDown, EvalError, Runner, RunSettings, default_out_dir
 from mapcoder_lite.evals.strategies import STRATEGIES, make_strategy
 
 
 def eval_command(
-    dataset: Annotated[str, typer.Option(help=f"Benchmark: {', '.join(DATASETS)}.")],
+    dataset: DatasetOption,
     split: Annotated[str | None, typer.Option(help="Split (MBPP: train, validation, test, prompt). "
                                                    "Default: the benchmark's test split.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    limit: LimitOption = None,
     strategy: Annotated[str, typer.Option(help=f"{' | '.join(STRATEGIES)}; reference scores the "
                                                "dataset's own solutions, with no model.")] = "mapcoder",
     base_url: BaseUrlOption = None,
@@ -44,19 +52,16 @@ def eval_command(
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
-    test_timeout: Annotated[float | None, typer.Option(help="Seconds per test (samples and hidden tests).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Problems solved at the same time.")] = 4,
-    problem_timeout: Annotated[float | None, typer.Option(help="Seconds one problem may take before it is "
-                                                               "recorded as failed.")] = None,
+    test_timeout: TestTimeoutOption = None,
+    concurrency: ConcurrencyOption = 4,
+    problem_timeout: ProblemTimeoutOption = None,
     out: Annotated[Path | None, typer.Option(help="Run directory; the same one resumes a run. "
                                                   "Default: runs/<dataset>-<split>-<strategy>[-<model>].")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder laid out like MapCoder's data/ (default: "
-                                                       "$MAPCODER_LITE_DATA_DIR, else ../shared/data).")] = None,
-    source: Annotated[str, typer.Option(help=f"{' | '.join(SOURCES)}: local files, the Hugging Face Hub, "
-                                             "or local when there.")] = "auto",
+    data_dir: DataDirOption = None,
+    source: SourceOption = "auto",
     score_all_tests: Annotated[bool, typer.Option(help="Run every hidden test even after one fails (a "
                                                        "full report; the verdict is the same).")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: ProgressOption = True,
 ) -> None:
     """Run a strategy over a benchmark, score every program on the hidden tests, and record it all."""
     console = Console(soft_wrap=True)  # long paths and messages stay on one line

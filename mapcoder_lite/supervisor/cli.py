@@ -12,18 +12,26 @@ from rich.table import Table
 
 from mapcoder_lite.cli_options import (
     BaseUrlOption,
+    ConcurrencyOption,
+    DataDirOption,
+    DatasetOption,
     KOption,
+    LimitOption,
     LiteOption,
     MaxTokensOption,
     ModelOption,
+    ProblemTimeoutOption,
+    ProgressOption,
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
+    SourceOption,
     TemperatureOption,
+    TestTimeoutOption,
     TOption,
     make_context,
 )
-from mapcoder_lite.evals.datasets import DATASETS, SOURCES, DatasetError, dataset_spec, load_problems
+from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
 from mapcoder_lite.evals.runner import EndpointDown, EvalError
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.supervisor.context import DEEPSEEK_BASE_URL, DEEPSEEK_MODEL, HIDDEN_REPORTS, SupervisorContext
@@ -63,10 +71,10 @@ def print_datasets(console: Console, datasets: dict[str, dict[str, Any]], out: P
 
 def collect_command(
     track: Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")],
-    dataset: Annotated[str, typer.Option(help=f"Benchmark: {', '.join(DATASETS)}.")],
+    dataset: DatasetOption,
     split: Annotated[str, typer.Option(help="Split to collect on (use a training split: the problems' "
                                             "examples are trained on).")],
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    limit: LimitOption = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
     role_model: RoleModelOption = None,
@@ -89,18 +97,16 @@ def collect_command(
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
-    test_timeout: Annotated[float | None, typer.Option(help="Seconds per test (samples and hidden tests).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Problems run at the same time.")] = 4,
-    problem_timeout: Annotated[float | None, typer.Option(help="Seconds one problem may take before it is "
-                                                               "recorded as failed.")] = None,
+    test_timeout: TestTimeoutOption = None,
+    concurrency: ConcurrencyOption = 4,
+    problem_timeout: ProblemTimeoutOption = None,
     out: Annotated[Path | None, typer.Option(help="Collection directory; the same one resumes. Default: "
                                                   "runs/collect/<track>-<dataset>-<split>.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder laid out like MapCoder's data/.")] = None,
-    source: Annotated[str, typer.Option(help=f"{' | '.join(SOURCES)}: local files or the Hugging Face "
-                                             "Hub.")] = "auto",
+    data_dir: DataDirOption = None,
+    source: SourceOption = "auto",
     validation_fraction: ValidationOption = 0.1,
     seed: SeedOption = 0,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: ProgressOption = True,
 ) -> None:
     """Collect training trajectories on a benchmark split, then extract per-agent datasets from them."""
     console = Console(soft_wrap=True)
