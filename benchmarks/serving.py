@@ -6,8 +6,10 @@ Measures, on the machine it runs on:
   * prepare time: a cold conversion into a fresh directory (wheels already cached) and a cached call;
   * server start time and resident memory (RSS of the whole process tree) with 0 and with 4 adapters;
   * generation throughput (completion tokens per second over all requests in flight) at each
-    concurrency, for the base model and for one role's LoRA adapter, every request producing exactly
-    --max-tokens tokens (vLLM's ignore_eos) so the levels compare.
+    concurrency, for the base model, for one role's LoRA adapter, and for requests spread over all four
+    roles' adapters (as MapCoder-Lite sends them), every request producing exactly --max-tokens tokens
+    (vLLM's ignore_eos) so the levels compare;
+  * with --lora-ops grouped,vllm: the same with our CPU LoRA ops (serving/cpu_lora.py) and vLLM's own.
 Prints a markdown table and optionally writes the numbers as JSON.
 """
 
@@ -30,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mapcoder_lite.serving.models import DEFAULT_MODEL, prepare_model  # noqa: E402
-from mapcoder_lite.serving.vllm import DEFAULT_KV_CACHE_GIB, VLLMServer  # noqa: E402
+from mapcoder_lite.serving.vllm import CPU_LORA_ENV, DEFAULT_KV_CACHE_GIB, VLLMServer  # noqa: E402
 
 ROLES = ("retriever", "planner", "coder", "debugger")
 PROMPT = (
@@ -59,16 +61,18 @@ async def _one(client: httpx.AsyncClient, url: str, model: str, max_tokens: int)
     return int(response.json()["usage"]["completion_tokens"]), time.perf_counter() - start
 
 
-async def _wave(base_url: str, model: str, concurrency: int, requests: int, max_tokens: int) -> dict[str, float]:
+async def _wave(base_url: str, models: list[str], concurrency: int, requests: int, max_tokens: int
+                ) -> dict[str, float]:
+    """`requests` requests, `concurrency` at a time, the i-th to models[i % len(models)]."""
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=3600) as client:
 
-        async def bounded() -> tuple[int, float]:
+        async def bounded(model: str) -> tuple[int, float]:
             async with limit:
                 return await _one(client, f"{base_url}/chat/completions", model, max_tokens)
 
         start = time.perf_counter()
-        results = await asyncio.gather(*(bounded() for _ in range(requests)))
+        results = await asyncio.gather(*(bounded(models[i % len(models)]) for i in range(requests)))
         wall = time.perf_counter() - start
     tokens = sum(t for t, _ in results)
     return {
@@ -79,12 +83,15 @@ async def _wave(base_url: str, model: str, concurrency: int, requests: int, max_
     }
 
 
-def throughput(server: VLLMServer, model: str, levels: list[int], waves: int, max_tokens: int) -> dict[int, Any]:
-    asyncio.run(_wave(server.base_url, model, 1, 1, 8))  # warm-up: first request pays one-off costs
+def throughput(server: VLLMServer, models: str | list[str], levels: list[int], waves: int, max_tokens: int
+               ) -> dict[int, Any]:
+    models = [models] if isinstance(models, str) else models
+    for model in models:  # warm-up: each adapter's first request pays one-off costs
+        asyncio.run(_wave(server.base_url, [model], 1, 1, 8))
     out = {}
     for concurrency in levels:
-        out[concurrency] = asyncio.run(_wave(server.base_url, model, concurrency, concurrency * waves, max_tokens))
-        log(f"{model} @ {concurrency}: {out[concurrency]}")
+        out[concurrency] = asyncio.run(_wave(server.base_url, models, concurrency, concurrency * waves, max_tokens))
+        log(f"{','.join(models)} @ {concurrency}: {out[concurrency]}")
     return out
 
 
@@ -119,6 +126,8 @@ def main() -> None:
     parser.add_argument("--python", default=None, help="Python with vLLM (default: $MAPCODER_LITE_VLLM_PYTHON).")
     parser.add_argument("--skip-prepare", action="store_true", help="Do not time a cold model conversion.")
     parser.add_argument("--skip-base-server", action="store_true", help="Only start the server with adapters.")
+    parser.add_argument("--lora-ops", default="grouped",
+                        help="Comma-separated LoRA op implementations to compare: grouped (ours), vllm.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -144,13 +153,16 @@ def main() -> None:
 
         log("making 4 rank-32 adapters")
         adapters = make_random_adapters(model_dir, work / "adapters", {r: i for i, r in enumerate(ROLES, 1)})
-        log("server with 4 adapters")
-        with VLLMServer(model_dir, adapters, log_path=work / "vllm-lora.log", **common) as server:
-            entry: dict[str, Any] = memory(server) | {"start_s": round(server.started_in_s or 0, 1)}
-            entry["base"] = throughput(server, server.served_model_name, levels, args.waves, args.max_tokens)
-            entry["lora"] = throughput(server, "coder", levels, args.waves, args.max_tokens)
-            entry |= memory(server, "after")
-            results["four_adapters"] = entry
+        for ops in args.lora_ops.split(","):
+            log(f"server with 4 adapters, {ops} LoRA ops")
+            with VLLMServer(model_dir, adapters, log_path=work / f"vllm-lora-{ops}.log",
+                            env={CPU_LORA_ENV: ops}, **common) as server:
+                entry: dict[str, Any] = memory(server) | {"start_s": round(server.started_in_s or 0, 1)}
+                entry["base"] = throughput(server, server.served_model_name, levels, args.waves, args.max_tokens)
+                entry["lora"] = throughput(server, "coder", levels, args.waves, args.max_tokens)
+                entry["mixed"] = throughput(server, list(ROLES), levels, args.waves, args.max_tokens)
+                entry |= memory(server, "after")
+                results["four_adapters" if ops == "grouped" else f"four_adapters_{ops}"] = entry
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -167,9 +179,12 @@ def render(results: dict[str, Any]) -> str:
     rows = []
     if "no_adapters" in results:
         rows.append(("no adapters", "base model", results["no_adapters"]["base"]))
-    if "four_adapters" in results:
-        rows.append(("4 adapters", "base model", results["four_adapters"]["base"]))
-        rows.append(("4 adapters", "LoRA role (coder)", results["four_adapters"]["lora"]))
+    for key, ops in (("four_adapters", "grouped"), ("four_adapters_vllm", "vllm")):
+        if key in results:
+            rows.append((f"4 adapters, {ops} ops", "base model", results[key]["base"]))
+            rows.append((f"4 adapters, {ops} ops", "LoRA role (coder)", results[key]["lora"]))
+            if "mixed" in results[key]:
+                rows.append((f"4 adapters, {ops} ops", "all 4 roles, in turn", results[key]["mixed"]))
     for server, target, data in rows:
         cells = " | ".join(str(data[c]["tok_per_s"]) for c in levels)
         lines.append(f"| {server} | {target} | {cells} |")
@@ -178,7 +193,8 @@ def render(results: dict[str, Any]) -> str:
         "| server | start (s) | RSS idle (MiB) | PSS idle (MiB) | RSS after load (MiB) | PSS after load (MiB) |",
         "|---|---|---|---|---|---|",
     ]
-    for key, label in (("no_adapters", "no adapters"), ("four_adapters", "4 adapters (rank 32)")):
+    for key, label in (("no_adapters", "no adapters"), ("four_adapters", "4 adapters (rank 32)"),
+                       ("four_adapters_vllm", "4 adapters, vllm ops")):
         if key in results:
             r = results[key]
             cells = " | ".join(str(r[k]) for k in ("rss_idle_mib", "pss_idle_mib", "rss_after_mib", "pss_after_mib"))

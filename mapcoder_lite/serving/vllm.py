@@ -36,6 +36,7 @@ DEFAULT_MAX_MODEL_LEN = 4096  # MapCoder prompts plus a 1.5k-token answer fit; m
 DEFAULT_KV_CACHE_GIB = 2
 DEFAULT_MAX_LORA_RANK = 32
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+CPU_LORA_ENV = "MAPCODER_LITE_CPU_LORA"
 
 
 class VLLMServerError(RuntimeError):
@@ -113,11 +114,16 @@ def api_root(base_url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
-    """Model names the server answers to: the base model and every loaded adapter."""
+def served_roots(base_url: str, timeout: float = 10.0) -> dict[str, str]:
+    """Each name the server answers to (the base model, every loaded adapter) and the path it serves."""
     response = httpx.get(f"{api_root(base_url)}/v1/models", timeout=timeout)
     response.raise_for_status()
-    return [entry["id"] for entry in response.json()["data"]]
+    return {entry["id"]: str(entry.get("root") or "") for entry in response.json()["data"]}
+
+
+def list_models(base_url: str, timeout: float = 10.0) -> list[str]:
+    """Model names the server answers to: the base model and every loaded adapter."""
+    return list(served_roots(base_url, timeout))
 
 
 def load_adapter(base_url: str, name: str, path: str | os.PathLike[str], timeout: float = 300.0) -> None:
@@ -212,6 +218,7 @@ class VLLMServer:
         max_model_len: int = DEFAULT_MAX_MODEL_LEN,
         kv_cache_gib: int = DEFAULT_KV_CACHE_GIB,
         threads: int | None = None,
+        cpus: Sequence[int] | None = None,
         enable_lora: bool | None = None,
         max_loras: int | None = None,
         max_cpu_loras: int | None = None,
@@ -233,6 +240,9 @@ class VLLMServer:
         self.max_model_len = max_model_len
         self.kv_cache_gib = kv_cache_gib
         self.threads = threads
+        # Explicit cores let two servers (a teacher and a student) share a small machine without both
+        # binding core 0, where they starve each other.
+        self.cpus = list(cpus) if cpus else None
         self.enable_lora = bool(self.loras) if enable_lora is None else enable_lora
         self.max_loras = max_loras or max(1, len(self.loras))
         self.max_cpu_loras = max_cpu_loras
@@ -299,10 +309,12 @@ class VLLMServer:
             DO_NOT_TRACK="1",
             PYTHONUNBUFFERED="1",
         )
+        # Our plugin's per-adapter LoRA matmuls (serving/cpu_lora.py); "vllm" keeps vLLM's own ops.
+        env.setdefault(CPU_LORA_ENV, "grouped")
         if self.model.is_dir():
             env.setdefault("HF_HUB_OFFLINE", "1")  # a local checkpoint needs no Hub round trips
-        if self.threads:
-            cpus = sorted(os.sched_getaffinity(0))[: self.threads]
+        if self.threads or self.cpus:
+            cpus = self.cpus or sorted(os.sched_getaffinity(0))[: self.threads]
             env["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cpus))
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
             env["OMP_NUM_THREADS"] = str(len(cpus))

@@ -94,6 +94,13 @@ def test_adapters_answer_differently_from_each_other(vllm_server: VLLMServer) ->
     assert len(set(answers.values())) == len(answers), answers
 
 
+def test_server_runs_our_cpu_lora_ops(vllm_server: VLLMServer) -> None:
+    """VLLMServer turns the plugin on; the greedy-agreement tests below then check its arithmetic."""
+    from mapcoder_lite.serving.cpu_lora import PATCHED_MESSAGE
+
+    assert PATCHED_MESSAGE in vllm_server.log_path.read_text()
+
+
 def test_unknown_model_name_is_a_clear_404(vllm_server: VLLMServer) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         chat(vllm_server, "no-such-role").invoke(PROMPT)
