@@ -107,6 +107,11 @@ def serve(
         int | None,
         typer.Option(help="Bind this many OpenMP threads to the first cores; default: vLLM's binding."),
     ] = None,
+    cpus: Annotated[
+        str | None,
+        typer.Option(help="Bind OpenMP threads to these cores, comma-separated (e.g. 1): two servers on one small "
+                          "machine each get their own."),
+    ] = None,
     served_model_name: Annotated[
         str | None, typer.Option(help="Name of the base model (default: the model directory's name).")
     ] = None,
@@ -129,6 +134,7 @@ def serve(
                 if name in adapters:
                     raise ValueError(f"adapter {name!r} given by --lora and found in --adapters {adapters_dir}")
                 adapters[name] = path
+        cores = [int(c) for c in cpus.split(",") if c.strip()] if cpus else None
         model_dir = prepare_with_status(console, model, None, "auto", True)
     except (ModelPrepareError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
@@ -143,6 +149,7 @@ def serve(
         max_model_len=max_model_len,
         kv_cache_gib=kv_cache_gib,
         threads=threads,
+        cpus=cores,
         enable_lora=bool(adapters) or enable_lora,
         max_loras=max_loras,
         python=python,
