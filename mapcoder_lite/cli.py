@@ -227,6 +227,7 @@ def _register_commands() -> None:
     # inside the commands, so `mapcoder-lite --help` stays fast.
     from mapcoder_lite.evals.cli import eval_command, report_command
     from mapcoder_lite.finetune.cli import finetune_command
+    from mapcoder_lite.pipeline.cli import pipeline_command
     from mapcoder_lite.serving.cli import models_app, serve
     from mapcoder_lite.supervisor.cli import collect_command, extract_command
 
@@ -237,6 +238,7 @@ def _register_commands() -> None:
     app.command("collect")(collect_command)
     app.command("extract")(extract_command)
     app.command("finetune")(finetune_command)
+    app.command("pipeline")(pipeline_command)
 
 
 _register_commands()

@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from mapcoder_lite.evals.runner import safe_name
 from mapcoder_lite.finetune.data import (
     DISAGREES,
     DUPLICATE,
@@ -52,9 +53,10 @@ def write_run(path: Path, track: str, problems: dict[str, dict[str, Any]]) -> Pa
     for problem_id, problem in problems.items():
         saved = {"id": problem_id, "input": {"language": "python"}, "trajectory": problem["trajectory"],
                  "plans": problem.get("plans", []), "code": problem.get("code", FIX)}
-        (path / "trajectories" / f"{problem_id}.json").write_text(json.dumps(saved))
+        name = safe_name(problem_id)  # as the runner names them: "MBPP/601" -> "MBPP_601"
+        (path / "trajectories" / f"{name}.json").write_text(json.dumps(saved))
         lines.append({"id": problem_id, "passed": problem.get("passed", True), "error": problem.get("error"),
-                      "code": saved["code"], "trajectory_file": f"trajectories/{problem_id}.json"})
+                      "code": saved["code"], "trajectory_file": f"trajectories/{name}.json"})
     (path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path
 

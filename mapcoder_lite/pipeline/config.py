@@ -1,0 +1,258 @@
+"""The pipeline's one config file (TOML): every setting of every stage, checked before anything runs.
+
+    workdir = "runs/pipeline"
+
+    [models]                       # names `models prepare` knows, checkpoint folders or GGUF files
+    student = "qwen2.5-coder-0.5b-instruct"
+    teacher = "qwen2.5-coder-1.5b-instruct"
+    supervisor = "teacher"         # "teacher" (the local teacher server) or a model name at supervisor_base_url
+
+    [collect]
+    dataset = "mbpp"
+    splits = ["train"]             # training problems only: the pipeline refuses a test split
+    limit = 16                     # problems per split
+
+    [finetune]
+    agents = ["retriever", "planner", "confidence", "coder", "debugger"]
+
+    [eval]
+    benchmarks = [{ dataset = "humaneval", limit = 20 }, { dataset = "mbpp", split = "test", limit = 20 }]
+    strategies = ["direct", "mapcoder", "mapcoder-lite"]
+
+Every other key has the default below; `mapcoder-lite pipeline --print-config` shows them all.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mapcoder_lite.evals.datasets import dataset_spec
+from mapcoder_lite.finetune.train import AGENTS, BACKENDS
+from mapcoder_lite.supervisor.tracks import TRACKS
+
+STAGES = ("prepare", "collect", "extract", "finetune", "eval", "report")
+TEST_SPLITS = ("test",)
+# The pipeline's eval strategies: the paper's table rows.
+STRATEGIES = ("direct", "mapcoder", "mapcoder-lite", "mapcoder-teacher")
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable, or holds a setting that cannot work."""
+
+
+@dataclass
+class ModelsConfig:
+    student: str = "qwen2.5-coder-0.5b-instruct"
+    teacher: str = "qwen2.5-coder-1.5b-instruct"
+    supervisor: str = "teacher"  # "teacher": the teacher server; else a model at supervisor_base_url
+    supervisor_base_url: str | None = None  # e.g. https://api.deepseek.com/v1 with supervisor = "deepseek-chat"
+    supervisor_api_key_env: str | None = None
+
+
+@dataclass
+class ServingConfig:
+    host: str = "127.0.0.1"
+    student_port: int = 8000
+    teacher_port: int = 8001
+    # Cores per server: the teacher and the student run side by side during collection; on a small
+    # CPU machine each gets its own core (two vLLM servers binding core 0 starve each other).
+    student_cpus: list[int] | None = None
+    teacher_cpus: list[int] | None = None
+    kv_cache_gib: int = 2
+    max_model_len: int = 4096
+    startup_timeout_s: float = 900.0
+
+
+@dataclass
+class CollectConfig:
+    dataset: str = "mbpp"
+    splits: list[str] = field(default_factory=lambda: ["train"])
+    limit: int | None = 16
+    tracks: list[str] = field(default_factory=lambda: list(TRACKS))
+    k: int = 3
+    t: int = 2
+    correction_rounds: int = 2
+    concurrency: int = 8
+    problem_timeout_s: float | None = 1800.0
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class FinetuneConfig:
+    agents: list[str] = field(default_factory=lambda: list(AGENTS))
+    min_examples: int = 4  # an agent with fewer training examples keeps the base model (and the report says so)
+    backend: str = "auto"
+    rank: int = 32
+    alpha: int = 32
+    modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    epochs: int = 3
+    batch: int = 16
+    micro_batch: int = 4
+    lr: float = 2e-4
+    max_steps: int | None = None  # optimizer steps per agent, overriding epochs: for a quick trial
+    max_length: int = 2048
+    seed: int = 42
+    dtype: str = "auto"
+
+
+@dataclass
+class Benchmark:
+    dataset: str
+    split: str | None = None
+    limit: int | None = None
+
+    @property
+    def name(self) -> str:
+        spec = dataset_spec(self.dataset)
+        return f"{spec.name}-{self.split or spec.default_split}" + (f"-{self.limit}" if self.limit else "")
+
+
+@dataclass
+class EvalConfig:
+    benchmarks: list[Benchmark] = field(default_factory=lambda: [Benchmark("humaneval", limit=20),
+                                                                 Benchmark("mbpp", "test", 20)])
+    strategies: list[str] = field(default_factory=lambda: ["direct", "mapcoder", "mapcoder-lite"])
+    k: int = 3
+    t: int = 5
+    concurrency: int = 16
+    problem_timeout_s: float | None = 3600.0
+
+
+@dataclass
+class PipelineConfig:
+    workdir: Path = Path("runs/pipeline")
+    data_dir: Path | None = None  # benchmark files; default $MAPCODER_LITE_DATA_DIR, else ../shared/data
+    source: str = "auto"
+    sandbox: str = "local"
+    temperature: float = 0.0
+    max_tokens: int = 1536
+    test_timeout_s: float = 10.0
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["workdir"] = str(self.workdir)
+        data["data_dir"] = str(self.data_dir) if self.data_dir else None
+        return data
+
+    def check(self) -> None:
+        """Everything a later stage would trip over, before the first one runs."""
+        try:
+            dataset_spec(self.collect.dataset)
+            for bench in self.eval.benchmarks:
+                dataset_spec(bench.dataset)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        bad = [s for s in self.collect.splits if s in TEST_SPLITS]
+        if bad:
+            raise ConfigError(f"[collect] splits {bad}: training on test problems would leak them into the "
+                              "evaluation; use the train or validation split")
+        unknown = set(self.collect.tracks) - set(TRACKS)
+        if unknown:
+            raise ConfigError(f"[collect] tracks: unknown {sorted(unknown)}; tracks are {', '.join(TRACKS)}")
+        unknown = set(self.finetune.agents) - set(AGENTS)
+        if unknown:
+            raise ConfigError(f"[finetune] agents: unknown {sorted(unknown)}; agents are {', '.join(AGENTS)}")
+        if self.finetune.backend not in BACKENDS:
+            raise ConfigError(f"[finetune] backend {self.finetune.backend!r}: choose one of {', '.join(BACKENDS)}")
+        unknown = set(self.eval.strategies) - set(STRATEGIES)
+        if unknown:
+            raise ConfigError(f"[eval] strategies: unknown {sorted(unknown)}; choose from {', '.join(STRATEGIES)}")
+        if self.models.supervisor != "teacher" and not self.models.supervisor_base_url:
+            raise ConfigError("[models] supervisor is a model name but supervisor_base_url is unset; set it, or "
+                              'use supervisor = "teacher" for the local teacher server')
+        same_model = self.models.student == self.models.teacher
+        if self.serving.student_port == self.serving.teacher_port and not same_model:
+            raise ConfigError("[serving] student_port and teacher_port must differ: both servers run at once")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """A dataclass from a TOML table, naming any key it does not know."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {', '.join(known)}")
+    return cls(**data)
+
+
+def parse_config(data: dict[str, Any], *, base: Path | None = None) -> PipelineConfig:
+    """A PipelineConfig from parsed TOML; relative paths are relative to `base` (default: the current
+    directory, as for every other command's --out)."""
+    data = dict(data)
+    sections: dict[str, Any] = {}
+    for name, cls in (("models", ModelsConfig), ("serving", ServingConfig), ("collect", CollectConfig),
+                      ("finetune", FinetuneConfig)):  # fmt: skip
+        table = data.pop(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        sections[name] = _build(cls, table, f"[{name}]")
+    table = dict(data.pop("eval", {}))
+    if "benchmarks" in table:
+        entries = table["benchmarks"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError('[eval] benchmarks: a list of tables like { dataset = "humaneval", limit = 20 }')
+        table["benchmarks"] = [_build(Benchmark, e, "[eval] benchmarks entry") for e in entries]
+    sections["eval"] = _build(EvalConfig, table, "[eval]")
+    config = _build(PipelineConfig, data | sections, "top level")
+    root = base or Path.cwd()
+    config.workdir = (root / Path(config.workdir).expanduser()).resolve()
+    if config.data_dir is not None:
+        config.data_dir = (root / Path(config.data_dir).expanduser()).resolve()
+    try:
+        config.check()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return config
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file; `mapcoder-lite pipeline --print-config` prints one to "
+                          "start from")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    try:
+        return parse_config(data)
+    except TypeError as error:  # a value of the wrong shape reaching a dataclass
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def render_config(config: PipelineConfig) -> str:
+    """The config as TOML, every key written out (unset ones as comments), for --print-config."""
+    data = config.to_dict()
+    lines = ["# mapcoder-lite pipeline config: every key with its value; see `mapcoder-lite pipeline --help`."]
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for key, value in data.items():
+        if key not in tables:
+            lines.append(f"# {key} =" if value is None else f"{key} = {_toml_value(value)}")
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"]
+        for key, value in table.items():
+            lines.append(f"# {key} =" if value is None else f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

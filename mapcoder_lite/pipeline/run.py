@@ -1,0 +1,382 @@
+"""The paper's recipe in order, each stage resumable: prepare → collect → extract → finetune → eval → report.
+
+    workdir/
+      pipeline.json                 the config it ran with, and each stage's state and seconds
+      collect/<track>-<dataset>-<split>/   collection runs (eval run directories; they resume)
+      datasets/<agent>/train.jsonl        per-agent training sets extracted from all collections
+      adapters/<agent>/                   one LoRA adapter per agent, with its manifest
+      eval/<benchmark>/<strategy>/         eval runs (they resume)
+      report.md, report-<benchmark>.png   the side-by-side table and charts
+
+A stage whose outputs are complete is skipped without starting a server; a killed run started
+again with the same config continues where it stopped (collections and evals per problem, training
+per agent). An adapter whose training data changed since it was trained is trained again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mapcoder_lite.evals.datasets import dataset_spec, load_problems
+from mapcoder_lite.evals.runner import RESULTS_FILE, read_results
+from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig
+from mapcoder_lite.serving.models import prepare_model
+from mapcoder_lite.serving.vllm import VLLMServer, served_roots
+from mapcoder_lite.supervisor.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
+
+STATE_FILE = "pipeline.json"
+
+
+class PipelineError(RuntimeError):
+    """A stage cannot run; the message says which and what to do. Nothing finished is lost."""
+
+
+@dataclass
+class Models:
+    """Prepared checkpoints and the names the servers give them."""
+
+    student: Path
+    teacher: Path
+
+    @property
+    def student_name(self) -> str:
+        return self.student.name
+
+    @property
+    def teacher_name(self) -> str:
+        return self.teacher.name
+
+    @property
+    def same(self) -> bool:
+        """One model as student and teacher (a quick trial): one server serves both."""
+        return self.student.resolve() == self.teacher.resolve()
+
+
+@dataclass
+class Pipeline:
+    config: PipelineConfig
+    log: Callable[[str], None] = print
+    progress: bool = True
+    console: Any = None
+    models: Models | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ layout and state
+    @property
+    def workdir(self) -> Path:
+        return self.config.workdir
+
+    def collect_dir(self, track: str, split: str) -> Path:
+        return self.workdir / "collect" / f"{track}-{dataset_spec(self.config.collect.dataset).name}-{split}"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.workdir / "datasets"
+
+    def adapter_dir(self, agent: str) -> Path:
+        return self.workdir / "adapters" / agent
+
+    def eval_dir(self, bench: Benchmark, strategy: str) -> Path:
+        return self.workdir / "eval" / bench.name / strategy
+
+    def _load_state(self) -> None:
+        path = self.workdir / STATE_FILE
+        self.state = json.loads(path.read_text()) if path.is_file() else {}
+        recorded = self.state.get("config")
+        if recorded and recorded != self.config.to_dict():
+            changed = sorted(k for k in self.config.to_dict() if recorded.get(k) != self.config.to_dict()[k])
+            self.log(f"note: the config changed since the last run ({', '.join(changed)}); finished stages whose "
+                     "settings changed refuse to resume (eval and collect compare their settings)")
+        self.state["config"] = self.config.to_dict()
+        self.state.setdefault("stages", {})
+
+    def _save_state(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2) + "\n")
+        tmp.replace(path)
+
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[dict[str, Any]]:
+        entry = self.state["stages"].setdefault(name, {"seconds": 0.0})
+        start = time.perf_counter()
+        self.log(f"── {name}")
+        try:
+            yield entry
+        finally:
+            entry["seconds"] = round(entry.get("seconds", 0.0) + time.perf_counter() - start, 1)
+            entry["updated"] = datetime.now(UTC).isoformat(timespec="seconds")
+            self._save_state()
+
+    # ------------------------------------------------------------------ servers
+    def _url(self, port: int) -> str:
+        return f"http://{self.config.serving.host}:{port}/v1"
+
+    @contextlib.contextmanager
+    def _server(self, model: Path, port: int, cpus: list[int] | None, loras: dict[str, Path] | None = None
+                ) -> Iterator[str]:
+        """A vLLM server for `model` (+ `loras`) on `port`. One already there that serves these very
+        paths under these names is used as it is (and left running); otherwise one is started here and
+        stopped afterwards. A server serving other weights under the same names is an error, never used."""
+        url = self._url(port)
+        needed = {model.name: model.resolve(), **{name: path.resolve() for name, path in (loras or {}).items()}}
+        try:
+            served = served_roots(url, timeout=5.0)
+        except (httpx.HTTPError, OSError, ValueError):
+            served = None
+        if served is not None:
+            if all(name in served and Path(served[name]).resolve() == path for name, path in needed.items()):
+                self.log(f"using the server already at {url} ({', '.join(sorted(served))})")
+                yield url
+                return
+            raise PipelineError(f"the server at {url} does not serve {', '.join(f'{n}={p}' for n, p in needed.items())}"
+                                f" (it serves {served}): stop it or set another port in [serving]")
+        serving = self.config.serving
+        log_path = self.workdir / "logs" / f"vllm-{port}-{model.name}{'-lora' if loras else ''}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log(f"starting vLLM for {model.name}{' with ' + ', '.join(loras) if loras else ''} on {url} "
+                 f"(log {log_path})")
+        server = VLLMServer(model, loras, host=serving.host, port=port, cpus=cpus, kv_cache_gib=serving.kv_cache_gib,
+                            max_model_len=serving.max_model_len, log_path=log_path,
+                            startup_timeout_s=serving.startup_timeout_s)
+        with server:
+            self.log(f"vLLM ready in {server.started_in_s or 0:.0f} s")
+            yield url
+
+    # ------------------------------------------------------------------ contexts
+    def _context(self, base_url: str, model: str, **overrides: Any) -> Context:
+        c = self.config
+        return Context(base_url=base_url, model=model, temperature=c.temperature, max_tokens=c.max_tokens,
+                       sandbox=c.sandbox, test_timeout_s=c.test_timeout_s, **overrides)
+
+    def track_context(self, track: str, student_url: str, teacher_url: str) -> Context:
+        assert self.models is not None
+        m, cc = self.models, self.config.collect
+        teacher = {f"{role}_model": m.teacher_name for role in TEACHER_ROLES[track]}
+        teacher |= {f"{role}_base_url": teacher_url for role in TEACHER_ROLES[track]}
+        context = self._context(student_url, m.student_name, k=cc.k, t=cc.t, **teacher)
+        if track != SUPERVISED:
+            return track_context(track, context)
+        sup = self.config.models
+        local = sup.supervisor == "teacher"
+        return track_context(track, context, supervisor_model=m.teacher_name if local else sup.supervisor,
+                             supervisor_base_url=teacher_url if local else sup.supervisor_base_url,
+                             supervisor_api_key_env=sup.supervisor_api_key_env,
+                             correction_rounds=cc.correction_rounds)
+
+    def trained_agents(self) -> dict[str, Path]:
+        return {agent: self.adapter_dir(agent) for agent in self.config.finetune.agents
+                if (self.adapter_dir(agent) / "manifest.json").is_file()}
+
+    def eval_context(self, strategy: str, student_url: str, teacher_url: str) -> Context:
+        assert self.models is not None
+        ec = self.config.eval
+        if strategy == "mapcoder-teacher":
+            return self._context(teacher_url, self.models.teacher_name, k=ec.k, t=ec.t)
+        roles = {}
+        if strategy == "mapcoder-lite":
+            trained = self.trained_agents()
+            # Roles without an adapter (too little data) keep the base model; the report names them.
+            roles = {f"{role}_model": role for role in ROLES if role in trained}
+        return self._context(student_url, self.models.student_name, k=ec.k, t=ec.t, **roles)
+
+    # ------------------------------------------------------------------ completeness checks
+    def _problems(self, dataset: str, split: str | None, limit: int | None) -> list[Any]:
+        return load_problems(dataset, split, limit=limit, data_dir=self.config.data_dir, source=self.config.source)
+
+    @staticmethod
+    def _missing(run_dir: Path, problems: list[Any]) -> int:
+        done = {r.get("id") for r in read_results(run_dir / RESULTS_FILE)} if (run_dir / RESULTS_FILE).is_file() \
+            else set()
+        return sum(1 for p in problems if p.id not in done)
+
+    # ------------------------------------------------------------------ stages
+    def prepare(self) -> Models:
+        with self._stage("prepare"):
+            m = self.config.models
+            self.models = Models(student=prepare_model(m.student, progress=self.log),
+                                 teacher=prepare_model(m.teacher, progress=self.log))
+        return self.models
+
+    def collect(self) -> None:
+        cc, serving = self.config.collect, self.config.serving
+        work = [(track, split, self._problems(cc.dataset, split, cc.limit))
+                for split in cc.splits for track in cc.tracks]
+        todo = [(t, s, p) for t, s, p in work if self._missing(self.collect_dir(t, s), p)]
+        with self._stage("collect") as entry:
+            entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
+            if not todo:
+                self.log("every collection is complete")
+                return
+            assert self.models is not None
+            with contextlib.ExitStack() as stack:
+                student_url = stack.enter_context(self._server(self.models.student, serving.student_port,
+                                                               serving.student_cpus))
+                teacher_url = student_url if self.models.same else stack.enter_context(
+                    self._server(self.models.teacher, serving.teacher_port, serving.teacher_cpus))
+                async def run_all() -> None:
+                    # The tracks run side by side: one track's teacher calls overlap another's student calls.
+                    await asyncio.gather(*(
+                        collect_problems(track, problems, dataset=dataset_spec(cc.dataset).name, split=split,
+                                         context=self.track_context(track, student_url, teacher_url),
+                                         out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
+                                         problem_timeout_s=cc.problem_timeout_s, progress=self.progress,
+                                         console=self.console, extract=False)
+                        for track, split, problems in todo))
+
+                asyncio.run(run_all())
+
+    def extract(self) -> dict[str, dict[str, Any]]:
+        from mapcoder_lite.finetune.data import extract
+
+        cc = self.config.collect
+        runs = [self.collect_dir(t, s) for s in cc.splits for t in cc.tracks]
+        with self._stage("extract") as entry:
+            stats = extract(runs, self.datasets_dir, validation_fraction=cc.validation_fraction, seed=cc.seed)
+            entry["examples"] = {role: s["examples"] for role, s in stats.items()}
+        return stats
+
+    def finetune(self) -> dict[str, str]:
+        """Train each agent with enough data; returns agent -> "trained" | "kept" | why it was skipped."""
+        from mapcoder_lite.finetune.manifest import read_manifest, sha256_file
+        from mapcoder_lite.finetune.train import TrainConfig, load_examples, train
+
+        assert self.models is not None
+        fc = self.config.finetune
+        outcome: dict[str, str] = {}
+        with self._stage("finetune") as entry:
+            for agent in fc.agents:
+                data = self.datasets_dir / agent / "train.jsonl"
+                validation = self.datasets_dir / agent / "validation.jsonl"
+                examples = len(load_examples(data, agent)) if data.is_file() and data.stat().st_size else 0
+                out = self.adapter_dir(agent)
+                if examples < fc.min_examples:
+                    outcome[agent] = f"not trained: {examples} examples (min_examples = {fc.min_examples})"
+                    if (out / "manifest.json").is_file():
+                        outcome[agent] += "; its old adapter is kept"
+                    self.log(f"{agent}: {outcome[agent]}")
+                    continue
+                if (out / "manifest.json").is_file():
+                    recorded = read_manifest(out).get("data", {}).get("sha256")
+                    if recorded == sha256_file(data):
+                        outcome[agent] = "kept"
+                        self.log(f"{agent}: adapter up to date ({out})")
+                        continue
+                    self.log(f"{agent}: training data changed since {out} was trained; training again")
+                self.log(f"{agent}: training on {examples} examples")
+                has_validation = validation.is_file() and validation.stat().st_size > 0
+                train(TrainConfig(
+                    agent=agent, data=data, base_model=self.models.student, out=out,
+                    validation=validation if has_validation else None, backend=fc.backend, rank=fc.rank,
+                    alpha=fc.alpha, modules=tuple(fc.modules), epochs=fc.epochs, batch=fc.batch,
+                    micro_batch=fc.micro_batch, lr=fc.lr, max_steps=fc.max_steps, max_length=fc.max_length,
+                    seed=fc.seed, dtype=fc.dtype,
+                    progress=self.progress, overwrite=True,
+                ))  # fmt: skip
+                outcome[agent] = "trained"
+            entry["agents"] = outcome
+        return outcome
+
+    def evaluate(self) -> None:
+        from mapcoder_lite.evals.runner import Runner, RunSettings
+        from mapcoder_lite.evals.strategies import make_strategy
+
+        assert self.models is not None
+        ec, serving = self.config.eval, self.config.serving
+        trained = self.trained_agents()
+        strategies = [s for s in ec.strategies if s != "mapcoder-lite" or trained]
+        if "mapcoder-lite" in ec.strategies and not trained:
+            self.log("mapcoder-lite: no adapter was trained, so there is nothing to evaluate")
+        work = [(bench, strategy, self._problems(bench.dataset, bench.split, bench.limit))
+                for bench in ec.benchmarks for strategy in strategies]
+        todo = [(b, s, p) for b, s, p in work if self._missing(self.eval_dir(b, s), p)]
+        with self._stage("eval"):
+            if not todo:
+                self.log("every eval run is complete")
+                return
+            needs_teacher = any(s == "mapcoder-teacher" for _, s, _ in todo)
+            with contextlib.ExitStack() as stack:
+                student_url = stack.enter_context(self._server(self.models.student, serving.student_port,
+                                                               serving.student_cpus, trained or None))
+                teacher_url = (stack.enter_context(self._server(self.models.teacher, serving.teacher_port,
+                                                                serving.teacher_cpus))
+                               if needs_teacher and not self.models.same else student_url)
+                for bench, strategy, problems in todo:
+                    spec = dataset_spec(bench.dataset)
+                    context = self.eval_context(strategy, student_url, teacher_url)
+                    chosen = make_strategy("direct" if strategy == "direct" else "mapcoder")
+                    settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
+                    runner = Runner(self.eval_dir(bench, strategy), chosen, settings, context,
+                                    concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
+                                    progress=self.progress, console=self.console)
+                    self.log(f"eval {bench.name} {strategy}: {self._missing(self.eval_dir(bench, strategy), problems)}"
+                             f" of {len(problems)} problems to run")
+                    asyncio.run(runner.run(problems))
+
+    def report(self) -> Path:
+        from mapcoder_lite.evals.report import report
+
+        ec = self.config.eval
+        sections = ["# MapCoder-Lite pipeline report", ""]
+        with self._stage("report"):
+            for bench in ec.benchmarks:
+                runs = [self.eval_dir(bench, s) for s in ec.strategies
+                        if (self.eval_dir(bench, s) / "run.json").is_file()]
+                if not runs:
+                    continue
+                table, chart = report(runs, self.workdir / f"report-{bench.name}.png")
+                sections += [f"## {bench.name}", "", table, "", f"![{bench.name}]({chart.name})" if chart else "", ""]
+            sections += ["## Adapters", "", self._adapters_table(), "", "## Stages", "", self._stages_table(), ""]
+            path = self.workdir / "report.md"
+            path.write_text("\n".join(sections))
+        return path
+
+    def _adapters_table(self) -> str:
+        from mapcoder_lite.finetune.manifest import read_manifest
+
+        lines = ["| agent | training examples | train loss per epoch | validation loss per epoch | seconds |",
+                 "| --- | --- | --- | --- | --- |"]
+        outcome = self.state.get("stages", {}).get("finetune", {}).get("agents", {})
+        for agent in self.config.finetune.agents:
+            out = self.adapter_dir(agent)
+            if not (out / "manifest.json").is_file():
+                lines.append(f"| {agent} | {outcome.get(agent, 'not trained')} | | | |")
+                continue
+            m = read_manifest(out)
+            losses = m.get("losses", {})
+            fmt = " → ".join(f"{x:.3f}" for x in losses.get("train_per_epoch", []))
+            val = " → ".join(f"{x:.3f}" for x in losses.get("validation_per_epoch", []))
+            lines.append(f"| {agent} | {m.get('data', {}).get('examples', '?')} | {fmt} | {val} | "
+                         f"{m.get('seconds', 0):.0f} |")
+        return "\n".join(lines)
+
+    def _stages_table(self) -> str:
+        lines = ["| stage | seconds (all sessions) |", "| --- | --- |"]
+        for name in STAGES:
+            entry = self.state.get("stages", {}).get(name)
+            if entry:
+                lines.append(f"| {name} | {entry['seconds']:.0f} |")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ all of it
+    def run(self, stages: tuple[str, ...] = STAGES) -> Path | None:
+        self._load_state()
+        self._save_state()
+        self.prepare()
+        for name in stages:
+            if name == "prepare":
+                continue
+            getattr(self, {"eval": "evaluate"}.get(name, name))()
+        return self.workdir / "report.md" if "report" in stages else None

@@ -1,0 +1,218 @@
+"""The pipeline's config, its command line, and its stage decisions (resume, skip, retrain) without servers.
+
+The stages that need real servers and training run in tests/integration/test_pipeline.py.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from mapcoder_lite.cli import app
+from mapcoder_lite.pipeline import ConfigError, Pipeline, PipelineConfig, PipelineError, parse_config, render_config
+from mapcoder_lite.pipeline import run as pipeline_run
+
+DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_defaults_render_to_toml_that_parses_back_to_the_same_config(tmp_path: Path) -> None:
+    config = parse_config({"workdir": str(tmp_path)})
+    again = parse_config(tomllib.loads(render_config(config)))
+    assert again == config
+    assert again.eval.benchmarks[0].dataset == "humaneval"
+    assert again.finetune.rank == 32 and again.finetune.alpha == 32
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"colect": {}}, "unknown key(s) ['colect']"),
+    ({"collect": {"limt": 3}}, "[collect]: unknown key(s) ['limt']"),
+    ({"collect": {"splits": ["train", "test"]}}, "leak"),
+    ({"collect": {"tracks": ["traj_everything"]}}, "unknown ['traj_everything']"),
+    ({"finetune": {"agents": ["tester"]}}, "unknown ['tester']"),
+    ({"finetune": {"backend": "magic"}}, "backend 'magic'"),
+    ({"eval": {"strategies": ["mapcoder", "oracle"]}}, "unknown ['oracle']"),
+    ({"eval": {"benchmarks": [{"dataset": "humaneval", "limt": 2}]}}, "benchmarks entry: unknown key(s) ['limt']"),
+    ({"eval": {"benchmarks": [{"dataset": "nosuchbench"}]}}, "nosuchbench"),
+    ({"models": {"supervisor": "deepseek-chat"}}, "supervisor_base_url is unset"),
+    ({"models": {"teacher": "big"}, "serving": {"teacher_port": 8000}}, "must differ"),
+])
+def test_bad_settings_are_named_before_anything_runs(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert message in str(error.value)
+
+
+def test_one_model_as_student_and_teacher_may_share_a_port() -> None:
+    config = parse_config({"models": {"student": "m", "teacher": "m"}, "serving": {"teacher_port": 8000}})
+    assert config.serving.teacher_port == config.serving.student_port
+
+
+def test_cli_explains_a_missing_or_broken_config(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["pipeline"])
+    assert result.exit_code == 2 and "--print-config" in result.output
+    result = runner.invoke(app, ["pipeline", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2 and "no such config file" in result.output
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[collect\nlimit = 3\n")
+    result = runner.invoke(app, ["pipeline", str(broken)])
+    assert result.exit_code == 2 and "not valid TOML" in result.output
+    good = tmp_path / "good.toml"
+    good.write_text(f'workdir = "{tmp_path / "w"}"\n')
+    result = runner.invoke(app, ["pipeline", str(good), "--stages", "collect,train"])
+    assert result.exit_code == 2 and "choose from" in result.output
+    result = runner.invoke(app, ["pipeline", str(good), "--print-config"])
+    assert result.exit_code == 0 and parse_config(tomllib.loads(result.output)).workdir == tmp_path / "w"
+
+
+# ---------------------------------------------------------------- stage decisions
+
+
+def make_pipeline(tmp_path: Path, **sections: dict[str, Any]) -> tuple[Pipeline, list[str]]:
+    logged: list[str] = []
+    config = parse_config({"workdir": str(tmp_path / "work"), "data_dir": str(DATA_DIR), "source": "local",
+                           **sections})
+    pipeline = Pipeline(config, log=logged.append, progress=False)
+    pipeline._load_state()
+    pipeline.models = pipeline_run.Models(student=tmp_path / "student", teacher=tmp_path / "teacher")
+    return pipeline, logged
+
+
+def example(agent: str, i: int) -> str:
+    code = f"```python\ndef f{i}():\n    return {i}\n```"
+    answer = code if agent == "coder" else f"1. return {i}\n{code}"  # the debugger explains its fix first
+    return json.dumps({"prompt": [{"role": "user", "content": f"Write f{i}."}],
+                       "completion": [{"role": "assistant", "content": answer}]})
+
+
+def write_dataset(pipeline: Pipeline, agent: str, count: int, offset: int = 0) -> None:
+    folder = pipeline.datasets_dir / agent
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.jsonl").write_text("".join(example(agent, i + offset) + "\n" for i in range(count)))
+    (folder / "validation.jsonl").write_text("")
+
+
+def test_finetune_trains_once_keeps_up_to_date_adapters_and_retrains_on_new_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapcoder_lite.finetune import train as train_module
+    from mapcoder_lite.finetune.manifest import sha256_file, write_manifest
+
+    calls: list[Any] = []
+
+    def fake_train(config: Any) -> None:
+        calls.append(config)
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        write_manifest(config.out, {"agent": config.agent, "data": {"sha256": sha256_file(config.data)}})
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    pipeline, logged = make_pipeline(tmp_path, finetune={"agents": ["coder", "debugger"], "min_examples": 3,
+                                                         "max_steps": 2})
+    write_dataset(pipeline, "coder", 4)
+    write_dataset(pipeline, "debugger", 1)
+
+    assert pipeline.finetune() == {"coder": "trained",
+                                   "debugger": "not trained: 1 examples (min_examples = 3)"}
+    assert [c.agent for c in calls] == ["coder"]
+    assert calls[0].max_steps == 2 and calls[0].validation is None  # an empty validation file is no validation
+    assert calls[0].base_model == tmp_path / "student"
+
+    assert pipeline.finetune()["coder"] == "kept"
+    assert len(calls) == 1
+
+    write_dataset(pipeline, "coder", 4, offset=10)  # new collections changed the data
+    assert pipeline.finetune()["coder"] == "trained"
+    assert len(calls) == 2 and any("changed" in line for line in logged)
+    state = json.loads((pipeline.workdir / "pipeline.json").read_text())
+    assert state["stages"]["finetune"]["agents"]["coder"] == "trained"
+
+
+def test_complete_collections_and_evals_start_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline, logged = make_pipeline(tmp_path, collect={"limit": 2, "tracks": ["traj_ret"]},
+                                     eval={"benchmarks": [{"dataset": "humaneval", "limit": 2}],
+                                           "strategies": ["direct"]})
+
+    def no_server(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a server was started for work that is complete")
+
+    monkeypatch.setattr(pipeline, "_server", no_server)
+    done = {pipeline.collect_dir("traj_ret", "train"): ["MBPP/601", "MBPP/602"],
+            pipeline.eval_dir(pipeline.config.eval.benchmarks[0], "direct"): ["HumanEval/0", "HumanEval/1"]}
+    for folder, ids in done.items():
+        folder.mkdir(parents=True)
+        (folder / "results.jsonl").write_text("".join(json.dumps({"id": i, "passed": True}) + "\n" for i in ids))
+    pipeline.collect()
+    pipeline.evaluate()
+    assert "every collection is complete" in logged and "every eval run is complete" in logged
+
+    # One problem short: the stage wants its server back.
+    done_dir = next(iter(done))
+    (done_dir / "results.jsonl").write_text(json.dumps({"id": "MBPP/601", "passed": True}) + "\n")
+    with pytest.raises(AssertionError, match="server was started"):
+        pipeline.collect()
+
+
+def test_a_running_server_is_reused_only_when_it_serves_the_same_weights(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline, logged = make_pipeline(tmp_path)
+    student = tmp_path / "student"
+    adapter = tmp_path / "adapters" / "coder"
+
+    class Refused(Exception):
+        pass
+
+    def start(*args: Any, **kwargs: Any) -> Any:
+        raise Refused
+
+    monkeypatch.setattr(pipeline_run, "VLLMServer", start)
+    monkeypatch.setattr(pipeline_run, "served_roots", lambda url, timeout: {"student": str(student),
+                                                                            "coder": str(adapter)})
+    with pipeline._server(student, 8000, None, {"coder": adapter}) as url:
+        assert url == "http://127.0.0.1:8000/v1"
+    assert any("using the server already" in line for line in logged)
+
+    other = tmp_path / "elsewhere" / "coder"
+    with pytest.raises(PipelineError, match="does not serve"), pipeline._server(student, 8000, None, {"coder": other}):
+        pass
+
+    def nothing_there(url: str, timeout: float) -> dict[str, str]:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(pipeline_run, "served_roots", nothing_there)
+    with pytest.raises(Refused), pipeline._server(student, 8000, None):  # nothing there: it starts its own
+        pass
+
+
+def test_mapcoder_lite_asks_for_the_trained_agents_and_the_base_model_for_the_rest(tmp_path: Path) -> None:
+    pipeline, _ = make_pipeline(tmp_path)
+    for agent in ("planner", "coder"):
+        pipeline.adapter_dir(agent).mkdir(parents=True)
+        (pipeline.adapter_dir(agent) / "manifest.json").write_text("{}")
+    lite = pipeline.eval_context("mapcoder-lite", "http://s/v1", "http://t/v1")
+    assert {role: lite.model_for(role) for role in ("retriever", "planner", "coder")} == {
+        "retriever": "student", "planner": "planner", "coder": "coder"}
+    plain = pipeline.eval_context("mapcoder", "http://s/v1", "http://t/v1")
+    assert plain.model_for("coder") == "student" and plain.k == 3 and plain.t == 5
+    teacher = pipeline.eval_context("mapcoder-teacher", "http://s/v1", "http://t/v1")
+    assert teacher.model_for("planner") == "teacher" and teacher.base_url == "http://t/v1"
+
+
+def test_collection_contexts_put_the_teacher_in_its_track_role(tmp_path: Path) -> None:
+    pipeline, _ = make_pipeline(tmp_path, collect={"k": 2, "t": 1, "correction_rounds": 1})
+    ret = pipeline.track_context("traj_ret", "http://s/v1", "http://t/v1")
+    assert (ret.model_for("retriever"), ret.base_url_for("retriever")) == ("teacher", "http://t/v1")
+    assert (ret.model_for("coder"), ret.base_url_for("coder"), ret.k, ret.t) == ("student", "http://s/v1", 2, 1)
+    debug = pipeline.track_context("traj_debug", "http://s/v1", "http://t/v1")
+    assert debug.model_for("debugger") == "teacher" and debug.model_for("retriever") == "student"
+    supervised = pipeline.track_context("traj_plan_code_supervised", "http://s/v1", "http://t/v1")
+    assert supervised.supervisor_model == "teacher" and supervised.supervisor_base_url == "http://t/v1"
+    assert supervised.correction_rounds == 1 and supervised.model_for("planner") == "student"
+
+
+def test_default_config_is_the_documented_one() -> None:
+    config = PipelineConfig()
+    assert config.collect.splits == ["train"] and "mapcoder-lite" in config.eval.strategies
