@@ -247,7 +247,7 @@ class Runner:
         concurrency: int = 4,
         problem_timeout_s: float | None = None,
         stop_early: bool = True,
-        progress: bool = True,
+        progress: Any = True,  # True: its own bar; a rich Progress: a line in it; False: none
         console: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
@@ -287,9 +287,13 @@ class Runner:
         # Sync graph nodes and model calls run in the loop's default executor, which holds
         # min(32, cores + 4) threads: on a small machine that, not --concurrency, would bound the
         # requests in flight. Size it for every problem's parallel planner branches.
+        # Runs gathered on one loop (the pipeline's collection tracks and evals) add up their needs
+        # instead of each replacing the executor with one sized for itself alone.
         branches = (self.context.k + 1) if self.strategy.name == "mapcoder" else 1
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=self.concurrency * branches + 4, thread_name_prefix="mapcoder-eval"))
+        loop = asyncio.get_running_loop()
+        workers = getattr(loop, "_mapcoder_workers", 4) + self.concurrency * branches
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval"))
+        loop._mapcoder_workers = workers  # type: ignore[attr-defined]
 
         queue: asyncio.Queue[Problem] = asyncio.Queue()
         for problem in todo:
@@ -407,20 +411,28 @@ class _Tally:
         self.completion_tokens += int(record.get("completion_tokens") or 0)
 
 
+def progress_bar(console: Any = None) -> Any:
+    """The runner's rich Progress (done / total, pass rate so far, tokens per second); runs gathered on
+    one loop share one, each as a line of its own, since rich shows one live display at a time."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("pass@1 {task.fields[rate]}"), TextColumn("{task.fields[tps]} tok/s"),
+        TimeElapsedColumn(), console=console,
+    )
+
+
 class _Progress:
-    """A rich progress bar: done / total, pass rate so far, generated tokens per second."""
+    """One run's line in a progress display: its own (enabled=True), a shared one (a rich Progress
+    passed in, started and stopped by its owner), or none (False)."""
 
-    def __init__(self, enabled: bool, console: Any, *, total: int, done: int, label: str) -> None:
+    def __init__(self, enabled: Any, console: Any, *, total: int, done: int, label: str) -> None:
         self.bar: Any = None
-        if not enabled:
+        self.owned = isinstance(enabled, bool)
+        if enabled is False:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("pass@1 {task.fields[rate]}"), TextColumn("{task.fields[tps]} tok/s"),
-            TimeElapsedColumn(), console=console,
-        )
+        self.bar = progress_bar(console) if self.owned else enabled
         self.task = self.bar.add_task(label, total=total, completed=done, rate="-", tps="0")
 
     def update(self, tally: _Tally, seconds: float) -> None:
@@ -431,12 +443,12 @@ class _Progress:
         self.bar.update(self.task, completed=tally.done, rate=rate, tps=tps)
 
     def __enter__(self) -> _Progress:
-        if self.bar is not None:
+        if self.bar is not None and self.owned:
             self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
+        if self.bar is not None and self.owned:
             self.bar.stop()
 
 

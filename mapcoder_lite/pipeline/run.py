@@ -155,6 +155,17 @@ class Pipeline:
             self.log(f"vLLM ready in {server.started_in_s or 0:.0f} s")
             yield url
 
+    @contextlib.contextmanager
+    def _progress(self) -> Iterator[Any]:
+        """One progress display for runs gathered together (a line each), or False for none."""
+        if not self.progress:
+            yield False
+            return
+        from mapcoder_lite.evals.runner import progress_bar
+
+        with progress_bar(self.console) as bar:
+            yield bar
+
     # ------------------------------------------------------------------ contexts
     def _context(self, base_url: str, model: str, **overrides: Any) -> Context:
         c = self.config
@@ -226,17 +237,18 @@ class Pipeline:
                                                                serving.student_cpus))
                 teacher_url = student_url if self.models.same else stack.enter_context(
                     self._server(self.models.teacher, serving.teacher_port, serving.teacher_cpus))
-                async def run_all() -> None:
+                async def run_all(bar: Any) -> None:
                     # The tracks run side by side: one track's teacher calls overlap another's student calls.
                     await asyncio.gather(*(
                         collect_problems(track, problems, dataset=dataset_spec(cc.dataset).name, split=split,
                                          context=self.track_context(track, student_url, teacher_url),
                                          out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
-                                         problem_timeout_s=cc.problem_timeout_s, progress=self.progress,
+                                         problem_timeout_s=cc.problem_timeout_s, progress=bar,
                                          console=self.console, extract=False)
                         for track, split, problems in todo))
 
-                asyncio.run(run_all())
+                with self._progress() as bar:
+                    asyncio.run(run_all(bar))
 
     def extract(self) -> dict[str, dict[str, Any]]:
         from mapcoder_lite.finetune.data import extract
@@ -313,17 +325,24 @@ class Pipeline:
                 teacher_url = (stack.enter_context(self._server(self.models.teacher, serving.teacher_port,
                                                                 serving.teacher_cpus))
                                if needs_teacher and not self.models.same else student_url)
+                runners = []
+                bar = stack.enter_context(self._progress())
                 for bench, strategy, problems in todo:
                     spec = dataset_spec(bench.dataset)
                     context = self.eval_context(strategy, student_url, teacher_url)
                     chosen = make_strategy("direct" if strategy == "direct" else "mapcoder")
                     settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
-                    runner = Runner(self.eval_dir(bench, strategy), chosen, settings, context,
-                                    concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
-                                    progress=self.progress, console=self.console)
+                    runners.append((Runner(self.eval_dir(bench, strategy), chosen, settings, context,
+                                           concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
+                                           progress=bar, console=self.console), problems))
                     self.log(f"eval {bench.name} {strategy}: {self._missing(self.eval_dir(bench, strategy), problems)}"
                              f" of {len(problems)} problems to run")
-                    asyncio.run(runner.run(problems))
+
+                async def run_all() -> None:
+                    # All runs share the server at once: a run's slow tail overlaps the others' work.
+                    await asyncio.gather(*(runner.run(problems) for runner, problems in runners))
+
+                asyncio.run(run_all())
 
     def report(self) -> Path:
         from mapcoder_lite.evals.report import report

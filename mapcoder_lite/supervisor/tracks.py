@@ -155,7 +155,7 @@ async def collect_problems(
     chat_models: Mapping[str, BaseChatModel] | None = None,
     concurrency: int = 4,
     problem_timeout_s: float | None = None,
-    progress: bool = True,
+    progress: Any = True,
     console: Any = None,
     extract: bool = True,
     validation_fraction: float = 0.1,
