@@ -88,6 +88,32 @@ def test_direct_run_streams_results_trajectories_and_settings(tmp_path: Path) ->
     assert not any(str(SECRET) in prompt for prompt in models["coder"].prompts)
 
 
+def test_runs_gathered_on_one_loop_share_a_progress_display_and_add_up_threads(tmp_path: Path) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from mapcoder_lite.evals.runner import progress_bar
+
+    strategy = make_strategy("direct", scripted(coder=solution))
+    settings = RunSettings.make("toy", "test", strategy, CONTEXT)
+    console = Console(file=StringIO(), force_terminal=True, width=120)
+    workers: list[int] = []
+
+    async def both(bar: object) -> list[object]:
+        runners = [Runner(tmp_path / name, strategy, settings, CONTEXT, progress=bar, concurrency=3)
+                   for name in ("a", "b")]
+        summaries = await asyncio.gather(*(r.run(toy_problems(4)) for r in runners))
+        workers.append(asyncio.get_running_loop()._mapcoder_workers)
+        return summaries
+
+    with progress_bar(console) as bar:  # two live displays at once would raise rich's LiveError
+        summaries = asyncio.run(both(bar))
+    assert [s.passed for s in summaries] == [4, 4]
+    assert [task.completed for task in bar.tasks] == [4, 4]
+    assert workers == [4 + 3 + 3]  # each run's threads added to the loop's, not replacing them
+
+
 def test_endpoint_down_stops_the_run_and_a_rerun_finishes_without_repeats(tmp_path: Path) -> None:
     calls = {"n": 0}
 
