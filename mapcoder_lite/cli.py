@@ -184,33 +184,39 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "two_sum.md"
 def demo(
     problem_file: Annotated[Path, typer.Argument(help="Problem to solve (default: examples/two_sum.md).")] = EXAMPLE,
     model: Annotated[str, typer.Option(help="Model to prepare and serve for every role.")] = DEFAULT_MODEL,
+    adapters: Annotated[Path | None, typer.Option(help="Trained adapters (e.g. a pipeline's WORKDIR/adapters): "
+                                                       "each agent found there uses its own; the rest the base.")
+                        ] = None,
     k: KOption = None,
     t: TOption = None,
 ) -> None:
     """The embedded default end to end: prepare the model, start vLLM here, solve a problem, stop vLLM."""
     from mapcoder_lite.serving.cli import prepare_with_status
     from mapcoder_lite.serving.models import ModelPrepareError, cache_root
-    from mapcoder_lite.serving.vllm import VLLMServer, VLLMServerError
+    from mapcoder_lite.serving.vllm import VLLMServer, VLLMServerError, discover_adapters
 
     console = Console()
     stages: dict[str, float] = {}
     try:
         problem = load_problem(problem_file)
+        loras = discover_adapters(adapters) if adapters is not None else {}
         start = time.perf_counter()
         model_dir = prepare_with_status(console, model, None, "auto", True)
         stages["prepare model"] = time.perf_counter() - start
         log_path = cache_root() / "logs" / "vllm-demo.log"
         start = time.perf_counter()
         with console.status(f"starting vLLM on this machine (log {log_path})…"):
-            server = VLLMServer(model_dir, served_model_name=model, log_path=log_path).start()
+            server = VLLMServer(model_dir, loras, served_model_name=model, log_path=log_path).start()
         stages["start vLLM"] = time.perf_counter() - start
         with server:
-            context = make_context(server.base_url, model, k=k, t=t)
-            console.print(f"[dim]vLLM serves {model} at {server.base_url}[/dim]")
+            roles = [f"{role}={role}" for role in loras]  # the adapter is served under its agent's name
+            context = make_context(server.base_url, model, role_model=roles, k=k, t=t)
+            console.print(f"[dim]vLLM serves {model} at {server.base_url}"
+                          + (f" with adapters for {', '.join(loras)}" if loras else "") + "[/dim]")
             start = time.perf_counter()
             result = solve_problem(dict(problem), context, console)
             stages["solve"] = time.perf_counter() - start
-    except (ProblemError, ModelPrepareError, VLLMServerError, RoleCallError) as error:
+    except (ProblemError, ModelPrepareError, VLLMServerError, RoleCallError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     console.print(Syntax(result.get("code") or "# no code", problem.get("language") or "python"))

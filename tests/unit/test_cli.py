@@ -74,3 +74,10 @@ def test_bad_problem_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text(json.dumps({"problem": "", "sample_tests": []}))
     result = runner.invoke(app, ["solve", str(path)])
     assert result.exit_code == 2 and "'problem' must be a non-empty string" in result.output
+
+
+def test_demo_with_an_adapters_folder_without_adapters_says_so_before_preparing_anything(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    result = runner.invoke(app, ["demo", str(EXAMPLES / "two_sum.md"), "--adapters", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no subfolder with a manifest.json and adapter files" in result.output
