@@ -187,6 +187,11 @@ class RunDir:
                 return
             handle.truncate(data.rfind(b"\n") + 1)
 
+    def drop(self, ids: set[str]) -> None:
+        """Remove these problems' records (to run them again); the rest of the file is kept as is."""
+        kept = [r for r in read_results(self.results) if r.get("id") not in ids]
+        _write_atomic(self.results, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with open(self.results, "a", encoding="utf-8") as handle:
@@ -248,6 +253,7 @@ class Runner:
         problem_timeout_s: float | None = None,
         stop_early: bool = True,
         progress: Any = True,  # True: its own bar; a rich Progress: a line in it; False: none
+        retry_errors: bool = False,
         console: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
@@ -263,6 +269,8 @@ class Runner:
         self.progress = progress
         self.console = console
         self.on_result = on_result
+        # Problems recorded with an error (a timeout, an endpoint that went away) run again on resume.
+        self.retry_errors = retry_errors
         self.limits = scoring_limits(context.test_timeout_s, context.memory_mb)
 
     async def run(self, problems: Sequence[Problem]) -> RunSummary:
@@ -274,6 +282,11 @@ class Runner:
                             + (" (the dataset has no reference solutions)" if self.strategy.name == "reference"
                                else ""))
         done = self.dir.prepare(self.settings)
+        if self.retry_errors:
+            failed = {i for i, r in done.items() if r.get("error")}
+            if failed:
+                self.dir.drop(failed)
+                done = {i: r for i, r in done.items() if i not in failed}
         todo = [p for p in applicable if p.id not in done]
         selected = {p.id for p in applicable}
         state = _Tally(done=sum(1 for i in done if i in selected),

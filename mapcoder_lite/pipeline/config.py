@@ -121,6 +121,7 @@ class EvalConfig:
     t: int = 5
     concurrency: int = 16
     problem_timeout_s: float | None = 3600.0
+    retry_errors: bool = False  # run problems recorded with an error (timeouts, a lost server) again
 
 
 @dataclass

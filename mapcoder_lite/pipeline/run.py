@@ -208,9 +208,10 @@ class Pipeline:
         return load_problems(dataset, split, limit=limit, data_dir=self.config.data_dir, source=self.config.source)
 
     @staticmethod
-    def _missing(run_dir: Path, problems: list[Any]) -> int:
-        done = {r.get("id") for r in read_results(run_dir / RESULTS_FILE)} if (run_dir / RESULTS_FILE).is_file() \
-            else set()
+    def _missing(run_dir: Path, problems: list[Any], retry_errors: bool = False) -> int:
+        """Problems without a result (or, with retry_errors, with an error result)."""
+        results = read_results(run_dir / RESULTS_FILE) if (run_dir / RESULTS_FILE).is_file() else []
+        done = {r.get("id") for r in results if not (retry_errors and r.get("error"))}
         return sum(1 for p in problems if p.id not in done)
 
     # ------------------------------------------------------------------ stages
@@ -313,7 +314,7 @@ class Pipeline:
             self.log("mapcoder-lite: no adapter was trained, so there is nothing to evaluate")
         work = [(bench, strategy, self._problems(bench.dataset, bench.split, bench.limit))
                 for bench in ec.benchmarks for strategy in strategies]
-        todo = [(b, s, p) for b, s, p in work if self._missing(self.eval_dir(b, s), p)]
+        todo = [(b, s, p) for b, s, p in work if self._missing(self.eval_dir(b, s), p, ec.retry_errors)]
         with self._stage("eval"):
             if not todo:
                 self.log("every eval run is complete")
@@ -334,15 +335,15 @@ class Pipeline:
                     settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
                     runners.append((Runner(self.eval_dir(bench, strategy), chosen, settings, context,
                                            concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
-                                           progress=bar, console=self.console), problems))
-                    self.log(f"eval {bench.name} {strategy}: {self._missing(self.eval_dir(bench, strategy), problems)}"
-                             f" of {len(problems)} problems to run")
+                                           progress=bar, console=self.console, retry_errors=ec.retry_errors),
+                                    problems))
+                    missing = self._missing(self.eval_dir(bench, strategy), problems, ec.retry_errors)
+                    self.log(f"eval {bench.name} {strategy}: {missing} of {len(problems)} problems to run")
 
-                async def run_all() -> None:
-                    # All runs share the server at once: a run's slow tail overlaps the others' work.
-                    await asyncio.gather(*(runner.run(problems) for runner, problems in runners))
-
-                asyncio.run(run_all())
+                # One run at a time, each at full concurrency: all at once put every run's first calls
+                # in the server's queue together, and retriever answers passed the 600 s request timeout.
+                for runner, problems in runners:
+                    asyncio.run(runner.run(problems))
 
     def report(self) -> Path:
         from mapcoder_lite.evals.report import report

@@ -19,6 +19,8 @@ from tests.unit.test_extract import FIXED_PLAN, FIXING, call, retrieval, write_r
 
 from .conftest import _need
 
+pytestmark = pytest.mark.integration
+
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
 PROBLEMS = ("MBPP/601", "MBPP/602")  # the first two of MBPP's train split: what [collect] limit = 2 selects
 

@@ -114,6 +114,27 @@ def test_runs_gathered_on_one_loop_share_a_progress_display_and_add_up_threads(t
     assert workers == [4 + 3 + 3]  # each run's threads added to the loop's, not replacing them
 
 
+def test_retry_errors_runs_only_the_problems_recorded_with_an_error_again(tmp_path: Path) -> None:
+    flaky = {"n": 0}
+
+    def sometimes(prompt: str) -> str:
+        if "MARK-1" in prompt and flaky["n"] == 0:
+            flaky["n"] += 1
+            raise ValueError("a timeout, say")
+        return solution(prompt)
+
+    first = run(tmp_path, make_strategy("direct", scripted(coder=sometimes)), toy_problems(3))
+    assert (first.done, first.errors) == (3, 1)
+    again = scripted(coder=solution)
+    settings = RunSettings.make("toy", "test", make_strategy("direct", again), CONTEXT)
+    runner = Runner(tmp_path, make_strategy("direct", again), settings, CONTEXT, progress=False, retry_errors=True)
+    summary = asyncio.run(runner.run(toy_problems(3)))
+    assert marks(again["coder"].prompts) == [1]  # only the errored problem ran again
+    records = lines(tmp_path)
+    assert sorted(r["id"] for r in records) == ["T/0", "T/1", "T/2"] and all(r["error"] is None for r in records)
+    assert summary.passed == 3
+
+
 def test_endpoint_down_stops_the_run_and_a_rerun_finishes_without_repeats(tmp_path: Path) -> None:
     calls = {"n": 0}
 
