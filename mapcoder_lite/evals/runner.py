@@ -21,6 +21,7 @@ after the server is back runs them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -254,6 +255,7 @@ class Runner:
         stop_early: bool = True,
         progress: Any = True,  # True: its own bar; a rich Progress: a line in it; False: none
         retry_errors: bool = False,
+        limiter: asyncio.Semaphore | None = None,
         console: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
@@ -271,6 +273,8 @@ class Runner:
         self.on_result = on_result
         # Problems recorded with an error (a timeout, an endpoint that went away) run again on resume.
         self.retry_errors = retry_errors
+        # Shared by runs gathered together, it bounds their problems in flight as one budget.
+        self.limiter = limiter
         self.limits = scoring_limits(context.test_timeout_s, context.memory_mb)
 
     async def run(self, problems: Sequence[Problem]) -> RunSummary:
@@ -321,7 +325,8 @@ class Runner:
                     problem = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                record = await self._one(problem)
+                async with self.limiter or contextlib.nullcontext():
+                    record = await self._one(problem)
                 # No await between these writes: one coroutine finishes its line before another starts.
                 self.dir.append(record)
                 state.add(record)

@@ -328,6 +328,10 @@ class Pipeline:
                                if needs_teacher and not self.models.same else student_url)
                 runners = []
                 bar = stack.enter_context(self._progress())
+                # Every run at once, but `concurrency` problems in flight in all: a run's slow tail
+                # overlaps the others' work without flooding the server (retriever answers queued
+                # behind ~100 others passed the 600 s request timeout when each run had its own budget).
+                limiter = asyncio.Semaphore(ec.concurrency)
                 for bench, strategy, problems in todo:
                     spec = dataset_spec(bench.dataset)
                     context = self.eval_context(strategy, student_url, teacher_url)
@@ -335,15 +339,15 @@ class Pipeline:
                     settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
                     runners.append((Runner(self.eval_dir(bench, strategy), chosen, settings, context,
                                            concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
-                                           progress=bar, console=self.console, retry_errors=ec.retry_errors),
-                                    problems))
+                                           progress=bar, console=self.console, retry_errors=ec.retry_errors,
+                                           limiter=limiter), problems))
                     missing = self._missing(self.eval_dir(bench, strategy), problems, ec.retry_errors)
                     self.log(f"eval {bench.name} {strategy}: {missing} of {len(problems)} problems to run")
 
-                # One run at a time, each at full concurrency: all at once put every run's first calls
-                # in the server's queue together, and retriever answers passed the 600 s request timeout.
-                for runner, problems in runners:
-                    asyncio.run(runner.run(problems))
+                async def run_all() -> None:
+                    await asyncio.gather(*(runner.run(problems) for runner, problems in runners))
+
+                asyncio.run(run_all())
 
     def report(self) -> Path:
         from mapcoder_lite.evals.report import report
