@@ -114,6 +114,33 @@ def test_runs_gathered_on_one_loop_share_a_progress_display_and_add_up_threads(t
     assert workers == [4 + 3 + 3]  # each run's threads added to the loop's, not replacing them
 
 
+def test_a_shared_limiter_bounds_the_problems_in_flight_across_gathered_runs(tmp_path: Path) -> None:
+    import threading
+
+    lock, flight = threading.Lock(), {"now": 0, "most": 0}
+
+    def slow(prompt: str) -> str:
+        with lock:
+            flight["now"] += 1
+            flight["most"] = max(flight["most"], flight["now"])
+        time.sleep(0.05)
+        with lock:
+            flight["now"] -= 1
+        return solution(prompt)
+
+    strategy = make_strategy("direct", scripted(coder=slow))
+    settings = RunSettings.make("toy", "test", strategy, CONTEXT)
+
+    async def both() -> list[object]:
+        limiter = asyncio.Semaphore(2)
+        runners = [Runner(tmp_path / name, strategy, settings, CONTEXT, progress=False, concurrency=4,
+                          limiter=limiter) for name in ("a", "b")]
+        return await asyncio.gather(*(r.run(toy_problems(4)) for r in runners))
+
+    assert [s.passed for s in asyncio.run(both())] == [4, 4]
+    assert flight["most"] == 2  # 2 x concurrency 4 would allow 8
+
+
 def test_retry_errors_runs_only_the_problems_recorded_with_an_error_again(tmp_path: Path) -> None:
     flaky = {"n": 0}
 
