@@ -6,6 +6,7 @@ main CLI starts fast and works where the serving extras are not installed.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -134,7 +135,12 @@ def serve(
                 if name in adapters:
                     raise ValueError(f"adapter {name!r} given by --lora and found in --adapters {adapters_dir}")
                 adapters[name] = path
+        if cpus and not all(c.strip().isdigit() for c in cpus.split(",")):
+            raise ValueError(f"--cpus {cpus!r}: expected core numbers separated by commas, e.g. 0 or 0,1")
         cores = [int(c) for c in cpus.split(",") if c.strip()] if cpus else None
+        available = os.sched_getaffinity(0)
+        if cores and not set(cores) <= available:
+            raise ValueError(f"--cpus {cpus}: this machine offers cores {sorted(available)}")
         model_dir = prepare_with_status(console, model, None, "auto", True)
     except (ModelPrepareError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -81,3 +81,9 @@ def test_demo_with_an_adapters_folder_without_adapters_says_so_before_preparing_
     result = runner.invoke(app, ["demo", str(EXAMPLES / "two_sum.md"), "--adapters", str(tmp_path)])
     assert result.exit_code == 2
     assert "no subfolder with a manifest.json and adapter files" in " ".join(result.output.split())  # rich wraps
+
+
+@pytest.mark.parametrize(("cpus", "message"), [("abc", "expected core numbers"), ("4096", "this machine offers cores")])
+def test_serve_rejects_cores_it_cannot_bind(cpus: str, message: str) -> None:
+    result = runner.invoke(app, ["serve", "--cpus", cpus])
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
