@@ -39,6 +39,7 @@ import openai
 from mapcoder_lite.evals.datasets import Problem
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, Strategy
+from mapcoder_lite.files import jsonl, write_atomic
 from mapcoder_lite.graph.context import Context
 from mapcoder_lite.llm import RoleCallError
 
@@ -114,15 +115,6 @@ def safe_name(problem_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("_.") or "problem"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def read_results(path: Path) -> list[dict[str, Any]]:
     """The result lines of a results.jsonl; a last line cut short by a kill is ignored."""
     if not path.is_file():
@@ -155,7 +147,7 @@ class RunDir:
         return json.loads(self.run_file.read_text(encoding="utf-8"))
 
     def write_run(self, data: dict[str, Any]) -> None:
-        _write_atomic(self.run_file, json.dumps(data, indent=2) + "\n")
+        write_atomic(self.run_file, json.dumps(data, indent=2) + "\n")
 
     def prepare(self, settings: RunSettings) -> dict[str, dict[str, Any]]:
         """Create the directory or check that it belongs to a run with these settings; returns the
@@ -191,10 +183,10 @@ class RunDir:
     def drop(self, ids: set[str]) -> None:
         """Remove these problems' records (to run them again); the rest of the file is kept as is."""
         kept = [r for r in read_results(self.results) if r.get("id") not in ids]
-        _write_atomic(self.results, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+        write_atomic(self.results, jsonl(kept))
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = jsonl([record])
         with open(self.results, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
@@ -202,7 +194,7 @@ class RunDir:
 
     def save_trajectory(self, problem_id: str, payload: dict[str, Any]) -> str:
         relative = f"{TRAJECTORY_DIR}/{safe_name(problem_id)}.json"
-        _write_atomic(self.path / relative, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
+        write_atomic(self.path / relative, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
         return relative
 
 

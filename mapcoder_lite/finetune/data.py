@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
+from mapcoder_lite.files import jsonl, write_atomic
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.prompts import coder as coder_prompt
 from mapcoder_lite.prompts import confidence as confidence_prompt
@@ -268,16 +268,6 @@ def split_problems(problems: Iterable[str], validation_fraction: float, seed: in
     return sides
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
 def _mean(values: list[int]) -> float:
     return round(sum(values) / len(values), 1) if values else 0.0
 
@@ -364,14 +354,14 @@ def extract(
         folder = out / role
         folder.mkdir(exist_ok=True)
         for side in SPLITS:
-            _write_atomic(folder / f"{side}.jsonl", _jsonl(c.example() for c in kept[side]))
-            _write_atomic(folder / f"{side}.meta.jsonl", _jsonl(c.meta() for c in kept[side]))
+            write_atomic(folder / f"{side}.jsonl", jsonl(c.example() for c in kept[side]))
+            write_atomic(folder / f"{side}.meta.jsonl", jsonl(c.meta() for c in kept[side]))
         stats = _stats(role, candidates, kept, counting, counter) | {"validation_fraction": validation_fraction,
                                                                      "seed": seed}
         if role == "confidence":
             stats["labels"] = {"pass_min": confidence_pass_min, "fail_max": confidence_fail_max,
                                **Counter(c.extra.get("label", "") for side in SPLITS for c in kept[side])}
-        _write_atomic(folder / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(folder / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
         all_stats[role] = stats
 
     manifest = {
@@ -382,7 +372,7 @@ def extract(
         "split": {side: sorted(p for p, s in sides.items() if s == side) for side in SPLITS},
         "roles": {role: stats["examples"] for role, stats in all_stats.items()},
     }
-    _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return all_stats
 
 

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mapcoder_lite.files import write_atomic
+
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "mapcoder-lite-adapter/1"
 # The fields a complete manifest has (tests and readers rely on them).
@@ -61,9 +63,7 @@ def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str | Non
 
 def write_manifest(adapter_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> Path:
     path = Path(adapter_dir) / MANIFEST_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)  # readers never see half a manifest
+    write_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")  # never half a manifest
     return path
 
 

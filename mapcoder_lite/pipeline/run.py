@@ -29,6 +29,7 @@ import httpx
 
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 from mapcoder_lite.evals.runner import RESULTS_FILE, read_results
+from mapcoder_lite.files import write_atomic
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig
 from mapcoder_lite.serving.models import prepare_model
@@ -93,20 +94,17 @@ class Pipeline:
     def _load_state(self) -> None:
         path = self.workdir / STATE_FILE
         self.state = json.loads(path.read_text()) if path.is_file() else {}
-        recorded = self.state.get("config")
-        if recorded and recorded != self.config.to_dict():
-            changed = sorted(k for k in self.config.to_dict() if recorded.get(k) != self.config.to_dict()[k])
+        recorded, current = self.state.get("config"), self.config.to_dict()
+        if recorded and recorded != current:
+            changed = sorted(k for k in current if recorded.get(k) != current[k])
             self.log(f"note: the config changed since the last run ({', '.join(changed)}); finished stages whose "
                      "settings changed refuse to resume (eval and collect compare their settings)")
-        self.state["config"] = self.config.to_dict()
+        self.state["config"] = current
         self.state.setdefault("stages", {})
 
     def _save_state(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        path = self.workdir / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2) + "\n")
-        tmp.replace(path)
+        write_atomic(self.workdir / STATE_FILE, json.dumps(self.state, indent=2) + "\n")
 
     @contextlib.contextmanager
     def _stage(self, name: str) -> Iterator[dict[str, Any]]:
@@ -238,6 +236,7 @@ class Pipeline:
                                                                serving.student_cpus))
                 teacher_url = student_url if self.models.same else stack.enter_context(
                     self._server(self.models.teacher, serving.teacher_port, serving.teacher_cpus))
+
                 async def run_all(bar: Any) -> None:
                     # The tracks run side by side: one track's teacher calls overlap another's student calls.
                     await asyncio.gather(*(
@@ -314,12 +313,13 @@ class Pipeline:
             self.log("mapcoder-lite: no adapter was trained, so there is nothing to evaluate")
         work = [(bench, strategy, self._problems(bench.dataset, bench.split, bench.limit))
                 for bench in ec.benchmarks for strategy in strategies]
-        todo = [(b, s, p) for b, s, p in work if self._missing(self.eval_dir(b, s), p, ec.retry_errors)]
+        todo = [(b, s, p, missing) for b, s, p in work
+                if (missing := self._missing(self.eval_dir(b, s), p, ec.retry_errors))]
         with self._stage("eval"):
             if not todo:
                 self.log("every eval run is complete")
                 return
-            needs_teacher = any(s == "mapcoder-teacher" for _, s, _ in todo)
+            needs_teacher = any(s == "mapcoder-teacher" for _, s, _, _ in todo)
             with contextlib.ExitStack() as stack:
                 student_url = stack.enter_context(self._server(self.models.student, serving.student_port,
                                                                serving.student_cpus, trained or None))
@@ -332,7 +332,7 @@ class Pipeline:
                 # overlaps the others' work without flooding the server (retriever answers queued
                 # behind ~100 others passed the 600 s request timeout when each run had its own budget).
                 limiter = asyncio.Semaphore(ec.concurrency)
-                for bench, strategy, problems in todo:
+                for bench, strategy, problems, missing in todo:
                     spec = dataset_spec(bench.dataset)
                     context = self.eval_context(strategy, student_url, teacher_url)
                     chosen = make_strategy("direct" if strategy == "direct" else "mapcoder")
@@ -341,7 +341,6 @@ class Pipeline:
                                            concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
                                            progress=bar, console=self.console, retry_errors=ec.retry_errors,
                                            limiter=limiter), problems))
-                    missing = self._missing(self.eval_dir(bench, strategy), problems, ec.retry_errors)
                     self.log(f"eval {bench.name} {strategy}: {missing} of {len(problems)} problems to run")
 
                 async def run_all() -> None:
