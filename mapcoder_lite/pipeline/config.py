@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.train import AGENTS, BACKENDS
@@ -96,6 +97,7 @@ class FinetuneConfig:
     lr: float = 2e-4
     max_steps: int | None = None  # optimizer steps per agent, overriding epochs: for a quick trial
     max_length: int = 2048
+    gradient_checkpointing: bool = False
     seed: int = 42
     dtype: str = "auto"
 
@@ -182,7 +184,34 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     unknown = set(data) - set(known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {', '.join(known)}")
+    hints = get_type_hints(cls)
+    for key, value in data.items():
+        expected = hints[key]
+        if not _fits(value, expected):
+            shown = str(expected).replace("typing.", "") if get_origin(expected) else expected.__name__
+            raise ConfigError(f"{where} {key} = {value!r}: expected {shown}")
     return cls(**data)
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    """Whether a TOML value has the field's type; the nested tables are checked where they are built."""
+    origin = get_origin(expected)
+    if origin in (Union, UnionType):
+        return any(_fits(value, option) for option in get_args(expected))
+    if expected is type(None):
+        return value is None
+    if origin is list:
+        (item,) = get_args(expected) or (Any,)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if expected is Any or is_dataclass(expected) or origin is not None:
+        return True
+    if expected is Path:
+        return isinstance(value, str | Path)
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
 
 
 def parse_config(data: dict[str, Any], *, base: Path | None = None) -> PipelineConfig:

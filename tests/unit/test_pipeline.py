@@ -40,6 +40,11 @@ def test_defaults_render_to_toml_that_parses_back_to_the_same_config(tmp_path: P
     ({"eval": {"benchmarks": [{"dataset": "nosuchbench"}]}}, "nosuchbench"),
     ({"models": {"supervisor": "deepseek-chat"}}, "supervisor_base_url is unset"),
     ({"models": {"teacher": "big"}, "serving": {"teacher_port": 8000}}, "must differ"),
+    ({"finetune": {"epochs": "3"}}, "[finetune] epochs = '3': expected int"),
+    ({"finetune": {"gradient_checkpointing": 1}}, "gradient_checkpointing = 1: expected bool"),
+    ({"collect": {"limit": True}}, "[collect] limit = True: expected int | None"),
+    ({"finetune": {"modules": ["q_proj", 2]}}, "modules = ['q_proj', 2]: expected list[str]"),
+    ({"eval": {"benchmarks": [{"dataset": "mbpp", "limit": 2.5}]}}, "limit = 2.5: expected int | None"),
 ])
 def test_bad_settings_are_named_before_anything_runs(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as error:
