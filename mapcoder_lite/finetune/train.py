@@ -7,13 +7,15 @@ Data is the extraction's prompt/completion chat JSONL (`mapcoder_lite.finetune.d
 checked (JSON, chat form, the agent's strict answer format) before any model loads. Each example is
 the model's own chat template applied to the prompt (with the generation prompt) followed by the
 completion as the assistant turn; the loss covers the completion's tokens only (prompt tokens are
--100). The effective batch comes from gradient accumulation over micro-batches, and the loss of
-an optimizer step is the mean over all answer tokens in it, so it does not depend on the split.
+-100). The examples go to TRL's ``SFTTrainer`` already tokenized with those labels, so what is
+trained is exactly what is tested here, whatever TRL's own masking defaults become.
 
-Why a small loop of our own rather than TRL's SFTTrainer: TRL 1.16 would accept transformers 5.19,
-but drags in datasets, pandas and pyarrow, and its completion-only masking, packing and dtype
-defaults move between releases; the masking here is ten lines and is tested. Backends: ``peft``
-(portable, CPU or GPU) and ``unsloth`` (FastLanguageModel, 16-bit LoRA, GPU), both feeding the same loop.
+Training is TRL's ``SFTTrainer`` over a PEFT model (``peft`` backend: portable, CPU or GPU) or an
+Unsloth ``FastLanguageModel`` (``unsloth`` backend: 16-bit LoRA, GPU) -- the same trainer, schedule and
+logging either way. One change to its loss: the LM head runs on the answer positions only, because
+full-vocabulary logits for every position take gigabytes at 2k tokens (Qwen's vocabulary is 151k);
+the value is the same (mean over every answer token of the optimizer step, as Transformers'
+gradient-accumulation normalization does).
 
 Output: ``adapter_config.json`` + ``adapter_model.safetensors`` (LoRA on attention projections only,
 no modules_to_save, so vLLM loads it as is) and ``manifest.json`` (`mapcoder_lite.finetune.manifest`).
@@ -28,6 +30,7 @@ import math
 import os
 import random
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,6 +169,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_steps: int | None = None  # optimizer steps; overrides epochs
     max_length: int = 2048
+    gradient_checkpointing: bool = False  # saves activation memory on long examples; about a third slower
     seed: int = 42
     dtype: str = "auto"  # auto: bfloat16 where the device computes it natively, else float32
     language: str = "python"
@@ -190,6 +194,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
@@ -231,19 +237,6 @@ def tokenize_example(tokenizer: Any, example: dict[str, Any], max_length: int) -
     if all(label == -100 for label in labels):
         return None
     return {"input_ids": input_ids, "labels": labels}
-
-
-def _collate(torch: Any, rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
-    width = max(len(r["input_ids"]) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):  # right padding; pads are masked out of attention and loss
-        n = len(row["input_ids"])
-        ids[i, :n] = torch.tensor(row["input_ids"])
-        labels[i, :n] = torch.tensor(row["labels"])
-        mask[i, :n] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
 def _loss_sum(torch: Any, model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
@@ -328,46 +321,64 @@ def _load_unsloth(config: TrainConfig, dtype: Any) -> tuple[Any, Any]:
 # ---------------------------------------------------------------- training
 
 
-class _Progress:
-    """A rich progress bar showing the loss, or nothing."""
+def _progress_callback(enabled: bool, agent: str) -> Any:
+    """A TrainerCallback drawing a rich progress bar with the loss (Trainer's tqdm is switched off)."""
+    from transformers import TrainerCallback
 
-    def __init__(self, enabled: bool, total: int, agent: str) -> None:
-        self.bar: Any = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    class RichProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self.bar: Any = None
+            self.task: Any = None
+            self.info = ""
 
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[info]}"), TimeRemainingColumn())  # fmt: skip
-            self.bar.start()
-            self.task = self.bar.add_task(f"finetune {agent}", total=total, info="")
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if enabled:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    def update(self, info: str, advance: int = 0) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, advance=advance, info=info)
+                self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn("{task.fields[info]}"), TimeRemainingColumn())  # fmt: skip
+                self.bar.start()
+                self.task = self.bar.add_task(f"finetune {agent}", total=state.max_steps, info="")
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            logs = logs or {}
+            epoch = f"epoch {math.ceil(state.epoch or 0)}/{math.ceil(args.num_train_epochs)}"
+            if "loss" in logs:
+                self.info = f"{epoch}  loss {logs['loss']:.4f}"
+            if "eval_loss" in logs:
+                self.info = f"{self.info or epoch}  val {logs['eval_loss']:.4f}"
+            if self.bar is not None:
+                self.bar.update(self.task, completed=state.global_step, info=self.info)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.bar is not None:
+                self.bar.update(self.task, completed=state.global_step)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.bar is not None:
+                self.bar.stop()
+                self.bar = None
+
+    return RichProgress()
 
 
-def _lr_at(step: int, total: int, warmup: int, lr: float) -> float:
-    """Linear warm-up, then linear decay to zero (step counts from 0)."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    return lr * max(0.0, (total - step) / max(1, total - warmup))
+def _trainer_class() -> Any:
+    from trl import SFTTrainer
 
+    class AnswerOnlySFTTrainer(SFTTrainer):
+        """SFTTrainer whose loss runs the LM head on answer tokens only (see the module doc)."""
 
-def _evaluate(torch: Any, model: Any, rows: list[dict[str, list[int]]], micro: int, pad_id: int,
-              device: str) -> float:  # fmt: skip
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(rows), micro):
-            batch = {k: v.to(device) for k, v in _collate(torch, rows[start : start + micro], pad_id).items()}
-            loss, n = _loss_sum(torch, model, batch)
-            total, count = total + float(loss), count + n
-    model.train()
-    return total / max(1, count)
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:  # fmt: skip
+            import torch
+
+            total, count = _loss_sum(torch, model, inputs)
+            # Normalized by the whole optimizer step's answer tokens when Trainer counted them (it then
+            # leaves the loss unscaled for accumulation), else by this micro-batch's.
+            loss = total / (num_items_in_batch if num_items_in_batch is not None else max(1, count))
+            return (loss, {}) if return_outputs else loss
+
+    return AnswerOnlySFTTrainer
 
 
 def _tokenize_all(tokenizer: Any, examples: list[dict[str, Any]], max_length: int) -> tuple[list[dict], int]:
@@ -405,7 +416,8 @@ def train(config: TrainConfig) -> TrainResult:
         model, tokenizer = _load_peft(config, dtype, device)
     if not getattr(tokenizer, "chat_template", None):
         raise ValueError(f"{config.base_model}: the tokenizer has no chat template")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # right padding; pads are masked out of attention and loss
 
     train_rows, train_dropped = _tokenize_all(tokenizer, examples, config.max_length)
     val_rows, val_dropped = _tokenize_all(tokenizer, validation, config.max_length)
@@ -414,61 +426,38 @@ def train(config: TrainConfig) -> TrainResult:
 
     micro = min(config.micro_batch, config.batch)
     accumulation = max(1, math.ceil(config.batch / micro))
-    steps_per_epoch = math.ceil(len(train_rows) / (micro * accumulation))
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
-    epochs = math.ceil(total_steps / steps_per_epoch)
-    warmup = int(config.warmup_ratio * total_steps)
+    trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    base_count = sum(p.numel() for p in model.parameters()) - trainable_count
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    trainable_count = sum(p.numel() for p in trainable)
-    all_count = sum(p.numel() for p in model.parameters())
-    base_count = all_count - trainable_count
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    order = random.Random(config.seed)
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl import SFTConfig
 
-    initial_val = _evaluate(torch, model, val_rows, micro, pad_id, device) if val_rows else None
-    step_losses: list[float] = []
-    step_seconds: list[float] = []
-    epoch_train: list[float] = []
-    epoch_val: list[float] = []
-    progress = _Progress(config.progress, total_steps, config.agent)
-    model.train()
-    step = 0
-    try:
-        for _epoch in range(epochs):
-            indices = list(range(len(train_rows)))
-            order.shuffle(indices)
-            epoch_loss, epoch_tokens = 0.0, 0
-            for start in range(0, len(indices), micro * accumulation):
-                if step >= total_steps:
-                    break
-                t0 = time.monotonic()
-                group = [train_rows[i] for i in indices[start : start + micro * accumulation]]
-                # The step's loss is the mean over every answer token in the group: normalize by their count.
-                tokens = sum(sum(1 for x in r["labels"][1:] if x != -100) for r in group)
-                step_loss = 0.0
-                for m in range(0, len(group), micro):
-                    batch = {k: v.to(device) for k, v in _collate(torch, group[m : m + micro], pad_id).items()}
-                    loss, _ = _loss_sum(torch, model, batch)
-                    (loss / tokens).backward()
-                    step_loss += float(loss.detach())
-                for group_ in optimizer.param_groups:
-                    group_["lr"] = _lr_at(step, total_steps, warmup, config.lr)
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                step_losses.append(step_loss / tokens)
-                step_seconds.append(time.monotonic() - t0)
-                epoch_loss, epoch_tokens = epoch_loss + step_loss, epoch_tokens + tokens
-                progress.update(f"epoch {_epoch + 1}/{epochs}  loss {step_losses[-1]:.4f}", advance=1)
-            if epoch_tokens:
-                epoch_train.append(epoch_loss / epoch_tokens)
-            if val_rows:
-                epoch_val.append(_evaluate(torch, model, val_rows, micro, pad_id, device))
-                progress.update(f"epoch {_epoch + 1}/{epochs}  loss {step_losses[-1]:.4f}  val {epoch_val[-1]:.4f}")
-    finally:
-        progress.close()
+    with tempfile.TemporaryDirectory(prefix="mapcoder-lite-sft-") as scratch:
+        args = SFTConfig(
+            output_dir=scratch, save_strategy="no", report_to="none", disable_tqdm=True,
+            per_device_train_batch_size=micro, per_device_eval_batch_size=micro,
+            gradient_accumulation_steps=accumulation, num_train_epochs=config.epochs,
+            max_steps=config.max_steps or -1, learning_rate=config.lr, weight_decay=config.weight_decay,
+            warmup_steps=config.warmup_ratio, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
+            logging_strategy="steps", logging_steps=1, eval_strategy="epoch" if val_rows else "no",
+            seed=config.seed, data_seed=config.seed, max_length=config.max_length, packing=False,
+            gradient_checkpointing=config.gradient_checkpointing,
+            # Mixed-precision flags only where a GPU takes them; on a CPU the model is simply loaded in `dtype`.
+            bf16=device == "cuda" and dtype == torch.bfloat16, fp16=device == "cuda" and dtype == torch.float16,
+            use_cpu=device == "cpu", dataloader_num_workers=0,
+        )  # fmt: skip
+        trainer = _trainer_class()(
+            model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(train_rows),
+            eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
+            callbacks=[_progress_callback(config.progress, config.agent)],
+        )  # fmt: skip
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
+        initial_val = trainer.evaluate()["eval_loss"] if val_rows else None
+        metrics = trainer.train().metrics
+        model = trainer.model
+    steps = trainer.state.global_step
+    step_losses, epoch_train, epoch_val = _losses(trainer.state.log_history)
 
     if out.exists():
         shutil.rmtree(out)
@@ -496,12 +485,11 @@ def train(config: TrainConfig) -> TrainResult:
             "micro_batch": micro,
             "gradient_accumulation": accumulation,
             "effective_batch": micro * accumulation,
-            "steps": step,
-            "steps_per_epoch": steps_per_epoch,
+            "steps": steps,
             "epochs_run": len(epoch_train),
-            "warmup_steps": warmup,
             "schedule": "linear warm-up, linear decay",
-            "optimizer": "AdamW",
+            "optimizer": "AdamW (torch)",
+            "trainer": "trl.SFTTrainer",
             "loss": "cross-entropy on completion tokens only (prompt tokens -100)",
         },
         "losses": {
@@ -517,11 +505,22 @@ def train(config: TrainConfig) -> TrainResult:
         "dtype": str(dtype).removeprefix("torch."),
         "versions": versions,
         "seconds": round(time.monotonic() - started, 2),
-        "seconds_per_step": round(sum(step_seconds) / len(step_seconds), 3) if step_seconds else None,
+        "seconds_per_step": round(metrics["train_runtime"] / steps, 3) if steps else None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_manifest(out, manifest)
     return TrainResult(out, manifest, step_losses)
+
+
+def _losses(history: list[dict[str, Any]]) -> tuple[list[float], list[float], list[float]]:
+    """Per-step training loss, its mean per epoch, and the validation loss after each epoch, from Trainer's log."""
+    steps = [(entry["epoch"], entry["loss"]) for entry in history if "loss" in entry and "epoch" in entry]
+    per_epoch: dict[int, list[float]] = {}
+    for epoch, loss in steps:
+        per_epoch.setdefault(max(1, math.ceil(epoch - 1e-9)), []).append(loss)
+    epoch_train = [sum(v) / len(v) for _, v in sorted(per_epoch.items())]
+    epoch_val = [entry["eval_loss"] for entry in history if "eval_loss" in entry and entry.get("epoch", 0) > 0]
+    return [loss for _, loss in steps], epoch_train, epoch_val
 
 
 def _file_record(path: str | os.PathLike[str] | None, examples: int, dropped: int) -> dict[str, Any]:

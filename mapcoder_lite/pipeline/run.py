@@ -294,7 +294,7 @@ class Pipeline:
                     validation=validation if has_validation else None, backend=fc.backend, rank=fc.rank,
                     alpha=fc.alpha, modules=tuple(fc.modules), epochs=fc.epochs, batch=fc.batch,
                     micro_batch=fc.micro_batch, lr=fc.lr, max_steps=fc.max_steps, max_length=fc.max_length,
-                    seed=fc.seed, dtype=fc.dtype,
+                    gradient_checkpointing=fc.gradient_checkpointing, seed=fc.seed, dtype=fc.dtype,
                     progress=self.progress, overwrite=True,
                 ))  # fmt: skip
                 outcome[agent] = "trained"

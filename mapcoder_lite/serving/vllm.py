@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +36,7 @@ DEFAULT_MAX_MODEL_LEN = 4096  # MapCoder prompts plus a 1.5k-token answer fit; m
 # VLLM_CPU_KVCACHE_SPACE, allocated (and resident) up front. Qwen2.5-0.5B needs 12 KiB per token, so
 # 2 GiB hold ~175k tokens: 32 concurrent requests of 4k tokens, far more than one graph run asks for.
 DEFAULT_KV_CACHE_GIB = 2
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 DEFAULT_MAX_LORA_RANK = 32
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_LORA_ENV = "MAPCODER_LITE_CPU_LORA"
@@ -198,6 +201,31 @@ def _preload_libraries(python: str) -> list[str]:
     return found
 
 
+def exit_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel SIGTERM the child when this process dies, or None where it can't.
+
+    The server runs in its own session (so Ctrl-C in a terminal does not reach it half-way), which
+    also means nothing stops it if this process is SIGKILLed or dies on a signal without running
+    atexit (pytest under `timeout`): an orphaned vLLM then spins on the cores for hours. Linux's
+    PR_SET_PDEATHSIG fires when the *thread* that forked exits, so it is set only from the main
+    thread, whose end is the process's end.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the call: nobody is left to stop us
+            os._exit(1)
+
+    return preexec
+
+
 class VLLMServer:
     """vLLM serving `model` with `loras` ({role: adapter dir}); a context manager.
 
@@ -344,7 +372,7 @@ class VLLMServer:
             # start_new_session: the server, its engine core and workers share a process group we own
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.environment(), start_new_session=True,
+                env=self.environment(), start_new_session=True, preexec_fn=exit_with_parent(),
             )  # fmt: skip
         atexit.register(self.stop)
         try:
