@@ -426,6 +426,10 @@ def train(config: TrainConfig) -> TrainResult:
 
     micro = min(config.micro_batch, config.batch)
     accumulation = max(1, math.ceil(config.batch / micro))
+    # Trainer's count of optimizer steps; warm-up rounds down, so a three-step run does not spend its
+    # first step at learning rate 0 (a ratio given to Trainer would round up).
+    steps_per_epoch = max(1, math.ceil(math.ceil(len(train_rows) / micro) / accumulation))
+    warmup = int(config.warmup_ratio * (config.max_steps or config.epochs * steps_per_epoch))
     trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
     base_count = sum(p.numel() for p in model.parameters()) - trainable_count
 
@@ -439,7 +443,7 @@ def train(config: TrainConfig) -> TrainResult:
             per_device_train_batch_size=micro, per_device_eval_batch_size=micro,
             gradient_accumulation_steps=accumulation, num_train_epochs=config.epochs,
             max_steps=config.max_steps or -1, learning_rate=config.lr, weight_decay=config.weight_decay,
-            warmup_steps=config.warmup_ratio, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
+            warmup_steps=warmup, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
             logging_strategy="steps", logging_steps=1, eval_strategy="epoch" if val_rows else "no",
             seed=config.seed, data_seed=config.seed, max_length=config.max_length, packing=False,
             gradient_checkpointing=config.gradient_checkpointing,
@@ -486,7 +490,9 @@ def train(config: TrainConfig) -> TrainResult:
             "gradient_accumulation": accumulation,
             "effective_batch": micro * accumulation,
             "steps": steps,
+            "steps_per_epoch": steps_per_epoch,
             "epochs_run": len(epoch_train),
+            "warmup_steps": warmup,
             "schedule": "linear warm-up, linear decay",
             "optimizer": "AdamW (torch)",
             "trainer": "trl.SFTTrainer",

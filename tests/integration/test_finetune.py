@@ -96,7 +96,8 @@ def test_finetune_lowers_the_loss_and_vllm_serves_the_adapter(
     assert manifest["hyperparameters"]["steps"] == 4 and manifest["hyperparameters"]["rank"] == 32
     assert manifest["hyperparameters"]["gradient_accumulation"] == 1
     assert 0 < manifest["trainable_share"] < 0.05  # rank-32 q/k/v/o on 135M: about 2.7 %
-    assert manifest["versions"]["torch"] and manifest["versions"]["peft"]
+    assert manifest["versions"]["torch"] and manifest["versions"]["peft"] and manifest["versions"]["trl"]
+    assert manifest["hyperparameters"]["trainer"] == "trl.SFTTrainer"
     losses = manifest["losses"]
     assert len(losses["train_per_step"]) == 4 and len(losses["train_per_epoch"]) == 2
     # Same 8 examples before and after: the answer-only loss must drop clearly.

@@ -139,6 +139,7 @@ def test_bad_data_fails_before_any_model_loads(tmp_path: Path, fake_base: Path, 
         ({"backend": "deepspeed"}, "unknown backend"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"dtype": "int8"}, "dtype 'int8'"),
+        ({"warmup_ratio": 1.5}, r"warmup_ratio must be in \[0, 1\)"),
         ({"base_model": "/nonexistent/model"}, "no config.json"),
     ],
 )
@@ -234,3 +235,22 @@ def test_unsloth_without_a_gpu_is_refused_up_front(monkeypatch: Any) -> None:
     with pytest.raises(BackendError, match="needs a CUDA GPU"):
         resolve_backend("unsloth")
     assert resolve_backend("auto") == "peft"  # installed but no GPU: auto stays portable
+
+
+def test_losses_per_step_per_epoch_and_validation_come_from_trainers_log() -> None:
+    # What Trainer logs with logging_steps=1 and eval each epoch: 2 steps per epoch, 2 epochs, and a
+    # closing summary that carries no per-step loss; an evaluation before training has epoch 0 or none.
+    history = [
+        {"eval_loss": 2.5},
+        {"loss": 2.0, "epoch": 0.5, "learning_rate": 1e-3},
+        {"loss": 1.0, "epoch": 1.0, "learning_rate": 5e-4},
+        {"eval_loss": 1.2, "epoch": 1.0},
+        {"loss": 0.75, "epoch": 1.5, "learning_rate": 2e-4},
+        {"loss": 0.25, "epoch": 2.0, "learning_rate": 0.0},
+        {"eval_loss": 0.4, "epoch": 2.0},
+        {"train_loss": 1.0, "train_runtime": 3.0, "epoch": 2.0},
+    ]
+    steps, per_epoch, validation = train_module._losses(history)
+    assert steps == [2.0, 1.0, 0.75, 0.25]
+    assert per_epoch == [1.5, 0.5]
+    assert validation == [1.2, 0.4]
