@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -77,3 +79,16 @@ def make_context(
     if unknown:
         raise typer.BadParameter(f"unknown settings {sorted(unknown)}")
     return Context.lite(**overrides) if lite else Context(**overrides)
+
+
+def exit_interrupted(console: Any, kept: str | os.PathLike[str]) -> NoReturn:
+    """After Ctrl-C: say what is kept and leave now (exit 130).
+
+    Model calls still in flight hold non-daemon threads that the interpreter would wait for at exit
+    (minutes on a CPU server); everything finished is already on disk, so nothing is lost by not waiting.
+    """
+    console.print(f"[yellow]interrupted:[/yellow] everything finished is kept in {kept}; run the same command "
+                  "again to resume.")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)

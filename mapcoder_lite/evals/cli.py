@@ -28,6 +28,7 @@ from mapcoder_lite.cli_options import (
     TemperatureOption,
     TestTimeoutOption,
     TOption,
+    exit_interrupted,
     make_context,
 )
 from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
@@ -87,6 +88,8 @@ def eval_command(
     console.print(f"[dim]{len(problems)} problems of {spec.name}/{chosen_split} -> {out_dir}[/dim]")
     try:
         summary = asyncio.run(runner.run(problems))
+    except KeyboardInterrupt:
+        exit_interrupted(console, out_dir)
     except EndpointDown as error:
         console.print(f"[red]stopped:[/red] {error}\nThe results so far are kept in {out_dir}; start the "
                       "server and run the same command again to resume.")

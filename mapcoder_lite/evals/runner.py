@@ -301,7 +301,8 @@ class Runner:
         branches = (self.context.k + 1) if self.strategy.name == "mapcoder" else 1
         loop = asyncio.get_running_loop()
         workers = getattr(loop, "_mapcoder_workers", 4) + self.concurrency * branches
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval"))
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval")
+        loop.set_default_executor(executor)
         loop._mapcoder_workers = workers  # type: ignore[attr-defined]
 
         queue: asyncio.Queue[Problem] = asyncio.Queue()
@@ -335,6 +336,13 @@ class Runner:
                     finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
                     for task in finished:
                         task.result()  # re-raises EndpointDown (or a bug) at once
+        except asyncio.CancelledError:
+            # Ctrl-C: asyncio.run would then wait for every thread's model call in flight (minutes on a
+            # CPU server). Finished problems are on disk and unfinished ones rerun on resume, so the
+            # threads are left to end unobserved and asyncio.run gets a fresh executor to close.
+            executor.shutdown(wait=False, cancel_futures=True)
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+            raise
         finally:
             for task in tasks:
                 task.cancel()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mapcoder_lite.cli_options import exit_interrupted
 from mapcoder_lite.pipeline.config import STAGES as STAGE_NAMES
 from mapcoder_lite.pipeline.config import ConfigError, PipelineConfig, load_config, render_config
 
@@ -53,6 +54,8 @@ def pipeline_command(
     console.print(f"[dim]workdir {chosen.workdir}[/dim]")
     try:
         report = pipeline.run(tuple(s for s in STAGE_NAMES if s in names))
+    except KeyboardInterrupt:  # the servers this run started are stopped by now (their `with` blocks)
+        exit_interrupted(console, chosen.workdir)
     except (PipelineError, EvalError, DatasetError, DataError, BackendError, ModelPrepareError, VLLMServerError,
             ValueError) as error:
         console.print(f"[red]stopped:[/red] {error}\nEverything finished so far is kept in {chosen.workdir}; fix "

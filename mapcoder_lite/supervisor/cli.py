@@ -29,6 +29,7 @@ from mapcoder_lite.cli_options import (
     TemperatureOption,
     TestTimeoutOption,
     TOption,
+    exit_interrupted,
     make_context,
 )
 from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
@@ -150,6 +151,8 @@ def collect_command(
             concurrency=concurrency, problem_timeout_s=problem_timeout, progress=progress, console=console,
             validation_fraction=validation_fraction, seed=seed,
         ))
+    except KeyboardInterrupt:
+        exit_interrupted(console, out_dir)
     except EndpointDown as error:
         console.print(f"[red]stopped:[/red] {error}\nThe trajectories so far are kept in {out_dir}; start the "
                       "server and run the same command again to resume.")
