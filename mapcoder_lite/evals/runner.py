@@ -76,6 +76,9 @@ class RunSettings:
     test_timeout_s: float = 10.0
     memory_mb: int = 1024
     sandbox: str = "local"
+    # {role: sha256 of its adapter's weights}, where the caller knows them (the pipeline): an adapter
+    # trained again under the same name then makes a different run, not a resumable one.
+    adapters: dict[str, str] | None = None
 
     @classmethod
     def make(cls, dataset: str, split: str, strategy: Strategy, context: Context) -> RunSettings:

@@ -28,8 +28,9 @@ from typing import Any
 import httpx
 
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
-from mapcoder_lite.evals.runner import RESULTS_FILE, read_results
+from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
 from mapcoder_lite.files import write_atomic
+from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig
 from mapcoder_lite.serving.models import prepare_model
@@ -205,6 +206,25 @@ class Pipeline:
     def _problems(self, dataset: str, split: str | None, limit: int | None) -> list[Any]:
         return load_problems(dataset, split, limit=limit, data_dir=self.config.data_dir, source=self.config.source)
 
+    def _check_eval_dir(self, run_dir: Path, settings: Any) -> None:
+        """An eval directory must hold a run of these very settings, or none. One whose only change is
+        retrained adapters is stale: it is moved aside (kept) and the run starts afresh. Any other change
+        means the config was edited since; that is the user's call, so it is an error naming it."""
+        run_file = run_dir / RUN_FILE
+        if not run_file.is_file():
+            return
+        recorded = json.loads(run_file.read_text()).get("settings", {})
+        differences = settings.differences(recorded)
+        if not differences:
+            return
+        if all(d.startswith("adapters:") for d in differences):
+            stale = run_dir.with_name(f"{run_dir.name}.before-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+            run_dir.rename(stale)
+            self.log(f"{run_dir}: made with adapters since trained again; kept as {stale.name}, run again")
+            return
+        raise PipelineError(f"{run_dir} holds a run made with other settings ({'; '.join(differences)}): the config "
+                            "changed since. Move that directory away (or set another workdir) to run it again.")
+
     @staticmethod
     def _missing(run_dir: Path, problems: list[Any], retry_errors: bool = False) -> int:
         """Problems without a result (or, with retry_errors, with an error result)."""
@@ -311,32 +331,40 @@ class Pipeline:
         strategies = [s for s in ec.strategies if s != "mapcoder-lite" or trained]
         if "mapcoder-lite" in ec.strategies and not trained:
             self.log("mapcoder-lite: no adapter was trained, so there is nothing to evaluate")
-        work = [(bench, strategy, self._problems(bench.dataset, bench.split, bench.limit))
-                for bench in ec.benchmarks for strategy in strategies]
-        todo = [(b, s, p, missing) for b, s, p in work
-                if (missing := self._missing(self.eval_dir(b, s), p, ec.retry_errors))]
+        needs_teacher = "mapcoder-teacher" in strategies and not self.models.same
+        student_url = self._url(serving.student_port)
+        teacher_url = self._url(serving.teacher_port) if needs_teacher else student_url
+        adapters = {agent: sha256_file(path / "adapter_model.safetensors") for agent, path in trained.items()}
+        work = []
+        for bench in ec.benchmarks:
+            spec = dataset_spec(bench.dataset)
+            problems = self._problems(bench.dataset, bench.split, bench.limit)
+            for strategy in strategies:
+                context = self.eval_context(strategy, student_url, teacher_url)
+                chosen = make_strategy("direct" if strategy == "direct" else "mapcoder")
+                settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
+                if strategy == "mapcoder-lite":
+                    settings.adapters = {role: adapters[role] for role in sorted(adapters) if role in ROLES}
+                self._check_eval_dir(self.eval_dir(bench, strategy), settings)
+                work.append((bench, strategy, problems, chosen, context, settings))
+        todo = [(*w, missing) for w in work if (missing := self._missing(self.eval_dir(w[0], w[1]), w[2],
+                                                                          ec.retry_errors))]  # fmt: skip
         with self._stage("eval"):
             if not todo:
                 self.log("every eval run is complete")
                 return
-            needs_teacher = any(s == "mapcoder-teacher" for _, s, _, _ in todo)
             with contextlib.ExitStack() as stack:
-                student_url = stack.enter_context(self._server(self.models.student, serving.student_port,
-                                                               serving.student_cpus, trained or None))
-                teacher_url = (stack.enter_context(self._server(self.models.teacher, serving.teacher_port,
-                                                                serving.teacher_cpus))
-                               if needs_teacher and not self.models.same else student_url)
+                stack.enter_context(self._server(self.models.student, serving.student_port, serving.student_cpus,
+                                                 trained or None))  # fmt: skip
+                if any(strategy == "mapcoder-teacher" for _, strategy, *_ in todo) and needs_teacher:
+                    stack.enter_context(self._server(self.models.teacher, serving.teacher_port, serving.teacher_cpus))
                 runners = []
                 bar = stack.enter_context(self._progress())
                 # Every run at once, but `concurrency` problems in flight in all: a run's slow tail
                 # overlaps the others' work without flooding the server (retriever answers queued
                 # behind ~100 others passed the 600 s request timeout when each run had its own budget).
                 limiter = asyncio.Semaphore(ec.concurrency)
-                for bench, strategy, problems, missing in todo:
-                    spec = dataset_spec(bench.dataset)
-                    context = self.eval_context(strategy, student_url, teacher_url)
-                    chosen = make_strategy("direct" if strategy == "direct" else "mapcoder")
-                    settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
+                for bench, strategy, problems, chosen, context, settings, missing in todo:
                     runners.append((Runner(self.eval_dir(bench, strategy), chosen, settings, context,
                                            concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
                                            progress=bar, console=self.console, retry_errors=ec.retry_errors,

@@ -161,6 +161,54 @@ def test_complete_collections_and_evals_start_no_server(tmp_path: Path, monkeypa
         pipeline.collect()
 
 
+def test_eval_runs_of_other_settings_are_refused_and_of_retrained_adapters_kept_aside(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapcoder_lite.evals.runner import RunSettings
+    from mapcoder_lite.evals.strategies import make_strategy
+    from mapcoder_lite.finetune.manifest import sha256_file
+
+    sections = {"eval": {"benchmarks": [{"dataset": "humaneval", "limit": 1}],
+                         "strategies": ["mapcoder", "mapcoder-lite"]}}
+    pipeline, logged = make_pipeline(tmp_path, **sections)
+    adapter = pipeline.adapter_dir("coder")
+    adapter.mkdir(parents=True)
+    (adapter / "manifest.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"first training")
+    bench = pipeline.config.eval.benchmarks[0]
+    url = "http://127.0.0.1:8000/v1"
+    for strategy in ("mapcoder", "mapcoder-lite"):  # both complete, made as the pipeline makes them
+        settings = RunSettings.make("humaneval", "test", make_strategy("mapcoder"),
+                                    pipeline.eval_context(strategy, url, url))
+        if strategy == "mapcoder-lite":
+            settings.adapters = {"coder": sha256_file(adapter / "adapter_model.safetensors")}
+        folder = pipeline.eval_dir(bench, strategy)
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"settings": settings.to_dict()}))
+        (folder / "results.jsonl").write_text(json.dumps({"id": "HumanEval/0", "passed": True}) + "\n")
+
+    def no_server(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a server was started")
+
+    monkeypatch.setattr(pipeline, "_server", no_server)
+    pipeline.evaluate()
+    assert "every eval run is complete" in logged
+
+    # The coder adapter is trained again: its old MapCoder-Lite run is stale, kept aside, and run again.
+    (adapter / "adapter_model.safetensors").write_bytes(b"second training")
+    with pytest.raises(AssertionError, match="server was started"):
+        pipeline.evaluate()
+    lite = pipeline.eval_dir(bench, "mapcoder-lite")
+    stale = [p for p in lite.parent.iterdir() if p.name.startswith("mapcoder-lite.before-")]
+    assert len(stale) == 1 and (stale[0] / "results.jsonl").is_file() and not lite.exists()
+    assert (pipeline.eval_dir(bench, "mapcoder") / "results.jsonl").is_file()  # untouched: no adapters
+
+    # The config changed since (k): an error naming it; the finished run is not touched.
+    changed, _ = make_pipeline(tmp_path, eval={**sections["eval"], "k": 2})
+    with pytest.raises(PipelineError, match="k: 3 there, 2 now"):
+        changed.evaluate()
+    assert (pipeline.eval_dir(bench, "mapcoder") / "results.jsonl").is_file()
+
+
 def test_a_running_server_is_reused_only_when_it_serves_the_same_weights(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline, logged = make_pipeline(tmp_path)
