@@ -78,7 +78,7 @@ class CollectConfig:
     t: int = 2
     correction_rounds: int = 2
     concurrency: int = 8
-    problem_timeout_s: float | None = 1800.0
+    problem_timeout_s: float | None = 1800.0  # 0: no limit
     validation_fraction: float = 0.1
     seed: int = 0
 
@@ -122,7 +122,7 @@ class EvalConfig:
     k: int = 3
     t: int = 5
     concurrency: int = 16
-    problem_timeout_s: float | None = 3600.0
+    problem_timeout_s: float | None = 3600.0  # 0: no limit
     retry_errors: bool = False  # run problems recorded with an error (timeouts, a lost server) again
 
 
