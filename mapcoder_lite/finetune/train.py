@@ -362,8 +362,26 @@ def _progress_callback(enabled: bool, agent: str) -> Any:
     return RichProgress()
 
 
+def _import_trl() -> Any:
+    """``import trl``, undoing what its import does to vLLM's logging.
+
+    TRL sets VLLM_LOGGING_LEVEL=ERROR in os.environ when it is imported (where vLLM is installed), and
+    every vLLM server this process starts afterwards inherits it: the pipeline's eval server, started
+    after training, then logged nothing at all. Unsloth imports TRL too, so this runs before it.
+    """
+    before = os.environ.get("VLLM_LOGGING_LEVEL")
+    try:
+        import trl
+    finally:
+        if before is None:
+            os.environ.pop("VLLM_LOGGING_LEVEL", None)
+        else:
+            os.environ["VLLM_LOGGING_LEVEL"] = before
+    return trl
+
+
 def _trainer_class() -> Any:
-    from trl import SFTTrainer
+    SFTTrainer = _import_trl().SFTTrainer
 
     class AnswerOnlySFTTrainer(SFTTrainer):
         """SFTTrainer whose loss runs the LM head on answer tokens only (see the module doc)."""
@@ -410,6 +428,7 @@ def train(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     device = "cuda" if _gpu_available() else "cpu"
     dtype = resolve_dtype(torch, config.dtype, device)
+    _import_trl()  # first, before Unsloth imports it
     if backend == "unsloth":
         model, tokenizer = _load_unsloth(config, dtype)
     else:
@@ -435,7 +454,8 @@ def train(config: TrainConfig) -> TrainResult:
 
     from datasets import Dataset
     from transformers import PrinterCallback
-    from trl import SFTConfig
+
+    SFTConfig = _import_trl().SFTConfig
 
     with tempfile.TemporaryDirectory(prefix="mapcoder-lite-sft-") as scratch:
         args = SFTConfig(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +257,17 @@ def test_losses_per_step_per_epoch_and_validation_come_from_trainers_log() -> No
     assert steps == [2.0, 1.0, 0.75, 0.25]
     assert per_epoch == [1.5, 0.5]
     assert validation == [1.2, 0.4]
+
+
+def test_importing_trl_for_training_leaves_vllm_logging_alone() -> None:
+    # In a fresh process: TRL sets VLLM_LOGGING_LEVEL=ERROR on import, which silenced every vLLM server
+    # the pipeline started after training.
+    pytest.importorskip("trl")
+    script = ("import os; from mapcoder_lite.finetune.train import _import_trl; _import_trl(); "
+              "print(os.environ.get('VLLM_LOGGING_LEVEL'))")
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_LOGGING_LEVEL"}
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert shown.stdout.strip() == "None", shown.stdout + shown.stderr
+    env["VLLM_LOGGING_LEVEL"] = "DEBUG"  # a user's own choice stays
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert shown.stdout.strip() == "DEBUG"
