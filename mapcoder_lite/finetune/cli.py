@@ -45,7 +45,7 @@ def finetune_command(
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
     max_length: Annotated[int, typer.Option(help="Tokens per example, prompt plus answer; longer are cut.")] = 2048,
     gradient_checkpointing: Annotated[
-        bool, typer.Option(help="Recompute activations in the backward pass: less memory, about a third slower.")
+        bool, typer.Option(help="Recompute activations in the backward pass: less memory for long examples.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed for initialization and data order.")] = 42,
     dtype: Annotated[str, typer.Option(help="auto (bf16 where native, else float32), float32, bfloat16.")] = "auto",

@@ -169,7 +169,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_steps: int | None = None  # optimizer steps; overrides epochs
     max_length: int = 2048
-    gradient_checkpointing: bool = False  # saves activation memory on long examples; about a third slower
+    gradient_checkpointing: bool = False  # recomputes activations: less memory on long examples
     seed: int = 42
     dtype: str = "auto"  # auto: bfloat16 where the device computes it natively, else float32
     language: str = "python"
