@@ -42,6 +42,10 @@ class RunStats:
     def pass_at_1_et(self) -> float | None:
         return self.passed_et / self.problems if self.passed_et is not None and self.problems else None
 
+    @property
+    def partial(self) -> bool:
+        return self.total is not None and self.problems < self.total
+
     def mean(self, total: int) -> float:
         return total / self.problems if self.problems else 0.0
 
@@ -113,7 +117,7 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         table.append(("pass@1 (ET)", each(
             lambda s: "-" if s.pass_at_1_et is None else f"{s.pass_at_1_et:.1%} ({s.passed_et}/{s.problems})")))
     table += [
-        ("problems", each(lambda s: s.problems if s.total in (None, s.problems) else f"{s.problems} of {s.total}")),
+        ("problems", each(lambda s: f"{s.problems} of {s.total}" if s.partial else s.problems)),
         ("samples passed", each(
             lambda s: "-" if s.samples_passed is None else f"{s.samples_passed}/{s.samples_tested}")),
         ("errors", each(lambda s: s.errors)),
@@ -144,6 +148,11 @@ def markdown_table(stats: Sequence[RunStats]) -> str:
     return "\n".join([header, rule, *body]) + "\n"
 
 
+def chart_labels(stats: Sequence[RunStats]) -> list[str]:
+    """Each run's name; a partial run says so, since its pass@1 is over the problems it finished."""
+    return [s.label + (f"\n({s.problems} of {s.total} problems)" if s.partial else "") for s in stats]
+
+
 def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
     """A PNG: pass@1 (and pass@1 ET) per run, and mean tokens per problem beside it."""
     import matplotlib  # heavy: only the report needs it
@@ -151,7 +160,7 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
     matplotlib.use("Agg")  # no display: files only
     import matplotlib.pyplot as plt
 
-    labels = [s.label for s in stats]
+    labels = chart_labels(stats)
     positions = list(range(len(stats)))
     has_et = any(s.pass_at_1_et is not None for s in stats)
     width = 0.38 if has_et else 0.6

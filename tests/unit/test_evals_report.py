@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from mapcoder_lite.evals.cli import report_command
-from mapcoder_lite.evals.report import load_run, markdown_table, report
+from mapcoder_lite.evals.report import chart_labels, load_run, markdown_table, report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -82,6 +82,11 @@ def test_table_puts_runs_side_by_side(runs: list[Path]) -> None:
     ]
     for row in expected_rows:
         assert row in table
+
+
+def test_chart_names_a_partial_run_with_how_far_it_got(runs: list[Path]) -> None:
+    assert chart_labels([load_run(runs[0]), load_run(runs[1])]) == ["plain-mapcoder\n(2 of 3 problems)",
+                                                                     "lite-mapcoder"]
 
 
 def test_report_writes_a_png_chart(runs: list[Path], tmp_path: Path) -> None:
