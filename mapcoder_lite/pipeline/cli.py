@@ -62,4 +62,4 @@ def pipeline_command(
                       "this and run the same command to resume.")
         raise typer.Exit(1) from None
     if report is not None and report.is_file():
-        console.print(report.read_text())
+        console.print(report.read_text(), markup=False, highlight=False)  # Markdown's [x](y) is not rich markup

@@ -389,7 +389,10 @@ class Pipeline:
                     continue
                 table, chart = report(runs, self.workdir / f"report-{bench.name}.png")
                 sections += [f"## {bench.name}", "", table, "", f"![{bench.name}]({chart.name})" if chart else "", ""]
-            sections += ["## Adapters", "", self._adapters_table(), "", "## Stages", "", self._stages_table(), ""]
+            # A config that never trains (direct against MapCoder alone) gets no table of untrained agents.
+            if "finetune" in self.state.get("stages", {}) or self.trained_agents():
+                sections += ["## Adapters", "", self._adapters_table(), ""]
+            sections += ["## Stages", "", self._stages_table(), ""]
             path = self.workdir / "report.md"
             path.write_text("\n".join(sections))
         return path

@@ -269,3 +269,18 @@ def test_collection_contexts_put_the_teacher_in_its_track_role(tmp_path: Path) -
 def test_default_config_is_the_documented_one() -> None:
     config = PipelineConfig()
     assert config.collect.splits == ["train"] and "mapcoder-lite" in config.eval.strategies
+
+
+def test_report_of_a_config_that_never_trains_has_no_adapter_table(tmp_path: Path) -> None:
+    pipeline, _ = make_pipeline(tmp_path, eval={"benchmarks": [{"dataset": "humaneval", "limit": 1}],
+                                                "strategies": ["direct"]})
+    folder = pipeline.eval_dir(pipeline.config.eval.benchmarks[0], "direct")
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"settings": {"dataset": "humaneval", "strategy": "direct"},
+                                                 "problems_total": 1}))
+    (folder / "results.jsonl").write_text(json.dumps({"id": "HumanEval/0", "passed": True}) + "\n")
+    text = pipeline.report().read_text()
+    assert "## humaneval-test-1" in text and "100.0% (1/1)" in text
+    assert "## Adapters" not in text and "## Stages" in text
+    pipeline.state.setdefault("stages", {})["finetune"] = {"agents": {}}  # a config that trains: the table is there
+    assert "## Adapters" in pipeline.report().read_text()
