@@ -282,5 +282,5 @@ def test_report_of_a_config_that_never_trains_has_no_adapter_table(tmp_path: Pat
     text = pipeline.report().read_text()
     assert "## humaneval-test-1" in text and "100.0% (1/1)" in text
     assert "## Adapters" not in text and "## Stages" in text
-    pipeline.state.setdefault("stages", {})["finetune"] = {"agents": {}}  # a config that trains: the table is there
+    pipeline.state["stages"]["finetune"] = {"agents": {}, "seconds": 1.0}  # a config that trains: the table is there
     assert "## Adapters" in pipeline.report().read_text()
