@@ -108,12 +108,14 @@ def report_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories of `mapcoder-lite eval`.")],
     chart: Annotated[Path, typer.Option(help="Where to write the PNG chart.")] = Path("report.png"),
     markdown: Annotated[Path | None, typer.Option(help="Also write the table to this Markdown file.")] = None,
+    common: Annotated[bool, typer.Option(help="Score every run on the problems all of them finished (for "
+                                              "comparing runs that were stopped part-way).")] = False,
 ) -> None:
     """Compare runs: a Markdown table side by side, and a PNG chart."""
     from mapcoder_lite.evals.report import report
 
     try:
-        table, written = report(run_dirs, chart)
+        table, written = report(run_dirs, chart, common=common)
     except (FileNotFoundError, ValueError) as error:
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None

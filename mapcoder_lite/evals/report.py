@@ -33,6 +33,7 @@ class RunStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     wall_seconds: float = 0.0
+    common_only: bool = False  # restricted to the problems every compared run finished
 
     @property
     def pass_at_1(self) -> float:
@@ -44,19 +45,27 @@ class RunStats:
 
     @property
     def partial(self) -> bool:
-        return self.total is not None and self.problems < self.total
+        return not self.common_only and self.total is not None and self.problems < self.total
 
     def mean(self, total: int) -> float:
         return total / self.problems if self.problems else 0.0
 
 
-def load_run(path: str | Path, label: str | None = None) -> RunStats:
-    """A run directory's numbers: run.json's settings and wall time, results.jsonl's problems."""
+def finished_ids(path: str | Path) -> set[str]:
+    """The problems a run directory has a result for."""
+    return {r["id"] for r in read_results(RunDir(path).results)}
+
+
+def load_run(path: str | Path, label: str | None = None, only: set[str] | None = None) -> RunStats:
+    """A run directory's numbers: run.json's settings and wall time, results.jsonl's problems
+    (with `only`, just those problems; the wall time is then the whole run's and is not shown)."""
     run_dir = RunDir(path)
     if not run_dir.run_file.is_file():
         raise FileNotFoundError(f"{run_dir.path}: no {RUN_FILE}; is it a run directory of `mapcoder-lite eval`?")
     run = run_dir.read_run()
     records = list({r["id"]: r for r in read_results(run_dir.results)}.values())
+    if only is not None:
+        records = [r for r in records if r["id"] in only]
     failures: dict[str, int] = {}
     for record in records:
         for role, count in (record.get("format_failures") or {}).items():
@@ -77,7 +86,8 @@ def load_run(path: str | Path, label: str | None = None) -> RunStats:
         llm_calls=sum(int(r.get("llm_calls") or 0) for r in records),
         prompt_tokens=sum(int(r.get("prompt_tokens") or 0) for r in records),
         completion_tokens=sum(int(r.get("completion_tokens") or 0) for r in records),
-        wall_seconds=sum(float(s.get("seconds") or 0) for s in run.get("sessions", [])),
+        wall_seconds=0.0 if only is not None else sum(float(s.get("seconds") or 0) for s in run.get("sessions", [])),
+        common_only=only is not None,
     )
 
 
@@ -117,7 +127,8 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         table.append(("pass@1 (ET)", each(
             lambda s: "-" if s.pass_at_1_et is None else f"{s.pass_at_1_et:.1%} ({s.passed_et}/{s.problems})")))
     table += [
-        ("problems", each(lambda s: f"{s.problems} of {s.total}" if s.partial else s.problems)),
+        ("problems", each(lambda s: f"{s.problems} of {s.total}" if s.partial
+                           else f"{s.problems} (finished by every run)" if s.common_only else s.problems)),
         ("samples passed", each(
             lambda s: "-" if s.samples_passed is None else f"{s.samples_passed}/{s.samples_tested}")),
         ("errors", each(lambda s: s.errors)),
@@ -131,7 +142,7 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("mean LLM calls / problem", each(lambda s: f"{s.mean(s.llm_calls):.2f}")),
         ("mean prompt tokens / problem", each(lambda s: f"{s.mean(s.prompt_tokens):,.0f}")),
         ("mean completion tokens / problem", each(lambda s: f"{s.mean(s.completion_tokens):,.0f}")),
-        ("wall time", each(lambda s: _duration(s.wall_seconds))),
+        ("wall time", each(lambda s: _duration(s.wall_seconds) if s.wall_seconds else "-")),
         ("throughput (problems / min)", each(
             lambda s: f"{s.problems / s.wall_seconds * 60:.1f}" if s.wall_seconds else "-")),
         ("throughput (completion tokens / s)", each(
@@ -177,7 +188,8 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
     left.set_ylim(0, 125)  # room above 100% for the bar labels and the legend
     left.set_yticks(range(0, 101, 20))
     left.set_ylabel("% of problems")
-    left.set_title("pass@1")
+    common = stats[0].problems if stats and all(st.common_only for st in stats) else None
+    left.set_title("pass@1" if common is None else f"pass@1 on the {common} problems every run finished")
     left.legend(loc="upper left", ncol=2, fontsize="small")
 
     prompt = [s.mean(s.prompt_tokens) for s in stats]
@@ -203,11 +215,16 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
     return out
 
 
-def report(run_dirs: Sequence[str | Path], chart: str | Path | None = "report.png") -> tuple[str, Path | None]:
-    """The Markdown table of the runs, and the chart's path (None when chart is None)."""
+def report(run_dirs: Sequence[str | Path], chart: str | Path | None = "report.png", *,
+           common: bool = False) -> tuple[str, Path | None]:
+    """The Markdown table of the runs, and the chart's path (None when chart is None). With `common`,
+    every run is scored on the problems all of them finished: partial runs compare fairly."""
     if not run_dirs:
         raise ValueError("give at least one run directory")
-    stats = [load_run(path) for path in run_dirs]
+    only = set.intersection(*(finished_ids(path) for path in run_dirs)) if common else None
+    if only is not None and not only:
+        raise ValueError("the runs have no finished problem in common")
+    stats = [load_run(path, only=only) for path in run_dirs]
     labels = [s.label for s in stats]
     for index, s in enumerate(stats):  # two runs/<x>/a and runs/<y>/a would share a label
         if labels.count(s.label) > 1:
@@ -215,4 +232,4 @@ def report(run_dirs: Sequence[str | Path], chart: str | Path | None = "report.pn
     return markdown_table(stats), (write_chart(stats, chart) if chart is not None else None)
 
 
-__all__ = ["RESULTS_FILE", "RunStats", "load_run", "markdown_table", "report", "rows", "write_chart"]
+__all__ = ["RESULTS_FILE", "RunStats", "finished_ids", "load_run", "markdown_table", "report", "rows", "write_chart"]

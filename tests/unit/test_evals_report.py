@@ -108,3 +108,18 @@ def test_report_command_prints_the_table_and_saves_markdown(runs: list[Path], tm
     assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no run.json" in missing.output
+
+
+def test_common_scores_every_run_on_the_problems_all_of_them_finished(runs: list[Path], tmp_path: Path) -> None:
+    # plain finished HumanEval/0 and /1, lite /0, /1 and /2: the common problems are /0 and /1.
+    table, chart = report(runs, tmp_path / "common.png", common=True)
+    assert "| pass@1 | 100.0% (2/2) | 100.0% (2/2) |" in table
+    assert "| problems | 2 (finished by every run) | 2 (finished by every run) |" in table
+    assert "| errors | 0 | 0 |" in table  # lite's timed-out HumanEval/2 is not among them
+    assert "| wall time | - | - |" in table  # a whole run's time says nothing about a subset
+    assert chart is not None and chart.read_bytes()[:8] == PNG_MAGIC
+    app = typer.Typer()
+    app.command("report")(report_command)
+    app.command("other")(lambda: None)
+    result = CliRunner().invoke(app, ["report", *map(str, runs), "--chart", str(tmp_path / "c.png"), "--common"])
+    assert result.exit_code == 0 and "finished by every run" in result.output, result.output
