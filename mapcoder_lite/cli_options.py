@@ -82,10 +82,10 @@ def make_context(
 
 
 def exit_interrupted(console: Any, kept: str | os.PathLike[str]) -> NoReturn:
-    """After Ctrl-C: say what is kept and leave now (exit 130).
+    """After Ctrl-C (see evals.runner.Interrupts): say what is kept and leave now (exit 130).
 
-    Model calls still in flight hold non-daemon threads that the interpreter would wait for at exit
-    (minutes on a CPU server); everything finished is already on disk, so nothing is lost by not waiting.
+    After a second Ctrl-C, model calls still in flight hold non-daemon threads that the interpreter
+    would wait for at exit (minutes on a CPU server); everything finished is already on disk.
     """
     console.print(f"[yellow]interrupted:[/yellow] everything finished is kept in {kept}; run the same command "
                   "again to resume.")

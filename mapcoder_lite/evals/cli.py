@@ -102,6 +102,8 @@ def eval_command(
         f"pass@1 {summary.pass_at_1:.1%} ({summary.passed}/{summary.done}); {summary.new} solved now in "
         f"{summary.seconds:.1f} s, {summary.errors} with errors{skipped}. Results: {out_dir}"
     )
+    if summary.interrupted:
+        exit_interrupted(console, out_dir)
 
 
 def report_command(

@@ -25,6 +25,9 @@ import contextlib
 import json
 import os
 import re
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -201,6 +204,44 @@ class RunDir:
         return relative
 
 
+class Interrupts:
+    """Ctrl-C during runs: the first press starts no new problem and lets those in flight finish (a
+    MapCoder problem on a CPU server can be an hour of work); the second stops at once.
+
+    One per event loop, shared by the runs gathered on it (the pipeline's); inert outside the main
+    thread, where signals cannot be handled.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, console: Any = None) -> None:
+        self.loop = loop
+        self.console = console
+        self.draining = False
+        if threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGINT, self._pressed)
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop, console: Any = None) -> Interrupts:
+        if not isinstance(found := getattr(loop, "_mapcoder_interrupts", None), cls):
+            found = cls(loop, console)
+            loop._mapcoder_interrupts = found  # type: ignore[attr-defined]
+        return found
+
+    def _pressed(self) -> None:
+        if not self.draining:
+            self.draining = True
+            message = ("Ctrl-C: finishing the problems in flight and starting no new one; "
+                       "Ctrl-C again stops at once (their work is then lost).")
+            if self.console is not None:
+                self.console.print(f"[yellow]{message}[/yellow]")
+            else:
+                print(message, file=sys.stderr, flush=True)
+            return
+        # Back to Python's own handler, then the signal again: KeyboardInterrupt out of the loop.
+        self.loop.remove_signal_handler(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+
 def endpoint_is_down(error: RoleCallError) -> bool:
     """Errors every later problem would hit too: no connection, unknown model (404), bad key (401).
     A request timeout is not one of them: a long answer to one problem times out alone."""
@@ -229,6 +270,7 @@ class RunSummary:
     errors: int  # of the new ones, recorded with an error
     seconds: float  # this session
     not_applicable: int = 0  # selected problems the strategy skips (reference: no solution)
+    interrupted: bool = False  # Ctrl-C: the problems in flight were finished, the rest not started
 
     @property
     def pass_at_1(self) -> float:
@@ -307,6 +349,7 @@ class Runner:
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval")
         loop.set_default_executor(executor)
         loop._mapcoder_workers = workers  # type: ignore[attr-defined]
+        interrupts = Interrupts.of(loop, self.console)
 
         queue: asyncio.Queue[Problem] = asyncio.Queue()
         for problem in todo:
@@ -316,12 +359,14 @@ class Runner:
                         label=f"{self.settings.dataset}/{self.settings.split} {self.strategy.name}")
 
         async def worker() -> None:
-            while True:
+            while not interrupts.draining:
                 try:
                     problem = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 async with self.limiter or contextlib.nullcontext():
+                    if interrupts.draining:  # waited for a slot while the run was being stopped
+                        return
                     record = await self._one(problem)
                 # No await between these writes: one coroutine finishes its line before another starts.
                 self.dir.append(record)
@@ -355,7 +400,8 @@ class Runner:
             self.dir.write_run(run)
         return RunSummary(out_dir=self.dir.path, total=len(applicable), done=state.done, passed=state.passed,
                           new=state.new, errors=state.errors, seconds=round(time.perf_counter() - start, 3),
-                          not_applicable=len(problems) - len(applicable))
+                          not_applicable=len(problems) - len(applicable),
+                          interrupted=interrupts.draining and state.done < len(applicable))
 
     async def _one(self, problem: Problem) -> dict[str, Any]:
         attempt = Attempt()

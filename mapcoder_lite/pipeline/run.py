@@ -257,9 +257,9 @@ class Pipeline:
                 teacher_url = student_url if self.models.same else stack.enter_context(
                     self._server(self.models.teacher, serving.teacher_port, serving.teacher_cpus))
 
-                async def run_all(bar: Any) -> None:
+                async def run_all(bar: Any) -> list[Any]:
                     # The tracks run side by side: one track's teacher calls overlap another's student calls.
-                    await asyncio.gather(*(
+                    return await asyncio.gather(*(
                         collect_problems(track, problems, dataset=dataset_spec(cc.dataset).name, split=split,
                                          context=self.track_context(track, student_url, teacher_url),
                                          out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
@@ -268,7 +268,9 @@ class Pipeline:
                         for track, split, problems in todo))
 
                 with self._progress() as bar:
-                    asyncio.run(run_all(bar))
+                    summaries = asyncio.run(run_all(bar))
+                if any(summary.run.interrupted for summary in summaries):
+                    raise KeyboardInterrupt  # Ctrl-C drained the runs: no later stage starts
 
     def extract(self) -> dict[str, dict[str, Any]]:
         from mapcoder_lite.finetune.data import extract
@@ -371,10 +373,11 @@ class Pipeline:
                                            limiter=limiter), problems))
                     self.log(f"eval {bench.name} {strategy}: {missing} of {len(problems)} problems to run")
 
-                async def run_all() -> None:
-                    await asyncio.gather(*(runner.run(problems) for runner, problems in runners))
+                async def run_all() -> list[Any]:
+                    return await asyncio.gather(*(runner.run(problems) for runner, problems in runners))
 
-                asyncio.run(run_all())
+                if any(summary.interrupted for summary in asyncio.run(run_all())):
+                    raise KeyboardInterrupt  # Ctrl-C drained the runs: the report is not written
 
     def report(self) -> Path:
         from mapcoder_lite.evals.report import report

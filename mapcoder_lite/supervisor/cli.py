@@ -163,6 +163,8 @@ def collect_command(
     run = summary.run
     console.print(f"hidden tests passed by {run.passed}/{run.done} runs; {run.new} problems run now in "
                   f"{run.seconds:.1f} s, {run.errors} with errors.")
+    if run.interrupted:
+        exit_interrupted(console, out_dir)
     print_datasets(console, summary.datasets, out_dir / DATASETS_DIR)
 
 

@@ -1,7 +1,8 @@
-"""Ctrl-C during an eval stops it at once, keeps what finished and says how to resume.
+"""Ctrl-C during an eval: once finishes the problems in flight and starts no new one, twice stops at
+once; either way what finished is kept and the message says how to resume (exit 130).
 
-The endpoint is a stub that accepts chat requests and never answers in time: the worst case, model
-calls in flight in worker threads, which asyncio.run and the interpreter would otherwise wait for.
+The endpoints are stubs: one answers after a short delay, one never answers in time (model calls in
+flight in worker threads, which asyncio.run and the interpreter would otherwise wait for).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 class _Stuck(BaseHTTPRequestHandler):
     arrived = threading.Event()
+    delay = 60.0  # a long generation on a busy CPU server
 
     def log_message(self, *args: object) -> None:
         pass
@@ -36,11 +38,21 @@ class _Stuck(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         _Stuck.arrived.set()
-        time.sleep(60)  # a long generation on a busy CPU server
+        time.sleep(_Stuck.delay)
+        answer = {"id": "stub", "object": "chat.completion", "created": 0, "model": "stub",
+                  "choices": [{"index": 0, "finish_reason": "stop",
+                               "message": {"role": "assistant", "content": "```python\ndef f():\n    return 1\n```"}}],
+                  "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @pytest.fixture
-def stuck_endpoint() -> Iterator[str]:
+def stub_endpoint() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Stuck)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -49,16 +61,39 @@ def stuck_endpoint() -> Iterator[str]:
     server.shutdown()
 
 
-def test_ctrl_c_stops_an_eval_with_calls_in_flight(stuck_endpoint: str, tmp_path: Path) -> None:
-    out = tmp_path / "run"
+def _eval(endpoint: str, out: Path, concurrency: int) -> subprocess.Popen[str]:
     command = [sys.executable, "-c", "from mapcoder_lite.cli import main; main()", "eval", "--dataset", "humaneval",
-               "--limit", "3", "--strategy", "direct", "--model", "stub", "--base-url", stuck_endpoint,
-               "--concurrency", "3", "--out", str(out), "--no-progress"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               "--limit", "3", "--strategy", "direct", "--model", "stub", "--base-url", endpoint,
+               "--concurrency", str(concurrency), "--out", str(out), "--no-progress"]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_ctrl_c_once_finishes_the_problems_in_flight_and_starts_no_new_one(
+        stub_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_Stuck, "delay", 3.0)
+    out = tmp_path / "run"
+    process = _eval(stub_endpoint, out, concurrency=1)
+    try:
+        assert _Stuck.arrived.wait(60), "no model call arrived"
+        process.send_signal(signal.SIGINT)  # while HumanEval/0's call is in flight
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, output
+    assert "finishing the problems in flight" in output and "run the same command again to resume" in output
+    finished = [json.loads(line)["id"] for line in (out / "results.jsonl").read_text().splitlines()]
+    assert finished == ["HumanEval/0"], output  # the one in flight, answered and scored; nothing after it
+
+
+def test_ctrl_c_twice_stops_an_eval_with_calls_in_flight(stub_endpoint: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    process = _eval(stub_endpoint, out, concurrency=3)
     try:
         assert _Stuck.arrived.wait(60), "no model call arrived"
         time.sleep(0.5)
         started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
         seconds = time.monotonic() - started
