@@ -77,7 +77,7 @@ def eval_command(
         out_dir = out or default_out_dir(settings)
         runner = Runner(out_dir, chosen, settings, context, concurrency=concurrency,
                         problem_timeout_s=problem_timeout, stop_early=not score_all_tests, progress=progress,
-                        console=console)
+                        console=console, ctrl_c_drains=True)
     except (DatasetError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None

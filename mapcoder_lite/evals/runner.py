@@ -212,11 +212,11 @@ class Interrupts:
     thread, where signals cannot be handled.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, console: Any = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, console: Any = None, *, install: bool = True) -> None:
         self.loop = loop
         self.console = console
         self.draining = False
-        if threading.current_thread() is threading.main_thread():
+        if install and threading.current_thread() is threading.main_thread():
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal.SIGINT, self._pressed)
 
@@ -295,6 +295,7 @@ class Runner:
         limiter: asyncio.Semaphore | None = None,
         console: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        ctrl_c_drains: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
@@ -313,6 +314,9 @@ class Runner:
         # Shared by runs gathered together, it bounds their problems in flight as one budget.
         self.limiter = limiter
         self.limits = scoring_limits(context.test_timeout_s, context.memory_mb)
+        # Only where the caller owns the event loop (the CLI commands, the pipeline): a library user's
+        # loop (a server, a notebook) keeps its own Ctrl-C handling.
+        self.ctrl_c_drains = ctrl_c_drains
 
     async def run(self, problems: Sequence[Problem]) -> RunSummary:
         """Run the problems that have no result yet; returns where the run stands. Sets the running
@@ -349,7 +353,7 @@ class Runner:
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval")
         loop.set_default_executor(executor)
         loop._mapcoder_workers = workers  # type: ignore[attr-defined]
-        interrupts = Interrupts.of(loop, self.console)
+        interrupts = Interrupts.of(loop, self.console) if self.ctrl_c_drains else Interrupts(loop, install=False)
 
         queue: asyncio.Queue[Problem] = asyncio.Queue()
         for problem in todo:

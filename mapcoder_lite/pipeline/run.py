@@ -264,7 +264,7 @@ class Pipeline:
                                          context=self.track_context(track, student_url, teacher_url),
                                          out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
                                          problem_timeout_s=cc.problem_timeout_s, progress=bar,
-                                         console=self.console, extract=False)
+                                         console=self.console, extract=False, ctrl_c_drains=True)
                         for track, split, problems in todo))
 
                 with self._progress() as bar:
@@ -370,7 +370,7 @@ class Pipeline:
                     runners.append((Runner(self.eval_dir(bench, strategy), chosen, settings, context,
                                            concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
                                            progress=bar, console=self.console, retry_errors=ec.retry_errors,
-                                           limiter=limiter), problems))
+                                           limiter=limiter, ctrl_c_drains=True), problems))
                     self.log(f"eval {bench.name} {strategy}: {missing} of {len(problems)} problems to run")
 
                 async def run_all() -> list[Any]:

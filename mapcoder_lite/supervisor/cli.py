@@ -149,7 +149,7 @@ def collect_command(
         summary = asyncio.run(collect_problems(
             track, problems, dataset=spec.name, split=split, context=context, out_dir=out_dir,
             concurrency=concurrency, problem_timeout_s=problem_timeout, progress=progress, console=console,
-            validation_fraction=validation_fraction, seed=seed,
+            validation_fraction=validation_fraction, seed=seed, ctrl_c_drains=True,
         ))
     except KeyboardInterrupt:
         exit_interrupted(console, out_dir)

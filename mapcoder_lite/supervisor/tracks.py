@@ -161,6 +161,7 @@ async def collect_problems(
     validation_fraction: float = 0.1,
     seed: int = 0,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    ctrl_c_drains: bool = False,
 ) -> CollectSummary:
     """Collect one track over `problems` into out_dir (resuming what is there), then extract."""
     from mapcoder_lite.finetune.data import extract as extract_datasets
@@ -169,7 +170,8 @@ async def collect_problems(
     settings = CollectSettings.for_track(track, dataset, split, context)
     out = Path(out_dir) if out_dir is not None else default_collect_dir(track, dataset, split)
     runner = Runner(out, make_track_strategy(track, chat_models), settings, context, concurrency=concurrency,
-                    problem_timeout_s=problem_timeout_s, progress=progress, console=console, on_result=on_result)
+                    problem_timeout_s=problem_timeout_s, progress=progress, console=console, on_result=on_result,
+                    ctrl_c_drains=ctrl_c_drains)
     run = await runner.run(problems)
     datasets: dict[str, dict[str, Any]] = {}
     if extract:

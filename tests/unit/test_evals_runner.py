@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -328,3 +329,20 @@ def test_python_api_evaluate(tmp_path: Path) -> None:
                                    progress=False))
     assert (summary.done, summary.pass_at_1, summary.total) == (2, 1.0, 2)
     assert [r["id"] for r in sorted(lines(tmp_path), key=lambda r: r["id"])] == ["MBPP/511", "MBPP/512"]
+
+
+@pytest.mark.parametrize("drains", [False, True])
+def test_only_a_runner_that_owns_the_loop_takes_over_ctrl_c(tmp_path: Path, drains: bool) -> None:
+    # A library user's loop (a server, a notebook) keeps its own SIGINT handling; the CLI's runner
+    # installs the drain-then-stop handler.
+    strategy = make_strategy("direct", scripted(coder=solution))
+
+    async def main() -> tuple[object, object]:
+        before = signal.getsignal(signal.SIGINT)
+        runner = Runner(tmp_path, strategy, RunSettings.make("toy", "test", strategy, CONTEXT), CONTEXT,
+                        progress=False, ctrl_c_drains=drains)
+        await runner.run(toy_problems(1))
+        return before, signal.getsignal(signal.SIGINT)
+
+    before, after = asyncio.run(main())
+    assert (after is not before) == drains
