@@ -380,8 +380,7 @@ def _import_trl() -> Any:
     return trl
 
 
-def _trainer_class() -> Any:
-    SFTTrainer = _import_trl().SFTTrainer
+def _trainer_class(SFTTrainer: Any) -> Any:
 
     class AnswerOnlySFTTrainer(SFTTrainer):
         """SFTTrainer whose loss runs the LM head on answer tokens only (see the module doc)."""
@@ -428,7 +427,7 @@ def train(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     device = "cuda" if _gpu_available() else "cpu"
     dtype = resolve_dtype(torch, config.dtype, device)
-    _import_trl()  # first, before Unsloth imports it
+    trl = _import_trl()  # first, before Unsloth imports it
     if backend == "unsloth":
         model, tokenizer = _load_unsloth(config, dtype)
     else:
@@ -455,10 +454,8 @@ def train(config: TrainConfig) -> TrainResult:
     from datasets import Dataset
     from transformers import PrinterCallback
 
-    SFTConfig = _import_trl().SFTConfig
-
     with tempfile.TemporaryDirectory(prefix="mapcoder-lite-sft-") as scratch:
-        args = SFTConfig(
+        args = trl.SFTConfig(
             output_dir=scratch, save_strategy="no", report_to="none", disable_tqdm=True,
             per_device_train_batch_size=micro, per_device_eval_batch_size=micro,
             gradient_accumulation_steps=accumulation, num_train_epochs=config.epochs,
@@ -471,7 +468,7 @@ def train(config: TrainConfig) -> TrainResult:
             bf16=device == "cuda" and dtype == torch.bfloat16, fp16=device == "cuda" and dtype == torch.float16,
             use_cpu=device == "cpu", dataloader_num_workers=0,
         )  # fmt: skip
-        trainer = _trainer_class()(
+        trainer = _trainer_class(trl.SFTTrainer)(
             model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(train_rows),
             eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
             callbacks=[_progress_callback(config.progress, config.agent)],

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
+from mapcoder_lite.evals.runner import RESULTS_FILE, RunDir, read_results
 from mapcoder_lite.files import write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
@@ -210,11 +210,10 @@ class Pipeline:
         """An eval directory must hold a run of these very settings, or none. One whose only change is
         retrained adapters is stale: it is moved aside (kept) and the run starts afresh. Any other change
         means the config was edited since; that is the user's call, so it is an error naming it."""
-        run_file = run_dir / RUN_FILE
-        if not run_file.is_file():
+        existing = RunDir(run_dir)
+        if not existing.run_file.is_file():
             return
-        recorded = json.loads(run_file.read_text()).get("settings", {})
-        differences = settings.differences(recorded)
+        differences = settings.differences(existing.read_run().get("settings", {}))
         if not differences:
             return
         if all(d.startswith("adapters:") for d in differences):
@@ -337,7 +336,7 @@ class Pipeline:
         student_url = self._url(serving.student_port)
         teacher_url = self._url(serving.teacher_port) if needs_teacher else student_url
         adapters = {agent: sha256_file(path / "adapter_model.safetensors") for agent, path in trained.items()}
-        work = []
+        todo = []
         for bench in ec.benchmarks:
             spec = dataset_spec(bench.dataset)
             problems = self._problems(bench.dataset, bench.split, bench.limit)
@@ -347,10 +346,10 @@ class Pipeline:
                 settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
                 if strategy == "mapcoder-lite":
                     settings.adapters = {role: adapters[role] for role in sorted(adapters) if role in ROLES}
-                self._check_eval_dir(self.eval_dir(bench, strategy), settings)
-                work.append((bench, strategy, problems, chosen, context, settings))
-        todo = [(*w, missing) for w in work if (missing := self._missing(self.eval_dir(w[0], w[1]), w[2],
-                                                                          ec.retry_errors))]  # fmt: skip
+                run_dir = self.eval_dir(bench, strategy)
+                self._check_eval_dir(run_dir, settings)
+                if missing := self._missing(run_dir, problems, ec.retry_errors):
+                    todo.append((bench, strategy, problems, chosen, context, settings, missing))
         with self._stage("eval"):
             if not todo:
                 self.log("every eval run is complete")
