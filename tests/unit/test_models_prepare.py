@@ -261,7 +261,8 @@ def test_lora_specs_parse_and_reject_bad_ones(tmp_path: Path) -> None:
         parse_lora_specs([f"coder={coder}", f"coder={coder}"])
 
 
-def test_server_command_serves_each_role_under_its_name(tmp_path: Path) -> None:
+def test_server_command_serves_each_role_under_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)  # the caller's own binding passes through
     model = tmp_path / "qwen2.5-coder-0.5b-instruct"
     model.mkdir()
     loras = {role: adapter_dir(tmp_path / role) for role in ("planner", "coder")}
