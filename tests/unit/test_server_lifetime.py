@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mapcoder_lite.serving.vllm import exit_with_parent
+from mapcoder_lite.serving.vllm import IDLE_WAIT_ENV, VLLMServer, exit_with_parent
 
 PARENT = """
 import subprocess, sys, time
@@ -59,3 +59,37 @@ def test_not_armed_from_a_worker_thread() -> None:
     worker.join()
     assert seen == [None]
     assert (exit_with_parent() is not None) == sys.platform.startswith("linux")
+
+
+def test_own_thread_binding_turns_on_idle_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(IDLE_WAIT_ENV, raising=False)
+    assert IDLE_WAIT_ENV not in VLLMServer(tmp_path).environment()  # vLLM's binding keeps a core to spin on
+    assert VLLMServer(tmp_path, threads=2).environment()[IDLE_WAIT_ENV] == "1"
+    assert VLLMServer(tmp_path, cpus=[1]).environment()[IDLE_WAIT_ENV] == "1"
+    monkeypatch.setenv(IDLE_WAIT_ENV, "0")  # the user's choice wins
+    assert VLLMServer(tmp_path, threads=2).environment()[IDLE_WAIT_ENV] == "0"
+
+
+def test_idle_wait_readers_never_spin_and_never_block_for_ever(monkeypatch: pytest.MonkeyPatch) -> None:
+    zmq = pytest.importorskip("zmq")
+    shm_broadcast = pytest.importorskip("vllm.distributed.device_communicators.shm_broadcast")
+    from mapcoder_lite.serving import idle_wait
+
+    monkeypatch.setenv(IDLE_WAIT_ENV, "1")
+    monkeypatch.setattr(shm_broadcast.SpinCondition, "wait", shm_broadcast.SpinCondition.wait)  # undone after
+    idle_wait.register()
+    idle_wait.register()  # idempotent: one wrapper, not two
+    context = zmq.Context()
+    reader = shm_broadcast.SpinCondition(True, context, f"ipc:///tmp/mapcoder-idle-{os.getpid()}")
+    yields: list[int] = []
+    monkeypatch.setattr(shm_broadcast, "sched_yield", lambda: yields.append(1))
+    try:
+        reader.record_read()  # unpatched, the next second would spin on sched_yield
+        start = time.monotonic()
+        for _ in range(20):
+            reader.wait()  # no writer at all: unpatched and uncapped, this blocks for ever
+        assert time.monotonic() - start < 2.0
+        assert yields == []
+    finally:
+        context.destroy(linger=0)
+        delattr(shm_broadcast.SpinCondition, "_mapcoder_lite_idle_wait")  # the next register() patches again
