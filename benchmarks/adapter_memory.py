@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,15 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from mapcoder_lite.graph.context import ROLES  # noqa: E402
 from mapcoder_lite.serving.models import DEFAULT_MODEL, prepare_model  # noqa: E402
+from mapcoder_lite.serving.vllm import process_pss_bytes  # noqa: E402
 
 LAYOUTS = ("base", "shared", "per-role")
 
 
 def pss_mib() -> float:
-    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no Pss line in /proc/self/smaps_rollup (needs Linux 4.14+)")
+    return process_pss_bytes(os.getpid()) / 2**20
 
 
 def measure(layout: str, model_dir: str, adapters: dict[str, str]) -> dict[str, Any]:

@@ -172,15 +172,21 @@ def group_rss_bytes(pgid: int) -> int:
     return total
 
 
+def process_pss_bytes(pid: int) -> int:
+    """Proportional set size of one process (shared pages split between the processes mapping them).
+    OSError when the process is gone, ValueError when the kernel reports no PSS (before Linux 4.14)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"/proc/{pid}/smaps_rollup has no Pss line")
+
+
 def group_pss_bytes(pgid: int) -> int:
     """Proportional set size of a group: shared pages (libraries, torch) counted once, not per process."""
     total = 0
     for pid in _group_pids(pgid):
         with contextlib.suppress(OSError, ValueError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-                    break
+            total += process_pss_bytes(pid)
     return total
 
 

@@ -78,7 +78,9 @@ def test_idle_wait_readers_never_spin_and_never_block_for_ever(monkeypatch: pyte
     monkeypatch.setenv(IDLE_WAIT_ENV, "1")
     monkeypatch.setattr(shm_broadcast.SpinCondition, "wait", shm_broadcast.SpinCondition.wait)  # undone after
     idle_wait.register()
-    idle_wait.register()  # idempotent: one wrapper, not two
+    patched = shm_broadcast.SpinCondition.wait
+    idle_wait.register()
+    assert shm_broadcast.SpinCondition.wait is patched  # idempotent: one wrapper, not two
     context = zmq.Context()
     reader = shm_broadcast.SpinCondition(True, context, f"ipc:///tmp/mapcoder-idle-{os.getpid()}")
     yields: list[int] = []
