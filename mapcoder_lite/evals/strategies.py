@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.evals.datasets import Problem
 from mapcoder_lite.evals.scoring import check_samples, scoring_limits
@@ -37,6 +40,19 @@ class Attempt:
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     format_failures: dict[str, int] = field(default_factory=dict)
     llm_calls: int = 0
+    resumed: bool = False  # continued from a checkpoint an earlier session left
+
+    def take(self, state: Mapping[str, Any]) -> None:
+        """Hold a graph's state so far (a crash or a timeout still leaves it for the record)."""
+        self.trajectory = list(state.get("trajectory") or [])
+        self.plans = list(state.get("plans") or [])
+        self.format_failures = dict(state.get("format_failures") or {})
+        self.llm_calls = int(state.get("llm_calls") or 0)
+        # "code" appears when the graph finishes (the passing or best program); until then the
+        # latest program is what a crash would leave.
+        self.code = state["code"] if "code" in state else state.get("current_code") or self.code
+        if "passed" in state:
+            self.samples_passed = bool(state["passed"])
 
     @property
     def prompt_tokens(self) -> int:
@@ -55,8 +71,47 @@ class Strategy(ABC):
         return True
 
     @abstractmethod
-    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
-        """Solve `problem`, filling `attempt` as it goes; returns it."""
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt,
+                    checkpointer: BaseCheckpointSaver | None = None) -> Attempt:
+        """Solve `problem`, filling `attempt` as it goes; returns it. A graph strategy saves its
+        progress in `checkpointer` under the problem's id and continues from there when called again."""
+
+
+class GraphStrategy(Strategy):
+    """One graph run per problem, streamed so the attempt holds the state so far if the run dies."""
+
+    def __init__(self) -> None:
+        self.graph = self.build()
+        self._checkpointed: tuple[BaseCheckpointSaver, CompiledStateGraph] | None = None
+
+    @abstractmethod
+    def build(self, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
+        """Compile the strategy's graph."""
+
+    def graph_input(self, problem: Problem) -> dict[str, Any]:
+        return dict(problem.graph_input())  # only what the graph may see
+
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt,
+                    checkpointer: BaseCheckpointSaver | None = None) -> Attempt:
+        if checkpointer is None:
+            async for state in self.graph.astream(self.graph_input(problem), context=context, stream_mode="values"):
+                attempt.take(state)
+            return attempt
+        if self._checkpointed is None or self._checkpointed[0] is not checkpointer:
+            self._checkpointed = (checkpointer, self.build(checkpointer))  # compiled once per run
+        graph = self._checkpointed[1]
+        config: RunnableConfig = {"configurable": {"thread_id": problem.id}}
+        saved = await graph.aget_state(config)
+        inputs: dict[str, Any] | None = self.graph_input(problem)
+        if saved.values:  # an earlier session got this far: go on from its last step, repeat nothing
+            attempt.resumed = True
+            attempt.take(saved.values)
+            if not saved.next:
+                return attempt  # it had finished; only its record was missing
+            inputs = None
+        async for state in graph.astream(inputs, config, context=context, stream_mode="values"):
+            attempt.take(state)
+        return attempt
 
 
 class OneCall(Strategy):
@@ -69,7 +124,8 @@ class OneCall(Strategy):
         self.cot = cot
         self.name = "cot" if cot else "direct"
 
-    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt,
+                    checkpointer: BaseCheckpointSaver | None = None) -> Attempt:
         graph_input = problem.graph_input()  # only what the graph would see
         messages = direct_prompt.build_messages(
             graph_input["problem"], graph_input["sample_tests"], problem.language, graph_input.get("entry_point"),
@@ -85,30 +141,20 @@ class OneCall(Strategy):
         return attempt
 
 
-class MapCoder(Strategy):
+class MapCoder(GraphStrategy):
     """The graph, one run per problem."""
 
     name = "mapcoder"
     roles = ROLES
 
     def __init__(self, chat_models: Mapping[str, BaseChatModel] | None = None) -> None:
+        self.chat_models = chat_models
+        super().__init__()
+
+    def build(self, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
         from mapcoder_lite.graph import build_graph
 
-        self.graph = build_graph(chat_models)
-
-    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
-        # Streamed rather than invoked so the attempt holds the state so far if the run dies.
-        async for state in self.graph.astream(problem.graph_input(), context=context, stream_mode="values"):
-            attempt.trajectory = list(state.get("trajectory") or [])
-            attempt.plans = list(state.get("plans") or [])
-            attempt.format_failures = dict(state.get("format_failures") or {})
-            attempt.llm_calls = int(state.get("llm_calls") or 0)
-            # "code" appears when the graph finishes (the passing or best program); until then the
-            # latest program is what a crash would leave.
-            attempt.code = state["code"] if "code" in state else state.get("current_code") or attempt.code
-            if "passed" in state:
-                attempt.samples_passed = bool(state["passed"])
-        return attempt
+        return build_graph(self.chat_models, checkpointer)
 
 
 class Reference(Strategy):
@@ -120,7 +166,8 @@ class Reference(Strategy):
     def applicable(self, problem: Problem) -> bool:
         return problem.reference is not None
 
-    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
+    async def solve(self, problem: Problem, context: Context, attempt: Attempt,
+                    checkpointer: BaseCheckpointSaver | None = None) -> Attempt:
         if problem.reference is None:
             raise ValueError(f"{problem.id} has no reference solution")
         attempt.code = problem.reference

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.evals.datasets import Problem
 from mapcoder_lite.evals.runner import Runner, RunSettings, RunSummary, safe_name
-from mapcoder_lite.evals.strategies import Attempt, MapCoder, Strategy
+from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.supervisor.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 
@@ -82,7 +84,7 @@ class CollectSettings(RunSettings):
         )
 
 
-class SupervisedCorrection(Strategy):
+class SupervisedCorrection(GraphStrategy):
     """`traj_plan_code_supervised`: the correction graph, one run per problem.
 
     The graph gets the problem's hidden tests (``scoring``) because it decides on them whether to
@@ -94,23 +96,18 @@ class SupervisedCorrection(Strategy):
     roles = SUPERVISOR_ROLES
 
     def __init__(self, chat_models: Mapping[str, BaseChatModel] | None = None) -> None:
+        self.chat_models = chat_models
+        super().__init__()
+
+    def build(self, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
         from mapcoder_lite.supervisor.graph import build_supervisor_graph
 
-        self.graph = build_supervisor_graph(chat_models)
+        return build_supervisor_graph(self.chat_models, checkpointer)
 
-    async def solve(self, problem: Problem, context: Context, attempt: Attempt) -> Attempt:
+    def graph_input(self, problem: Problem) -> dict[str, Any]:
         from mapcoder_lite.supervisor.graph import scoring_of
 
-        inputs = dict(problem.graph_input()) | {"id": problem.id, "scoring": scoring_of(problem)}
-        async for state in self.graph.astream(inputs, context=context, stream_mode="values"):
-            attempt.trajectory = list(state.get("trajectory") or [])
-            attempt.plans = list(state.get("plans") or [])
-            attempt.format_failures = dict(state.get("format_failures") or {})
-            attempt.llm_calls = int(state.get("llm_calls") or 0)
-            attempt.code = state.get("code") or state.get("current_code") or attempt.code
-            if "passed" in state:
-                attempt.samples_passed = bool(state["passed"])
-        return attempt
+        return dict(problem.graph_input()) | {"id": problem.id, "scoring": scoring_of(problem)}
 
 
 def make_track_strategy(track: str, chat_models: Mapping[str, BaseChatModel] | None = None) -> Strategy:

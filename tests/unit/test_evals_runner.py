@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -268,6 +269,101 @@ def test_mapcoder_run_keeps_the_whole_trajectory_and_never_shows_hidden_tests(tm
     assert settings["k"] == 1 and settings["t"] == 1 and set(settings["models"]) == set(models)
     for model in models.values():
         assert not any(str(SECRET) in prompt for prompt in model.prompts)
+
+
+def graph_models(coder: Callable[[str], str]) -> dict:
+    return scripted(
+        retriever=lambda p: "<root><problem><description>d</description><code>c</code><planning>p</planning>"
+                            "</problem><algorithm>Arithmetic</algorithm></root>",
+        planner=lambda p: "1. add the number",
+        confidence=lambda p: "<root><explanation>e</explanation><confidence>80</confidence></root>",
+        coder=coder,
+    )
+
+
+def test_a_graph_problem_killed_mid_run_goes_on_from_its_checkpoint(tmp_path: Path) -> None:
+    import sqlite3
+
+    running: dict[str, asyncio.Task] = {}
+    loop_of: dict[str, asyncio.AbstractEventLoop] = {}
+
+    def coder_then_kill(prompt: str) -> str:
+        if "MARK-1" in prompt:  # T/1 is killed while its coder call is in flight
+            loop_of["loop"].call_soon_threadsafe(running["task"].cancel)
+            time.sleep(0.3)
+        return solution(prompt)
+
+    strategy = make_strategy("mapcoder", graph_models(coder_then_kill))
+    settings = RunSettings.make("toy", "test", strategy, CONTEXT)
+    problems = toy_problems(2)
+
+    async def killed() -> None:
+        loop_of["loop"] = asyncio.get_running_loop()
+        runner = Runner(tmp_path, strategy, settings, CONTEXT, concurrency=1, progress=False)
+        running["task"] = asyncio.create_task(runner.run(problems))
+        with pytest.raises(asyncio.CancelledError):
+            await running["task"]
+
+    asyncio.run(killed())
+    assert [r["id"] for r in lines(tmp_path)] == ["T/0"]
+    with sqlite3.connect(tmp_path / "checkpoints.sqlite") as db:  # T/0 recorded: its steps are gone
+        assert {t for (t,) in db.execute("select distinct thread_id from checkpoints")} == {"T/1"}
+
+    second = graph_models(solution)
+    run(tmp_path, make_strategy("mapcoder", second), problems)
+    # Retrieval, planning and scoring of T/1 were done before the kill: only its coder runs again.
+    assert [second[role].prompts for role in ("retriever", "planner", "confidence")] == [[], [], []]
+    assert marks(second["coder"].prompts) == [1]
+    records = {r["id"]: r for r in lines(tmp_path)}
+    assert records["T/1"]["passed"] and records["T/1"]["resumed"] and not records["T/0"]["resumed"]
+    assert records["T/1"]["llm_calls"] == 4  # the calls of both sessions
+    trajectory = json.loads((tmp_path / records["T/1"]["trajectory_file"]).read_text())["trajectory"]
+    assert [c["role"] for c in trajectory] == ["retriever", "planner", "confidence", "coder"]
+    with sqlite3.connect(tmp_path / "checkpoints.sqlite") as db:
+        assert db.execute("select count(*) from checkpoints").fetchone() == (0,)
+
+
+def test_a_kill_between_parallel_planners_keeps_the_finished_branch(tmp_path: Path) -> None:
+    context = Context(test_timeout_s=5.0, k=2, t=1)
+    recalled = ("<root><problem><description>EX-A</description><code>c</code><planning>p</planning></problem>"
+                "<problem><description>EX-B</description><code>c</code><planning>p</planning></problem>"
+                "<algorithm>Arithmetic</algorithm></root>")
+    running: dict[str, object] = {}
+    planned_a = threading.Event()
+
+    def planner(prompt: str) -> str:
+        if "EX-B" in prompt and "task" in running:  # killed in flight once EX-A's branch has been saved
+            planned_a.wait(5)
+            time.sleep(0.2)
+            running["loop"].call_soon_threadsafe(running.pop("task").cancel)
+            time.sleep(0.3)
+        planned_a.set()
+        return "1. add the number"
+
+    def models() -> dict:
+        found = graph_models(solution)
+        found["retriever"].script = lambda p: recalled
+        found["planner"].script = planner
+        return found
+
+    strategy = make_strategy("mapcoder", models())
+    settings = RunSettings.make("toy", "test", strategy, context)
+
+    async def killed() -> None:
+        running["loop"] = asyncio.get_running_loop()
+        task = asyncio.create_task(Runner(tmp_path, strategy, settings, context, progress=False).run(toy_problems(1)))
+        running["task"] = task
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(killed())
+    second = models()
+    strategy = make_strategy("mapcoder", second)
+    asyncio.run(Runner(tmp_path, strategy, settings, context, progress=False).run(toy_problems(1)))
+    assert second["retriever"].prompts == []
+    assert ["EX-B" in prompt for prompt in second["planner"].prompts] == [True]  # EX-A's plan was kept
+    (record,) = lines(tmp_path)
+    assert record["passed"] and record["resumed"] and len(record["plans"]) == 2
 
 
 @pytest.mark.skipif(default_data_dir() is None, reason="no ../shared/data beside the repository")
