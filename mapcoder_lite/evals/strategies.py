@@ -93,22 +93,21 @@ class GraphStrategy(Strategy):
 
     async def solve(self, problem: Problem, context: Context, attempt: Attempt,
                     checkpointer: BaseCheckpointSaver | None = None) -> Attempt:
-        if checkpointer is None:
-            async for state in self.graph.astream(self.graph_input(problem), context=context, stream_mode="values"):
-                attempt.take(state)
-            return attempt
-        if self._checkpointed is None or self._checkpointed[0] is not checkpointer:
-            self._checkpointed = (checkpointer, self.build(checkpointer))  # compiled once per run
-        graph = self._checkpointed[1]
-        config: RunnableConfig = {"configurable": {"thread_id": problem.id}}
-        saved = await graph.aget_state(config)
+        graph = self.graph
+        config: RunnableConfig | None = None
         inputs: dict[str, Any] | None = self.graph_input(problem)
-        if saved.values:  # an earlier session got this far: go on from its last step, repeat nothing
-            attempt.resumed = True
-            attempt.take(saved.values)
-            if not saved.next:
-                return attempt  # it had finished; only its record was missing
-            inputs = None
+        if checkpointer is not None:
+            if self._checkpointed is None or self._checkpointed[0] is not checkpointer:
+                self._checkpointed = (checkpointer, self.build(checkpointer))  # compiled once per run
+            graph = self._checkpointed[1]
+            config = RunnableConfig(configurable={"thread_id": problem.id})
+            saved = await graph.aget_state(config)
+            if saved.values:  # an earlier session got this far: go on from its last step, repeat nothing
+                attempt.resumed = True
+                attempt.take(saved.values)
+                if not saved.next:
+                    return attempt  # it had finished; only its record was missing
+                inputs = None
         async for state in graph.astream(inputs, config, context=context, stream_mode="values"):
             attempt.take(state)
         return attempt
