@@ -358,6 +358,7 @@ class Runner:
                             + (" (the dataset has no reference solutions)" if self.strategy.name == "reference"
                                else ""))
         done = self.dir.prepare(self.settings)
+        recorded = set(done)  # before a retry drops any: none of these may resume from a checkpoint
         if self.retry_errors:
             failed = {i for i, r in done.items() if r.get("error")}
             if failed:
@@ -420,6 +421,10 @@ class Runner:
             if isinstance(self.strategy, GraphStrategy) and todo:
                 self.checkpointer = await checkpoints.enter_async_context(
                     LatestCheckpoints.from_conn_string(str(self.dir.checkpoints)))
+                # A kill between writing a problem's line and deleting its checkpoints leaves them
+                # behind; a retried problem must start over, not go on from its failed run.
+                for problem_id in recorded:
+                    await self.checkpointer.adelete_thread(problem_id)
             tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(todo)))]
             with bar:
                 if tasks:

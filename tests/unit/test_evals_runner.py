@@ -323,6 +323,36 @@ def test_a_graph_problem_killed_mid_run_goes_on_from_its_checkpoint(tmp_path: Pa
         assert db.execute("select count(*) from checkpoints").fetchone() == (0,)
 
 
+def test_a_retried_problem_starts_over_even_if_its_checkpoint_survived(tmp_path: Path) -> None:
+    running: dict[str, object] = {}
+
+    def coder_then_kill(prompt: str) -> str:
+        if "task" in running:
+            running["loop"].call_soon_threadsafe(running.pop("task").cancel)
+            time.sleep(0.3)
+        return solution(prompt)
+
+    strategy = make_strategy("mapcoder", graph_models(coder_then_kill))
+    settings = RunSettings.make("toy", "test", strategy, CONTEXT)
+
+    async def killed() -> None:
+        running["loop"] = asyncio.get_running_loop()
+        running["task"] = asyncio.create_task(Runner(tmp_path, strategy, settings, CONTEXT,
+                                                     progress=False).run(toy_problems(1)))
+        with pytest.raises(asyncio.CancelledError):
+            await running["task"]
+
+    asyncio.run(killed())
+    # As if its line (an error) had been written and the kill came before its checkpoints were deleted.
+    with open(tmp_path / "results.jsonl", "a") as handle:
+        handle.write(json.dumps({"id": "T/0", "passed": False, "error": "timed out"}) + "\n")
+    again = graph_models(solution)
+    run(tmp_path, make_strategy("mapcoder", again), toy_problems(1), retry_errors=True)
+    assert len(again["retriever"].prompts) == 1  # from the start, not from the surviving checkpoint
+    (record,) = lines(tmp_path)
+    assert record["passed"] and not record["resumed"] and record["llm_calls"] == 4
+
+
 def test_a_kill_between_parallel_planners_keeps_the_finished_branch(tmp_path: Path) -> None:
     context = Context(test_timeout_s=5.0, k=2, t=1)
     recalled = ("<root><problem><description>EX-A</description><code>c</code><planning>p</planning></problem>"
