@@ -31,6 +31,19 @@ class RoleCallError(RuntimeError):
         super().__init__(f"{role} agent: {reason} (endpoint {base_url}, model {model!r})")
 
 
+class PromptTooLong(RoleCallError):
+    """The prompt alone does not fit the model's context window.
+
+    A property of this run, not of the endpoint: the coder's and debugger's prompts grow with the
+    retrieved tutorial, the plan, the code and its test output, so the nodes that can end a plan
+    early catch it; `call` is the refused call's record for the trajectory.
+    """
+
+    def __init__(self, role: str, base_url: str, model: str, reason: str, call: Call) -> None:
+        super().__init__(role, base_url, model, reason)
+        self.call = call
+
+
 @dataclass
 class Call:
     """One agent call, as it goes into the trajectory."""
@@ -43,16 +56,24 @@ class Call:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    error: str | None = None  # the endpoint refused the call (PromptTooLong): no answer, no tokens
 
     def record(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        if self.error is None:
+            del record["error"]
+        return record
 
     def update(self) -> dict[str, Any]:
-        """What every agent call adds to the state: its record, one call, and its format failure if any."""
+        """What every agent call adds to the state: its record, one call, and its format failure if any.
+
+        A refused call is in the trajectory but is neither a call the model answered nor a format failure.
+        """
+        answered = self.error is None
         return {
             "trajectory": [self.record()],
-            "llm_calls": 1,
-            "format_failures": {self.role: int(not self.parsed)},
+            "llm_calls": int(answered),
+            "format_failures": {self.role: int(answered and not self.parsed)},
         }
 
 
@@ -66,9 +87,20 @@ def _reason(error: Exception, context: Context) -> str | None:
         return f"no answer within {context.request_timeout_s:.0f} s (Context.request_timeout_s)"
     if isinstance(error, openai.APIConnectionError):
         return "cannot connect to the endpoint; is the server running at this URL?"
+    if _context_overflow(error):
+        return ("the prompt does not fit the model's context window; serve a longer one (vLLM "
+                f"--max-model-len) or lower max_tokens (HTTP 400: {str(error)[:200]})")
     if isinstance(error, openai.APIStatusError):
         return f"the endpoint answered HTTP {error.status_code}: {str(error)[:300]}"
     return None
+
+
+def _context_overflow(error: Exception) -> bool:
+    # vLLM: "This model's maximum context length is 4096 tokens. However, your prompt contains ...";
+    # OpenAI-style servers also send the code context_length_exceeded.
+    return isinstance(error, openai.BadRequestError) and (
+        getattr(error, "code", None) == "context_length_exceeded" or "maximum context length" in str(error)
+    )
 
 
 class RoleModels:
@@ -129,6 +161,10 @@ class RoleModels:
             reason = _reason(error, context)
             if reason is None:
                 raise
+            if _context_overflow(error):
+                refused = Call(role=role, model=name, messages=messages, response="", parsed=False, prompt_tokens=0,
+                               completion_tokens=0, seconds=round(time.perf_counter() - start, 3), error=reason)
+                raise PromptTooLong(role, context.base_url_for(role), name, reason, refused) from error
             raise RoleCallError(role, context.base_url_for(role), name, reason) from error
         text = _text(answer)
         usage = getattr(answer, "usage_metadata", None) or {}

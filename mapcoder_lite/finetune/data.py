@@ -177,7 +177,8 @@ def _candidates_of_problem(
                          model=call.get("model", ""), source=source, track=track, reason=reason, extra=extra)
 
     found: list[Candidate] = []
-    first_pass = [call for call in trajectory if round_of(call) == 0]
+    # A refused call (prompt longer than the context window) has no answer to learn from.
+    first_pass = [call for call in trajectory if round_of(call) == 0 and not call.get("error")]
     if "retriever" in roles:
         found += [make("retriever", c, c["messages"], gate) for c in first_pass if c["role"] == "retriever"]
     if "debugger" in roles:

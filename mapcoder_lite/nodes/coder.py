@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from mapcoder_lite.graph.context import Context, context_of
 from mapcoder_lite.graph.state import State
-from mapcoder_lite.llm import RoleModels
+from mapcoder_lite.llm import PromptTooLong, RoleModels
 from mapcoder_lite.prompts import coder as prompt
 
 
@@ -26,16 +26,16 @@ def coder(state: State, runtime: Runtime[Context], *, models: RoleModels) -> dic
         state.get("algorithm", ""),
         state.get("entry_point"),
     )
-    text, call = models.call("coder", messages, context)
+    update = {"plans": plans, "current_plan": plan["plan"]}
+    try:
+        text, call = models.call("coder", messages, context)
+    except PromptTooLong as refused:
+        # A plan too long to code within the context window: no code, and no debugging of nothing.
+        return refused.call.update() | update | {"current_code": "", "debug_round": context.t}
     code = prompt.parse(text, language)
     call.parsed = code is not None
     # Fallback: no usable code is a failed attempt (empty code), which debugging may still rescue.
-    return call.update() | {
-        "plans": plans,
-        "current_plan": plan["plan"],
-        "current_code": code or "",
-        "debug_round": 0,
-    }
+    return call.update() | update | {"current_code": code or "", "debug_round": 0}
 
 
 def next_plan(state: State) -> dict[str, Any]:

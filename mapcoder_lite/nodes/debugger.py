@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from mapcoder_lite.graph.context import Context, context_of
 from mapcoder_lite.graph.state import State
-from mapcoder_lite.llm import RoleModels
+from mapcoder_lite.llm import PromptTooLong, RoleModels
 from mapcoder_lite.prompts import debugger as prompt
 
 
@@ -25,7 +25,11 @@ def debugger(state: State, runtime: Runtime[Context], *, models: RoleModels) -> 
         state.get("algorithm", ""),
         state.get("entry_point"),
     )
-    text, call = models.call("debugger", messages, context)
+    try:
+        text, call = models.call("debugger", messages, context)
+    except PromptTooLong as refused:
+        # Code and test output grew past the context window: this plan's debugging is over.
+        return refused.call.update() | {"debug_round": context.t}
     revision = prompt.parse(text, language)
     call.parsed = revision is not None
     update = call.update() | {"debug_round": state["debug_round"] + 1}

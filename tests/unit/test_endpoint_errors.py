@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -92,3 +92,87 @@ def test_a_role_on_its_own_endpoint_uses_that_endpoint_and_its_key(
         Context(role_api_keys="writer=X")
     with pytest.raises(ValueError, match="'UNSET_KEY' for coder, but it is not set"):
         Context(role_api_keys="coder=UNSET_KEY").api_key_for("coder")
+
+
+# -- a prompt longer than the context window ---------------------------------------------------------
+TOO_LONG = ("This model's maximum context length is 4096 tokens. However, your prompt contains at least 4097 "
+            "input tokens, which exceeds this limit even without any output tokens.")
+RETRIEVAL = ("<root><problem><description>EXA example</description><code>x = 1</code><planning>plan A</planning>"
+             "</problem><problem><description>EXB example</description><code>x = 2</code><planning>plan B"
+             "</planning></problem><algorithm>Arithmetic</algorithm></root>")
+GOOD = "```python\ndef f():\n    return None\n```"
+BAD = "```python\ndef f():\n    return 1\n```"
+
+
+def chat_server(answer: Callable[[str, str], str | None]) -> Iterator[str]:
+    """An OpenAI-style chat endpoint: `answer(model, prompt)` is the reply, None a context-length 400 (vLLM's words)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt = "\n".join(str(m["content"]) for m in request["messages"])
+            reply = answer(request["model"], prompt)
+            if reply is None:
+                status, body = 400, {"error": {"message": TOO_LONG, "type": "BadRequestError", "param": None,
+                                               "code": 400}}
+            else:
+                status, body = 200, {
+                    "id": "1", "object": "chat.completion", "created": 0, "model": request["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                }
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+
+
+def answers(model: str, prompt: str, *, refuse: str) -> str | None:
+    """Two plans: plan B (confidence 90) is coded wrong, plan A (confidence 40) right; `refuse` gets a 400."""
+    if model == refuse and (refuse != "coder" or "plan B" in prompt):
+        return None
+    if model == "retriever":
+        return RETRIEVAL
+    if model == "planner":
+        return "1. plan B" if "EXB example" in prompt else "1. plan A"
+    if model == "confidence":
+        score = 90 if "plan B" in prompt else 40
+        return f"<root><explanation>x</explanation><confidence>{score}</confidence></root>"
+    if model == "coder":
+        return BAD if "plan B" in prompt else GOOD
+    return "1. still wrong\n" + BAD
+
+
+@pytest.mark.parametrize("refuse", ["debugger", "coder"])
+def test_a_prompt_longer_than_the_context_ends_that_plan_not_the_run(refuse: str) -> None:
+    # Seen on MBPP/110: a 1,536-token tutorial and a 1,042-token program made the debugger's prompt
+    # longer than vLLM's 4096-token context, and the whole problem ended as an error.
+    for url in chat_server(lambda model, prompt: answers(model, prompt, refuse=refuse)):
+        result = build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=2, t=3))
+    assert result["passed"] is True and "return None" in result["code"]  # plan A, coded next, passes
+    refused = [call for call in result["trajectory"] if call.get("error")]
+    assert [call["role"] for call in refused] == [refuse]  # refused once; plan B's remaining rounds are skipped
+    assert "context window" in refused[0]["error"] and "--max-model-len" in refused[0]["error"]
+    assert refused[0]["response"] == "" and refused[0]["completion_tokens"] == 0
+    assert result["format_failures"][refuse] == 0  # a refusal is not the model's format failure
+    assert result["llm_calls"] == len(result["trajectory"]) - 1
+    assert [p["plan"] for p in result["plans"]] == ["1. plan B", "1. plan A"]
+
+
+def test_a_prompt_too_long_for_any_agent_is_a_clear_error() -> None:
+    for url in chat_server(lambda model, prompt: None):
+        with pytest.raises(RoleCallError, match=r"retriever agent: the prompt does not fit the model's context"):
+            build_graph().invoke(PROBLEM, context=Context(base_url=url, model="m"))

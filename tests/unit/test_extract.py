@@ -74,8 +74,11 @@ def test_examples_are_strict_unique_and_no_problem_is_on_both_sides(tmp_path: Pa
         f"P{i}": {"trajectory": [call("retriever", f"problem {i}", retrieval(i))]} for i in range(12)
     } | {"P12": {"trajectory": [call("retriever", "problem 12", "```xml\n" + retrieval(12) + "\n```")]},
          "P13": {"trajectory": [call("retriever", "problem 13", retrieval(13))], "passed": False}})
+    # A refused call (prompt longer than the context window) is no candidate: it has no answer.
+    refused = call("debugger", "fix 0 again", "", parsed=False, completion_tokens=0, error="prompt too long")
     debug = write_run(tmp_path / "debug", "traj_debug", {
-        f"P{i}": {"trajectory": [call("debugger", f"fix {i}", FIXING)], "plans": [FIXED_PLAN]} for i in range(12)
+        f"P{i}": {"trajectory": [call("debugger", f"fix {i}", FIXING)] + [refused] * (i == 0), "plans": [FIXED_PLAN]}
+        for i in range(12)
     })
     out = tmp_path / "sft"
     stats = extract([ret, debug, ret], out, validation_fraction=0.3, seed=7)  # `ret` twice: all duplicates
