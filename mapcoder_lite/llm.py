@@ -88,8 +88,8 @@ def _reason(error: Exception, context: Context) -> str | None:
     if isinstance(error, openai.APIConnectionError):
         return "cannot connect to the endpoint; is the server running at this URL?"
     if _context_overflow(error):
-        return ("the prompt does not fit the model's context window; serve a longer one (vLLM "
-                f"--max-model-len) or lower max_tokens (HTTP 400: {str(error)[:200]})")
+        return ("the prompt does not fit the model's context window; serve a longer one "
+                f"(vLLM --max-model-len) (HTTP 400: {str(error)[:200]})")
     if isinstance(error, openai.APIStatusError):
         return f"the endpoint answered HTTP {error.status_code}: {str(error)[:300]}"
     return None
