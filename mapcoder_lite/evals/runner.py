@@ -392,7 +392,7 @@ class Runner:
             queue.put_nowait(problem)
 
         bar = _Progress(self.progress, self.console, total=len(applicable), done=state.done,
-                        label=f"{self.settings.dataset}/{self.settings.split} {self.strategy.name}")
+                        label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
 
         async def worker() -> None:
             while not interrupts.draining:
@@ -421,6 +421,7 @@ class Runner:
             if isinstance(self.strategy, GraphStrategy) and todo:
                 self.checkpointer = await checkpoints.enter_async_context(
                     LatestCheckpoints.from_conn_string(str(self.dir.checkpoints)))
+                await self.checkpointer.setup()  # its tables are otherwise made on the first save only
                 # A kill between writing a problem's line and deleting its checkpoints leaves them
                 # behind; a retried problem must start over, not go on from its failed run.
                 for problem_id in recorded:

@@ -353,6 +353,17 @@ def test_a_retried_problem_starts_over_even_if_its_checkpoint_survived(tmp_path:
     assert record["passed"] and not record["resumed"] and record["llm_calls"] == 4
 
 
+def test_a_run_from_before_checkpoints_resumes(tmp_path: Path) -> None:
+    # Run directories made before checkpointing (or whose checkpoints file was removed) have finished
+    # problems and no checkpoint tables: the clean-up of their threads must not fail on the empty file.
+    run(tmp_path, make_strategy("mapcoder", graph_models(solution)), toy_problems(1))
+    (tmp_path / "checkpoints.sqlite").unlink()
+    again = graph_models(solution)
+    run(tmp_path, make_strategy("mapcoder", again), toy_problems(2))
+    assert [r["id"] for r in lines(tmp_path)] == ["T/0", "T/1"] and all(r["passed"] for r in lines(tmp_path))
+    assert len(again["retriever"].prompts) == 1  # only the new problem ran
+
+
 def test_a_kill_between_parallel_planners_keeps_the_finished_branch(tmp_path: Path) -> None:
     context = Context(test_timeout_s=5.0, k=2, t=1)
     recalled = ("<root><problem><description>EX-A</description><code>c</code><planning>p</planning></problem>"
