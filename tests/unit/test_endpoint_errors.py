@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -16,30 +18,40 @@ from tests.servers import free_port
 PROBLEM = {"problem": "def f():\n    pass", "sample_tests": ["assert f() is None"], "entry_point": "f"}
 
 
-class NotFound(BaseHTTPRequestHandler):
-    """Answers every request as vLLM does for a model it does not serve."""
+Reply = tuple[int, dict[str, Any]]
 
-    def do_POST(self) -> None:
-        body = json.dumps(
-            {"object": "error", "message": "The model `nope` does not exist.", "type": "NotFoundError", "code": 404}
-        ).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, *args: object) -> None:
-        pass
+@contextlib.contextmanager
+def json_endpoint(respond: Callable[[dict[str, Any]], Reply]) -> Iterator[str]:
+    """A local HTTP endpoint answering each POSTed JSON request with `respond(request)`: (status, body)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            status, body = respond(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture
 def not_found_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    # vLLM's answer for a model it does not serve.
+    body = {"object": "error", "message": "The model `nope` does not exist.", "type": "NotFoundError", "code": 404}
+    with json_endpoint(lambda request: (404, body)) as url:
+        yield url
 
 
 def test_unknown_model_names_the_role(not_found_server: str) -> None:
@@ -104,40 +116,19 @@ GOOD = "```python\ndef f():\n    return None\n```"
 BAD = "```python\ndef f():\n    return 1\n```"
 
 
-def chat_server(answer: Callable[[str, str], str | None]) -> Iterator[str]:
-    """An OpenAI-style chat endpoint: `answer(model, prompt)` is the reply, None a context-length 400 (vLLM's words)."""
+def chat(answer: Callable[[str, str], str | None]) -> Callable[[dict[str, Any]], Reply]:
+    """Chat completions where `answer(model, prompt)` is the reply, None a context-length 400 in vLLM's words."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            prompt = "\n".join(str(m["content"]) for m in request["messages"])
-            reply = answer(request["model"], prompt)
-            if reply is None:
-                status, body = 400, {"error": {"message": TOO_LONG, "type": "BadRequestError", "param": None,
-                                               "code": 400}}
-            else:
-                status, body = 200, {
-                    "id": "1", "object": "chat.completion", "created": 0, "model": request["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                }
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def respond(request: dict[str, Any]) -> Reply:
+        reply = answer(request["model"], "\n".join(str(m["content"]) for m in request["messages"]))
+        if reply is None:
+            return 400, {"error": {"message": TOO_LONG, "type": "BadRequestError", "param": None, "code": 400}}
+        return 200, {"id": "1", "object": "chat.completion", "created": 0, "model": request["model"],
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                                  "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
+    return respond
 
 
 def answers(model: str, prompt: str, *, refuse: str) -> str | None:
@@ -160,7 +151,7 @@ def answers(model: str, prompt: str, *, refuse: str) -> str | None:
 def test_a_prompt_longer_than_the_context_ends_that_plan_not_the_run(refuse: str) -> None:
     # Seen on MBPP/110: a 1,536-token tutorial and a 1,042-token program made the debugger's prompt
     # longer than vLLM's 4096-token context, and the whole problem ended as an error.
-    for url in chat_server(lambda model, prompt: answers(model, prompt, refuse=refuse)):
+    with json_endpoint(chat(lambda model, prompt: answers(model, prompt, refuse=refuse))) as url:
         result = build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=2, t=3))
     assert result["passed"] is True and "return None" in result["code"]  # plan A, coded next, passes
     refused = [call for call in result["trajectory"] if call.get("error")]
@@ -173,6 +164,6 @@ def test_a_prompt_longer_than_the_context_ends_that_plan_not_the_run(refuse: str
 
 
 def test_a_prompt_too_long_for_any_agent_is_a_clear_error() -> None:
-    for url in chat_server(lambda model, prompt: None):
-        with pytest.raises(RoleCallError, match=r"retriever agent: the prompt does not fit the model's context"):
-            build_graph().invoke(PROBLEM, context=Context(base_url=url, model="m"))
+    too_long = r"retriever agent: the prompt does not fit the model's context"
+    with json_endpoint(chat(lambda model, prompt: None)) as url, pytest.raises(RoleCallError, match=too_long):
+        build_graph().invoke(PROBLEM, context=Context(base_url=url, model="m"))
