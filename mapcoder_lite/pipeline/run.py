@@ -37,6 +37,9 @@ from mapcoder_lite.serving.models import prepare_model
 from mapcoder_lite.serving.vllm import VLLMServer, served_roots
 from mapcoder_lite.supervisor.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
 
+# A server to have running: model folder, port, cores (None: vLLM's binding), adapters by name.
+ServerSpec = tuple[Path, int, list[int] | None, dict[str, Path] | None]
+
 STATE_FILE = "pipeline.json"
 
 
@@ -124,35 +127,43 @@ class Pipeline:
         return f"http://{self.config.serving.host}:{port}/v1"
 
     @contextlib.contextmanager
-    def _server(self, model: Path, port: int, cpus: list[int] | None, loras: dict[str, Path] | None = None
-                ) -> Iterator[str]:
-        """A vLLM server for `model` (+ `loras`) on `port`. One already there that serves these very
-        paths under these names is used as it is (and left running); otherwise one is started here and
-        stopped afterwards. A server serving other weights under the same names is an error, never used."""
-        url = self._url(port)
-        needed = {model.name: model.resolve(), **{name: path.resolve() for name, path in (loras or {}).items()}}
-        try:
-            served = served_roots(url, timeout=5.0)
-        except (httpx.HTTPError, OSError, ValueError):
-            served = None
-        if served is not None:
-            if all(name in served and Path(served[name]).resolve() == path for name, path in needed.items()):
-                self.log(f"using the server already at {url} ({', '.join(sorted(served))})")
-                yield url
-                return
-            raise PipelineError(f"the server at {url} does not serve {', '.join(f'{n}={p}' for n, p in needed.items())}"
-                                f" (it serves {served}): stop it or set another port in [serving]")
+    def _servers(self, *specs: ServerSpec) -> Iterator[list[str]]:
+        """A vLLM server for each `(model, port, cpus, loras)`; their URLs. One already there that
+        serves these very paths under these names is used as it is (and left running); the others are
+        started here side by side (each loads for about two minutes on a CPU) and stopped afterwards.
+        A server serving other weights under the same names is an error, never used."""
         serving = self.config.serving
-        log_path = self.workdir / "logs" / f"vllm-{port}-{model.name}{'-lora' if loras else ''}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log(f"starting vLLM for {model.name}{' with ' + ', '.join(loras) if loras else ''} on {url} "
-                 f"(log {log_path})")
-        server = VLLMServer(model, loras, host=serving.host, port=port, cpus=cpus, kv_cache_gib=serving.kv_cache_gib,
-                            max_model_len=serving.max_model_len, log_path=log_path,
-                            startup_timeout_s=serving.startup_timeout_s)
-        with server:
-            self.log(f"vLLM ready in {server.started_in_s or 0:.0f} s")
-            yield url
+        urls, starting = [], []
+        for model, port, cpus, loras in specs:
+            url = self._url(port)
+            urls.append(url)
+            needed = {model.name: model.resolve(), **{name: path.resolve() for name, path in (loras or {}).items()}}
+            try:
+                served = served_roots(url, timeout=5.0)
+            except (httpx.HTTPError, OSError, ValueError):
+                served = None
+            if served is not None:
+                if all(name in served and Path(served[name]).resolve() == path for name, path in needed.items()):
+                    self.log(f"using the server already at {url} ({', '.join(sorted(served))})")
+                    continue
+                raise PipelineError(f"the server at {url} does not serve "
+                                    f"{', '.join(f'{n}={p}' for n, p in needed.items())} (it serves {served}): "
+                                    "stop it or set another port in [serving]")
+            log_path = self.workdir / "logs" / f"vllm-{port}-{model.name}{'-lora' if loras else ''}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log(f"starting vLLM for {model.name}{' with ' + ', '.join(loras) if loras else ''} on {url} "
+                     f"(log {log_path})")
+            starting.append(VLLMServer(model, loras, host=serving.host, port=port, cpus=cpus,
+                                       kv_cache_gib=serving.kv_cache_gib, max_model_len=serving.max_model_len,
+                                       log_path=log_path, startup_timeout_s=serving.startup_timeout_s))
+        with contextlib.ExitStack() as stack:
+            for server in starting:
+                stack.callback(server.stop)  # registered first: a failed or interrupted start stops them all
+                server.launch()
+            for server in starting:
+                server.wait_ready()
+                self.log(f"vLLM ready on port {server.port} in {server.started_in_s or 0:.0f} s")
+            yield urls
 
     @contextlib.contextmanager
     def _progress(self) -> Iterator[Any]:
@@ -250,11 +261,10 @@ class Pipeline:
                 self.log("every collection is complete")
                 return
             assert self.models is not None
-            with contextlib.ExitStack() as stack:
-                student_url = stack.enter_context(self._server(self.models.student, serving.student_port,
-                                                               serving.student_cpus))
-                teacher_url = student_url if self.models.same else stack.enter_context(
-                    self._server(self.models.teacher, serving.teacher_port, serving.teacher_cpus))
+            student = (self.models.student, serving.student_port, serving.student_cpus, None)
+            teacher = (self.models.teacher, serving.teacher_port, serving.teacher_cpus, None)
+            with self._servers(student, *([] if self.models.same else [teacher])) as urls:
+                student_url, teacher_url = urls[0], urls[-1]
 
                 async def run_all(bar: Any) -> list[Any]:
                     # The tracks run side by side: one track's teacher calls overlap another's student calls.
@@ -355,10 +365,10 @@ class Pipeline:
                 self.log("every eval run is complete")
                 return
             with contextlib.ExitStack() as stack:
-                stack.enter_context(self._server(self.models.student, serving.student_port, serving.student_cpus,
-                                                 trained or None))  # fmt: skip
+                servers = [(self.models.student, serving.student_port, serving.student_cpus, trained or None)]
                 if any(strategy == "mapcoder-teacher" for _, strategy, *_ in todo) and needs_teacher:
-                    stack.enter_context(self._server(self.models.teacher, serving.teacher_port, serving.teacher_cpus))
+                    servers.append((self.models.teacher, serving.teacher_port, serving.teacher_cpus, None))
+                stack.enter_context(self._servers(*servers))
                 runners = []
                 bar = stack.enter_context(self._progress())
                 # Every run at once, but `concurrency` problems in flight in all: a run's slow tail

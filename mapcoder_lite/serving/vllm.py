@@ -291,6 +291,7 @@ class VLLMServer:
         self.extra_args = list(extra_args)
         self.extra_env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
+        self._launched_at = 0.0
         self.started_in_s: float | None = None
 
     # -- addresses -------------------------------------------------------------------------------
@@ -365,8 +366,20 @@ class VLLMServer:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> VLLMServer:
-        if self.process is not None and self.process.poll() is None:
+        """Launch the server and block until it serves every model name (minutes on a CPU)."""
+        if self.is_running():
             return self
+        self.launch()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> VLLMServer:
+        """Start the process without waiting for it, so that several servers can load side by side;
+        then `wait_ready` (and `stop`, whatever happens)."""
         if not self.model.exists():
             raise VLLMServerError(f"model {self.model} does not exist; run `mapcoder-lite models prepare` first")
         for name, path in self.loras.items():
@@ -376,7 +389,7 @@ class VLLMServer:
             # Checked up front: /health of whatever already listens there would look like our server.
             raise VLLMServerError(f"port {self.port} on {self.host} is already in use; pick another with port=")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        started = time.monotonic()
+        self._launched_at = time.monotonic()
         with self.log_path.open("ab") as log:
             log.write(("$ " + " ".join(self.command()) + "\n").encode())
             log.flush()
@@ -386,12 +399,6 @@ class VLLMServer:
                 env=self.environment(), start_new_session=True, preexec_fn=exit_with_parent(),
             )  # fmt: skip
         atexit.register(self.stop)
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        self.started_in_s = time.monotonic() - started
         return self
 
     def log_tail(self, lines: int = 40) -> str:
@@ -415,6 +422,7 @@ class VLLMServer:
                 if httpx.get(f"{self.root_url}/health", timeout=5).status_code == 200:
                     missing = wanted - set(list_models(self.base_url))
                     if not missing:
+                        self.started_in_s = time.monotonic() - self._launched_at
                         return
             if time.monotonic() > deadline:
                 raise VLLMServerError(

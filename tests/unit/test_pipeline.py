@@ -144,7 +144,7 @@ def test_complete_collections_and_evals_start_no_server(tmp_path: Path, monkeypa
     def no_server(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a server was started for work that is complete")
 
-    monkeypatch.setattr(pipeline, "_server", no_server)
+    monkeypatch.setattr(pipeline, "_servers", no_server)
     done = {pipeline.collect_dir("traj_ret", "train"): ["MBPP/601", "MBPP/602"],
             pipeline.eval_dir(pipeline.config.eval.benchmarks[0], "direct"): ["HumanEval/0", "HumanEval/1"]}
     for folder, ids in done.items():
@@ -189,7 +189,7 @@ def test_eval_runs_of_other_settings_are_refused_and_of_retrained_adapters_kept_
     def no_server(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a server was started")
 
-    monkeypatch.setattr(pipeline, "_server", no_server)
+    monkeypatch.setattr(pipeline, "_servers", no_server)
     pipeline.evaluate()
     assert "every eval run is complete" in logged
 
@@ -224,20 +224,58 @@ def test_a_running_server_is_reused_only_when_it_serves_the_same_weights(
     monkeypatch.setattr(pipeline_run, "VLLMServer", start)
     monkeypatch.setattr(pipeline_run, "served_roots", lambda url, timeout: {"student": str(student),
                                                                             "coder": str(adapter)})
-    with pipeline._server(student, 8000, None, {"coder": adapter}) as url:
-        assert url == "http://127.0.0.1:8000/v1"
+    with pipeline._servers((student, 8000, None, {"coder": adapter})) as urls:
+        assert urls == ["http://127.0.0.1:8000/v1"]
     assert any("using the server already" in line for line in logged)
 
     other = tmp_path / "elsewhere" / "coder"
-    with pytest.raises(PipelineError, match="does not serve"), pipeline._server(student, 8000, None, {"coder": other}):
+    elsewhere = (student, 8000, None, {"coder": other})
+    with pytest.raises(PipelineError, match="does not serve"), pipeline._servers(elsewhere):
         pass
 
     def nothing_there(url: str, timeout: float) -> dict[str, str]:
         raise OSError("connection refused")
 
     monkeypatch.setattr(pipeline_run, "served_roots", nothing_there)
-    with pytest.raises(Refused), pipeline._server(student, 8000, None):  # nothing there: it starts its own
+    with pytest.raises(Refused), pipeline._servers((student, 8000, None, None)):  # nothing there: it starts its own
         pass
+
+
+def test_servers_load_side_by_side_and_a_failed_one_stops_them_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline, _ = make_pipeline(tmp_path)
+    events: list[str] = []
+
+    class Server:  # VLLMServer's lifecycle, recorded
+        def __init__(self, model: Path, loras: Any, *, port: int, **kwargs: Any) -> None:
+            self.port, self.started_in_s = port, 1.0
+
+        def launch(self) -> None:
+            events.append(f"launch {self.port}")
+
+        def wait_ready(self) -> None:
+            events.append(f"ready {self.port}")
+            if self.port == 8001 and "fail" in events:
+                raise RuntimeError("vLLM exited while starting")
+
+        def stop(self) -> None:
+            events.append(f"stop {self.port}")
+
+    def nothing_there(url: str, timeout: float) -> dict[str, str]:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(pipeline_run, "VLLMServer", Server)
+    monkeypatch.setattr(pipeline_run, "served_roots", nothing_there)
+    student, teacher = (tmp_path / "student", 8000, [0], None), (tmp_path / "teacher", 8001, [1], None)
+    with pipeline._servers(student, teacher) as urls:
+        assert urls == ["http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1"]
+        assert events == ["launch 8000", "launch 8001", "ready 8000", "ready 8001"]  # both load at once
+    assert events[4:] == ["stop 8001", "stop 8000"]
+
+    events[:] = ["fail"]
+    with pytest.raises(RuntimeError, match="exited"), pipeline._servers(student, teacher):
+        pass
+    assert events[-2:] == ["stop 8001", "stop 8000"]  # the student that did start is not left running
 
 
 def test_mapcoder_lite_asks_for_the_trained_agents_and_the_base_model_for_the_rest(tmp_path: Path) -> None:
