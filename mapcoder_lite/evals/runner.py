@@ -261,7 +261,7 @@ class Interrupts:
         if not self.draining:
             self.draining = True
             message = ("Ctrl-C: finishing the problems in flight and starting no new one; "
-                       "Ctrl-C again stops at once (their work is then lost).")
+                       "Ctrl-C again stops at once (a graph run then goes on from its last finished step next time).")
             if self.console is not None:
                 self.console.print(f"[yellow]{message}[/yellow]")
             else:
