@@ -55,8 +55,12 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
     cost = ""
     if calls:
         call = calls[0]
-        flag = ("" if call["parsed"] else " [red]format failure[/red]") if not call.get("error") \
-            else " [red]refused: prompt longer than the context window[/red]"
+        if call.get("error"):
+            flag = " [red]refused: prompt longer than the context window[/red]"
+        elif not call["parsed"]:
+            flag = " [red]format failure[/red]"
+        else:
+            flag = ""
         cost = f"  [dim]{call['seconds']:.1f}s, {call['prompt_tokens']}+{call['completion_tokens']} tok[/dim]{flag}"
     if node == "retriever":
         algorithm = _first_line(update.get("algorithm", "")) or "none named"
