@@ -9,6 +9,7 @@ Each collection run (`mapcoder_lite.supervisor.collect`) yields examples for the
     traj_debug                 debugger: each turn that made failing code pass the samples, in a run that passed
     traj_plan_code_supervised  planner, coder: the corrected answer the passing run rests on, with the
                                agent's normal prompt (the supervisor's feedback is not in it)
+    traj_conf                  confidence only, scored by the teacher (the other tracks' scores are the student's)
     every track                confidence: a score that agrees with how its plan turned out (below)
 
 Confidence labels: a plan *passed* when its code passed the hidden tests, and *failed* when its code
@@ -56,6 +57,7 @@ TRACK_ROLES: dict[str, tuple[str, ...]] = {
     "traj_ret": ("retriever", "confidence"),
     "traj_debug": ("debugger", "confidence"),
     "traj_plan_code_supervised": ("planner", "coder", "confidence"),
+    "traj_conf": ("confidence",),
 }
 CONFIDENCE_PASS_MIN = 70
 CONFIDENCE_FAIL_MAX = 30

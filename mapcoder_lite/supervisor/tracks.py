@@ -1,8 +1,12 @@
-"""Trajectory collection: the three tracks of the paper, run by the eval runner, then extracted.
+"""Trajectory collection: the paper's three tracks and ours for the confidence agent, run by the
+eval runner, then extracted.
 
     traj_ret                   MapCoder with a strong retriever: its answers, from runs that pass.
     traj_debug                 MapCoder with a strong debugger: its fixing turns, from runs that pass.
     traj_plan_code_supervised  the correction graph: the planner's and coder's corrected answers.
+    traj_conf                  MapCoder with a strong confidence agent: its scores that agree with how
+                               each plan turned out (not in the paper, whose tracks train confidence on
+                               the student's own scores; a small student rarely answers in format).
 
 A collection is an eval run directory (`mapcoder_lite.evals.runner`): run.json with every setting
 (teacher, student and supervisor models, endpoints, k, t, …), results.jsonl scored on the hidden
@@ -29,10 +33,12 @@ from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.supervisor.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 
-TRACKS: tuple[str, ...] = ("traj_ret", "traj_debug", "traj_plan_code_supervised")
+TRACKS: tuple[str, ...] = ("traj_ret", "traj_debug", "traj_plan_code_supervised", "traj_conf")
 SUPERVISED = "traj_plan_code_supervised"
 # The role a strong teacher plays in each track; the other agents are the student (small) model.
-TEACHER_ROLES: dict[str, tuple[str, ...]] = {"traj_ret": ("retriever",), "traj_debug": ("debugger",), SUPERVISED: ()}
+TEACHER_ROLES: dict[str, tuple[str, ...]] = {
+    "traj_ret": ("retriever",), "traj_debug": ("debugger",), SUPERVISED: (), "traj_conf": ("confidence",),
+}
 DATASETS_DIR = "datasets"
 
 
@@ -111,7 +117,7 @@ class SupervisedCorrection(GraphStrategy):
 
 
 def make_track_strategy(track: str, chat_models: Mapping[str, BaseChatModel] | None = None) -> Strategy:
-    """traj_ret and traj_debug run the MapCoder graph itself (the models make the track)."""
+    """traj_ret, traj_debug and traj_conf run the MapCoder graph itself (the models make the track)."""
     check_track(track)
     return SupervisedCorrection(chat_models) if track == SUPERVISED else MapCoder(chat_models)
 

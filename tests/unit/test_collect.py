@@ -139,6 +139,37 @@ def test_traj_debug_keeps_turns_that_make_the_samples_pass_in_runs_that_pass(tmp
     assert settings["teachers"] == {"debugger": "teacher"} and settings["t"] == 2
 
 
+def test_traj_conf_keeps_the_teachers_scores_that_agree_with_each_plans_outcome(tmp_path: Path) -> None:
+    scores = {0: 90, 1: 10, 2: 50, 3: 95, 4: 95}
+
+    def confidence(prompt: str) -> str:
+        i = mark(prompt)
+        if i == 3:
+            return "I am 95% sure this plan works."  # no score in the format
+        return f"<root><explanation>plan {i}</explanation><confidence>{scores[i]}</confidence></root>"
+
+    models = scripted(**base_scripts(
+        confidence=confidence,
+        coder=lambda p: sample_only(p) if mark(p) in (1, 4) else solution(p),
+    ))
+    context = Context(model="student-0.5b", confidence_model="teacher-1.5b",
+                      confidence_base_url="http://teacher/v1", k=1, t=1, test_timeout_s=5.0)
+    summary = collect("traj_conf", toy(5), tmp_path, models, context)
+
+    assert (summary.run.done, summary.run.passed) == (5, 3)
+    examples = kept(tmp_path, "confidence")
+    # T/0 passed and scored 90; T/1 failed the hidden tests and scored 10: both agree with the outcome.
+    assert sorted((meta["problem"], meta["label"]) for _, meta in examples) == [("toy:T/0", "passed"),
+                                                                                 ("toy:T/1", "failed")]
+    assert stats(tmp_path, "confidence")["dropped"]["reasons"] == {
+        DISAGREES: {"count": 2, "share": 0.4}, NOT_STRICT: {"count": 1, "share": 0.2}}  # T/2, T/4; T/3
+    assert sorted(p.name for p in (tmp_path / "datasets").iterdir() if p.is_dir()) == ["confidence"]
+    settings = json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert settings["track"] == "traj_conf" and settings["teachers"] == {"confidence": "teacher-1.5b"}
+    assert "confidence" not in settings["students"] and set(settings["students"].values()) == {"student-0.5b"}
+    assert settings["endpoints"]["confidence"] == "http://teacher/v1"
+
+
 def test_traj_plan_code_supervised_keeps_corrected_answers_with_their_normal_prompts(tmp_path: Path) -> None:
     def planner(prompt: str) -> str:
         return "1. GOOD-PLAN: add the constant" if "Feedback from a reviewer" in prompt else "1. BAD-PLAN: return x"
