@@ -106,6 +106,21 @@ class Candidate:
 # ---------------------------------------------------------------- what each role's examples are
 
 
+def is_readable(role: str, text: str, *, language: str = "python") -> bool:
+    """Whether the graph's own (lenient) parser reads the answer: not a format failure in a run."""
+    if role == "retriever":
+        return retriever_prompt.parse(text, language) is not None
+    if role == "planner":
+        return planner_prompt.parse(text) is not None
+    if role == "confidence":
+        return confidence_prompt.parse(text) is not None
+    if role == "coder":
+        return coder_prompt.parse(text, language) is not None
+    if role == "debugger":
+        return debugger_prompt.parse(text, language) is not None
+    raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+
+
 def is_strict(role: str, text: str, *, language: str = "python", k: int | None = None) -> bool:
     """The role's strict format check, as the trained adapter must answer."""
     if role == "retriever":
@@ -136,7 +151,7 @@ def plan_outcome(plan: dict[str, Any], final_code: str, passed: bool) -> bool | 
     return None
 
 
-def _plan_of(prompt: list[Message], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
+def plan_of(prompt: list[Message], plans: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The plan a confidence prompt shows: the longest plan text found in it."""
     user = prompt[-1]["content"] if prompt else ""
     found = [p for p in plans if not p.get("corrected") and p.get("plan", "").strip()
@@ -196,7 +211,7 @@ def _candidates_of_problem(
         for call in first_pass:
             if call["role"] != "confidence":
                 continue
-            plan = _plan_of(call["messages"], plans)
+            plan = plan_of(call["messages"], plans)
             outcome = plan_outcome(plan, final_code, passed) if plan is not None and not record.get("error") else None
             scored = confidence_prompt.parse(call.get("response", ""))
             if record.get("error"):

@@ -1,0 +1,50 @@
+"""benchmarks/role_replay.py: which recorded prompts it replays, with which labels, and how it judges."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from mapcoder_lite.graph import Context
+from tests.scripted import scripted
+from tests.unit.test_collect import base_scripts, collect, mark, sample_only, solution, toy
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "role_replay.py"
+
+
+def replay_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("role_replay", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass resolves annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_replayed_confidence_prompts_carry_their_plans_outcome_and_answers_are_judged(tmp_path: Path) -> None:
+    replay = replay_module()
+    models = scripted(**base_scripts(coder=lambda p: sample_only(p) if mark(p) == 1 else solution(p)))
+    collect("traj_ret", toy(3), tmp_path, models, Context(model="m", k=1, t=1, test_timeout_s=5.0))
+
+    prompts = list(replay.recorded_prompts(tmp_path, "confidence", limit=None))
+    labels = {p.problem: p.label for p in prompts}
+    assert labels == {"T/0": "passed", "T/1": "failed", "T/2": "passed"}
+    assert all(p.messages[-1]["role"] == "user" and f"MARK-{p.problem[-1]}" in p.messages[-1]["content"]
+               for p in prompts)
+    assert len(list(replay.recorded_prompts(tmp_path, "confidence", limit=2))) == 2
+
+    failed = next(p for p in prompts if p.label == "failed")
+    low = "<root><explanation>misses a case</explanation><confidence>20</confidence></root>"
+    assert replay.judge("confidence", failed, low) == {"strict": True, "readable": True, "score": 20, "agrees": True}
+    placeholder = "<root><explanation>x</explanation><confidence>YOUR SCORE: ONE WHOLE NUMBER</confidence></root>"
+    assert replay.judge("confidence", failed, placeholder) == {"strict": False, "readable": False, "score": None}
+
+    rows = [{"run": "r", "model": "base", "label": "failed", "completion_tokens": 9} | replay.judge(
+                "confidence", failed, placeholder),
+            {"run": "r", "model": "tuned", "label": "failed", "completion_tokens": 5} | replay.judge(
+                "confidence", failed, low)]
+    table = replay.summarize(rows, "confidence")
+    assert [(t["model"], t["strict"], t["agrees"], t["score_failed"]) for t in table] == [
+        ("base", 0, "0/0", None), ("tuned", 1, "1/1", 20)]
+    assert "| r | tuned | 1 | 1 (100%) | 1 (100%) | 5 | 1/1 | - | 20 |" in replay.markdown(table, "confidence")
