@@ -4,8 +4,12 @@ vLLM's CPU punica ops (``vllm.lora.ops.torch_ops``) gather one adapter matrix pe
 (``weights[indices]``, a ``tokens x out x in`` copy) and multiply with ``einsum``. On this machine
 that made a LoRA request about five times slower than the base model and bounded MapCoder-Lite's
 throughput. These replacements multiply each adapter's tokens as one matrix product: the same
-arithmetic per token, the same index semantics (including vLLM's ``-1``, which indexes the last
-slot exactly as the original does), a few hundred times less memory traffic.
+arithmetic per token, a few hundred times less memory traffic. One semantic difference, on
+purpose: a token with index ``-1`` (a base-model request; vLLM: "-1 means no lora should be
+applied") gets no adapter. vLLM 0.32's CPU ops index ``weights[-1]``, the last slot, so a base-model
+request batched with adapter requests was answered through the last adapter (seen here: the base
+model's confidence answers came back in the adapter's words whenever an adapter request ran beside
+them, and in its own words alone).
 
 The plugin is registered under ``vllm.general_plugins`` (pyproject.toml), so vLLM loads it in every
 process it starts, engine core included. It only patches when ``MAPCODER_LITE_CPU_LORA`` is
@@ -25,15 +29,15 @@ PATCHED_MESSAGE = "mapcoder-lite: per-adapter CPU LoRA ops in use (MAPCODER_LITE
 
 def _per_adapter(inputs: torch.Tensor, weights: torch.Tensor, indices: torch.Tensor, dtype: torch.dtype
                  ) -> torch.Tensor:
-    """``out[i] = weights[indices[i]] @ inputs[i]``, one matrix product per adapter in the batch."""
+    """``out[i] = weights[indices[i]] @ inputs[i]`` (0 where ``indices[i] < 0``), one product per adapter."""
     inputs = inputs.to(dtype)
     if weights.dim() == 4:  # (slots, 1, out, in)
         weights = weights.squeeze(1)
     slots = torch.unique(indices).tolist()
-    if len(slots) == 1:
+    if len(slots) == 1 and slots[0] >= 0:
         return inputs @ weights[slots[0]].to(dtype).T
-    out = inputs.new_empty(inputs.shape[0], weights.shape[1])
-    for slot in slots:
+    out = inputs.new_zeros(inputs.shape[0], weights.shape[1])  # rows of index -1 stay zero: no adapter
+    for slot in (s for s in slots if s >= 0):
         rows = indices == slot
         out[rows] = inputs[rows] @ weights[slot].to(dtype).T
     return out
