@@ -7,6 +7,7 @@ loads `debugger` at run time. Requests go through ChatOpenAI built the way the g
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,26 @@ def test_each_role_reaches_its_own_adapter(vllm_server: VLLMServer, base_answer:
 def test_adapters_answer_differently_from_each_other(vllm_server: VLLMServer) -> None:
     answers = {role: chat(vllm_server, role).invoke(PROMPT).content for role in STARTUP_ADAPTERS}
     assert len(set(answers.values())) == len(answers), answers
+
+
+def test_a_base_request_batched_beside_adapter_requests_gets_no_adapter(
+        model_dir: Path, adapters: dict[str, Path], tmp_path: Path) -> None:
+    """vLLM 0.32's CPU ops read a base-model token's index -1 as the last adapter slot. `serve` fills
+    every slot (max_loras = adapters), so a base request batched beside adapter requests ran through
+    the last adapter; the session server keeps a slot free for the runtime adapter and cannot show it."""
+    from mapcoder_lite.serving.vllm import VLLMServer
+
+    server = VLLMServer(model_dir, {name: adapters[name] for name in STARTUP_ADAPTERS}, max_model_len=2048,
+                        kv_cache_gib=1, python=_vllm_python(), log_path=tmp_path / "server.log",
+                        startup_timeout_s=600)
+    assert server.max_loras == len(STARTUP_ADAPTERS)
+    with server:
+        alone = chat(server, server.served_model_name).invoke(PROMPT).content
+        models = [server.served_model_name, *STARTUP_ADAPTERS] * 3
+        with ThreadPoolExecutor(len(models)) as pool:  # all in flight at once: vLLM batches them together
+            answers = list(pool.map(lambda model: chat(server, model).invoke(PROMPT).content, models))
+    mixed = {answer for model, answer in zip(models, answers, strict=True) if model == server.served_model_name}
+    assert mixed == {alone}, answers
 
 
 def test_server_runs_our_cpu_lora_ops(vllm_server: VLLMServer) -> None:
