@@ -15,8 +15,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from mapcoder_lite.serving.vllm import VLLMServer
 
 TEST_MODEL = "smollm2-135m-instruct"
 LORA_STD = 0.05  # 0.02 leaves greedy answers unchanged, 0.1 already derails the 135M model
@@ -73,22 +77,23 @@ def adapters(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return make_random_adapters(model_dir, tmp_path_factory.mktemp("adapters"), seeds, std=LORA_STD)
 
 
+def startup_adapter_server(model_dir: Path, adapters: dict[str, Path], log_path: Path,
+                           max_loras: int | None = None) -> VLLMServer:
+    """A (not yet started) vLLM server for the test model with the startup adapters."""
+    from mapcoder_lite.serving.vllm import VLLMServer
+
+    return VLLMServer(model_dir, {name: adapters[name] for name in STARTUP_ADAPTERS}, max_loras=max_loras,
+                      max_model_len=2048, kv_cache_gib=1, python=_vllm_python(), log_path=log_path,
+                      startup_timeout_s=600)
+
+
 @pytest.fixture(scope="session")
 def vllm_server(model_dir: Path, adapters: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """One vLLM server for the session: the base model plus the startup adapters, room for one more."""
     _need(["vllm"])
-    from mapcoder_lite.serving.vllm import VLLMServer
-
-    server = VLLMServer(
-        model_dir,
-        {name: adapters[name] for name in STARTUP_ADAPTERS},
-        max_loras=len(STARTUP_ADAPTERS) + 1,  # the runtime adapter must fit in the same batch slots
-        max_model_len=2048,
-        kv_cache_gib=1,
-        python=_vllm_python(),
-        log_path=tmp_path_factory.mktemp("vllm") / "server.log",
-        startup_timeout_s=600,
-    )
+    # the runtime adapter must fit in the same batch slots
+    server = startup_adapter_server(model_dir, adapters, tmp_path_factory.mktemp("vllm") / "server.log",
+                                    max_loras=len(STARTUP_ADAPTERS) + 1)
     try:
         server.start()
         yield server

@@ -18,7 +18,14 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
 from mapcoder_lite.serving.vllm import VLLMServer, VLLMServerError, list_models, load_adapter, unload_adapter
-from tests.integration.conftest import PROMPT, RUNTIME_ADAPTER, STARTUP_ADAPTERS, _need, _vllm_python
+from tests.integration.conftest import (
+    PROMPT,
+    RUNTIME_ADAPTER,
+    STARTUP_ADAPTERS,
+    _need,
+    _vllm_python,
+    startup_adapter_server,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -100,11 +107,8 @@ def test_a_base_request_batched_beside_adapter_requests_gets_no_adapter(
     """vLLM 0.32's CPU ops read a base-model token's index -1 as the last adapter slot. `serve` fills
     every slot (max_loras = adapters), so a base request batched beside adapter requests ran through
     the last adapter; the session server keeps a slot free for the runtime adapter and cannot show it."""
-    from mapcoder_lite.serving.vllm import VLLMServer
-
-    server = VLLMServer(model_dir, {name: adapters[name] for name in STARTUP_ADAPTERS}, max_model_len=2048,
-                        kv_cache_gib=1, python=_vllm_python(), log_path=tmp_path / "server.log",
-                        startup_timeout_s=600)
+    _need(["vllm"])
+    server = startup_adapter_server(model_dir, adapters, tmp_path / "server.log")  # default max_loras, as serve
     assert server.max_loras == len(STARTUP_ADAPTERS)
     with server:
         alone = chat(server, server.served_model_name).invoke(PROMPT).content
