@@ -9,6 +9,7 @@ from typing import Any
 
 from mapcoder_lite.graph.state import InputState
 from mapcoder_lite.prompts.parsing import code_blocks
+from mapcoder_lite.sandbox import validate_tests
 
 _ASSERT = re.compile(r"^\s*(assert\s+.+?)\s*$", re.MULTILINE)
 _ENTRY = re.compile(r"assert\s+(?:not\s+)?\(?\s*([A-Za-z_]\w*)\s*\(")
@@ -37,6 +38,10 @@ def check_problem(data: dict[str, Any], source: str = "problem") -> InputState:
                 f"{source}: sample_tests[{index}] = {test!r} is neither an 'assert ...' string "
                 "nor an object with 'input' and 'output'"
             )
+    try:  # every test must run (an assert that is not Python would fail only after the model calls)
+        validate_tests(tests, data.get("language") or "python")
+    except ValueError as exc:
+        raise ProblemError(f"{source}: {exc}") from None
     entry_point = data.get("entry_point")
     if entry_point is None and any(isinstance(t, str) for t in tests):
         match = _ENTRY.search(next(t for t in tests if isinstance(t, str)))
@@ -95,7 +100,11 @@ def load_problem(path: str | Path) -> InputState:
     path = Path(path)
     if not path.is_file():
         raise ProblemError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProblemError(f"{path}: not a text file (byte {exc.start} is not UTF-8); a problem file is JSON, "
+                           "Markdown or plain text") from None
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         try:
             data = json.loads(text)

@@ -287,8 +287,8 @@ def _first_hidden_assert(test: str, entry_point: str) -> str | None:
     return None
 
 
-# Prepended to the ET asserts when scoring: see et_tests.
-ET_PRELUDE = "def _et_close(a, b):\n    return a == b or abs(a - b) <= 1e-6\n"
+# HumanEval's own checks compare floats within 1e-6; scoring applies it to the ET asserts: see et_tests.
+ET_FLOAT_TOLERANCE = 1e-6
 
 
 def _free_names(tree: ast.AST) -> set[str]:
@@ -315,12 +315,6 @@ def _top_level_names(code: str) -> set[str]:
     return names
 
 
-def _is_float(node: ast.expr) -> bool:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        node = node.operand
-    return isinstance(node, ast.Constant) and isinstance(node.value, float)
-
-
 def et_tests(tests: list[Any], prompt: str, entry_point: str) -> list[str]:
     """HumanEval-ET's assert lines, made runnable as a batch.
 
@@ -329,7 +323,7 @@ def et_tests(tests: list[Any], prompt: str, entry_point: str) -> list[str]:
     x + y`` in HumanEval/53; also /38, /44, /50, /151): they name nothing the program defines and
     are dropped; (2) ``assert f(...) == <float literal>`` compares floats exactly where HumanEval's
     own checks use a 1e-6 tolerance (``truncate_number(3.452) == 0.452`` fails for the canonical
-    ``number % 1.0``): it becomes ``_et_close(f(...), <float>)``, equal or within 1e-6.
+    ``number % 1.0``): scoring runs them with ET_FLOAT_TOLERANCE (equal, or within 1e-6).
     """
     known = _BUILTINS | {entry_point} | _top_level_names(prompt)
     kept = []
@@ -340,10 +334,6 @@ def et_tests(tests: list[Any], prompt: str, entry_point: str) -> list[str]:
             continue
         if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert) or _free_names(tree) - known:
             continue
-        check = tree.body[0].test
-        if (isinstance(check, ast.Compare) and len(check.ops) == 1 and isinstance(check.ops[0], ast.Eq)
-                and _is_float(check.comparators[0])):
-            test = f"assert _et_close({ast.unparse(check.left)}, {ast.unparse(check.comparators[0])})"
         kept.append(test)
     return kept
 

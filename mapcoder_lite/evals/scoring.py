@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from math import ceil
 from typing import Any
 
-from mapcoder_lite.evals.datasets import ET_PRELUDE, Problem
+from mapcoder_lite.evals.datasets import ET_FLOAT_TOLERANCE, Problem
 from mapcoder_lite.sandbox import (
     Limits,
     Sandbox,
@@ -113,16 +113,16 @@ def score(
 
     outcomes: list[TestOutcome] = []
     if problem.check:
-        entry = problem.entry_point
-        outcomes.append(run_check(box, program, problem.check, entry_point=entry, limits=limits))
+        # The prompt is the check's trusted prelude too: HumanEval's checks call helpers it defines.
+        outcomes.append(run_check(box, program, problem.check, entry_point=problem.entry_point,
+                                  prelude=problem.prefix, limits=limits))
     tests = problem.hidden_tests
-    # MBPP's setup code builds objects from the program's classes, so it runs after the program.
-    with_setup = f"{program}\n\n{problem.test_setup}\n" if problem.test_setup.strip() else program
     for test in tests:
         if stop_early and outcomes and not outcomes[-1].passed:
             break
-        report = run_tests(box, with_setup if isinstance(test, str) else program, [test],
-                           entry_point=problem.entry_point, language=problem.language, limits=limits)
+        # MBPP's setup code builds objects from the program's classes, so it runs after the program.
+        report = run_tests(box, program, [test], entry_point=problem.entry_point, language=problem.language,
+                           setup=problem.test_setup, limits=limits)
         outcomes.extend(report.outcomes)
     ran_tests = len(outcomes) - (1 if problem.check else 0)
     hidden = _report(outcomes, skipped=len(tests) - ran_tests)
@@ -133,9 +133,9 @@ def score(
         if passed or not stop_early:
             # HumanEval-ET's ~100 asserts run as one batch in one process: one per assert would
             # cost ~17,000 sandbox starts for the benchmark; the traceback names the failing one.
-            batch = ET_PRELUDE + "\n".join(problem.extra_tests)
-            outcome = run_check(box, program, batch, entry_point=problem.entry_point,
-                                limits=batch_limits(limits))
+            batch = "\n".join(problem.extra_tests)
+            outcome = run_check(box, program, batch, entry_point=problem.entry_point, prelude=problem.prefix,
+                                float_tolerance=ET_FLOAT_TOLERANCE, limits=batch_limits(limits))
             extra = _report([outcome])
         else:
             extra = _report([], skipped=1)

@@ -25,6 +25,7 @@ from mapcoder_lite.evals.scoring import check_samples, scoring_limits
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.llm import RoleModels
 from mapcoder_lite.prompts import direct as direct_prompt
+from mapcoder_lite.sandbox import validate_tests
 
 STRATEGIES = ("direct", "cot", "mapcoder", "reference")
 
@@ -126,6 +127,7 @@ class OneCall(Strategy):
     async def solve(self, problem: Problem, context: Context, attempt: Attempt,
                     checkpointer: BaseCheckpointSaver | None = None) -> Attempt:
         graph_input = problem.graph_input()  # only what the graph would see
+        validate_tests(graph_input["sample_tests"], problem.language, allow_empty=True)
         messages = direct_prompt.build_messages(
             graph_input["problem"], graph_input["sample_tests"], problem.language, graph_input.get("entry_point"),
             cot=self.cot,

@@ -30,8 +30,9 @@ def sample_testing(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         result = report.to_dict() | {
             "samples_passed": report.passed,
             "total": report.total,
-            "all_passed": report.all_passed if tests else True,  # nothing to fail
-            "rendered": report.render(),
+            # No sample is no evidence: the code is returned unverified, never as passing.
+            "all_passed": report.all_passed and bool(tests),
+            "rendered": report.render() if tests else "There are no sample tests: the code was not checked.",
         }
     else:
         result = {
@@ -61,10 +62,11 @@ def sample_testing(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def after_tests(state: State, runtime: Runtime[Context]) -> Literal["finish", "debugger", "next_plan"]:
-    """Stop at the first passing code; else debug (at most t rounds); else the next plan; else finish."""
+    """Stop at the first passing code (or the first code at all, without samples); else debug (at most t
+    rounds); else the next plan; else finish."""
     context = context_of(runtime.context)
-    if state["test_report"]["all_passed"]:
-        return "finish"
+    if state["test_report"]["all_passed"] or not state["sample_tests"]:
+        return "finish"  # passing, or nothing to debug against
     if state["debug_round"] < context.t:
         return "debugger"
     if state["plan_index"] + 1 < len(state["plans"]):

@@ -12,7 +12,7 @@ from typing import Any
 
 from mapcoder_lite.sandbox.base import LANGUAGES, LanguageSpec, Limits, RunResult, Sandbox, language_spec
 from mapcoder_lite.sandbox.local import LocalSandbox
-from mapcoder_lite.sandbox.tests import TestOutcome, TestReport, clip, run_check, run_tests
+from mapcoder_lite.sandbox.tests import TestOutcome, TestReport, clip, run_check, run_tests, validate_tests
 
 __all__ = [
     "BACKENDS",
@@ -31,6 +31,7 @@ __all__ = [
     "run_check",
     "run_program",
     "run_tests",
+    "validate_tests",
 ]
 
 BACKENDS = ("local", "e2b")

@@ -57,6 +57,29 @@ class RunResult:
         return None
 
 
+def clip(text: str, limit: int, *, tail_heavy: bool = False) -> str:
+    """Keep head and tail of text within limit chars, saying how much was cut. tail_heavy keeps more of
+    the end (tracebacks end with the useful line)."""
+    if len(text) <= limit:
+        return text
+    digits = len(str(len(text)))
+    room = limit - len("\n...[ chars cut]...\n") - digits
+    if room < 30:  # too small for head and tail: keep the head and still say what was cut
+        head = limit - len("...[ chars cut]") - digits
+        return f"{text[:head]}...[{len(text) - head} chars cut]" if head > 0 else text[:limit]
+    head = room // 3 if tail_heavy else room * 2 // 3
+    tail = room - head
+    return f"{text[:head]}\n...[{len(text) - head - tail} chars cut]...\n{text[len(text) - tail:]}"
+
+
+def with_stderr(error: str, result: RunResult, limit: int = 2_000) -> str:
+    """An error line followed by the end of what the program wrote to stderr, if anything."""
+    tail = result.stderr.strip()
+    if tail:
+        error += "\nstderr:\n" + clip(tail, limit)
+    return error
+
+
 def signal_name(signum: int) -> str:
     try:
         name = signal.Signals(signum).name

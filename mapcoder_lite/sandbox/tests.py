@@ -1,46 +1,27 @@
 """Run a program against sample tests (assert strings or stdin/stdout pairs) and report for the debugger.
 
-Function tests run one process per test through a small harness: it loads the program as module
-`solution` (so an `if __name__ == "__main__":` block does not run, as in HumanEval's own checker),
-runs the test, and prints a random nonce only after the test succeeded. A test passes only on that
-positive proof, so a program that calls sys.exit(0) / os._exit(0) while loading cannot pass.
+Function tests are judged outside the program's process (see verdict.py): the program's process only
+answers with plain data, so nothing the program does can make a test pass. Stdin/stdout tests compare
+the program's output here. Each test runs in processes of its own.
 """
 
 from __future__ import annotations
 
 import ast
-import json
-import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mapcoder_lite.sandbox.base import Limits, RunResult, Sandbox, language_spec
+from mapcoder_lite.sandbox.base import Limits, Sandbox, clip, language_spec, with_stderr
+from mapcoder_lite.sandbox.verdict import Verdict, direct_asserts, judge_checked, judge_direct
 
 # Outcome fields (actual output, errors) are stored clipped: they travel in graph state and results files.
 MAX_FIELD_CHARS = 20_000
-_REPR_CHARS = 2_000
-_STDERR_TAIL = 2_000
 
 _SHAPES = (
     "each test must be either an assert string such as \"assert add(1, 2) == 3\" (function problem) "
     "or a dict {\"input\": <stdin str>, \"output\": <expected stdout str, or list of acceptable outputs>} "
     "(stdin/stdout problem)"
 )
-
-
-def clip(text: str, limit: int, *, tail_heavy: bool = False) -> str:
-    """Keep head and tail of text within limit chars, saying how much was cut. tail_heavy keeps more of
-    the end (tracebacks end with the useful line)."""
-    if len(text) <= limit:
-        return text
-    digits = len(str(len(text)))
-    room = limit - len("\n...[ chars cut]...\n") - digits
-    if room < 30:  # too small for head and tail: keep the head and still say what was cut
-        head = limit - len("...[ chars cut]") - digits
-        return f"{text[:head]}...[{len(text) - head} chars cut]" if head > 0 else text[:limit]
-    head = room // 3 if tail_heavy else room * 2 // 3
-    tail = room - head
-    return f"{text[:head]}\n...[{len(text) - head - tail} chars cut]...\n{text[len(text) - tail:]}"
 
 
 def _share(lengths: list[int], budget: int) -> list[int]:
@@ -197,143 +178,6 @@ def _check_stdio_test(test: dict[Any, Any], index: int) -> None:
         raise ValueError(f"test {index}: 'input' must be a str (got {kind}); {_SHAPES}")
 
 
-# ---------------------------------------------------------------- harness
-
-_HARNESS = r'''
-import json as _json, linecache as _linecache, os as _os, sys as _sys, traceback as _traceback
-import types as _types
-
-_SPEC = _json.loads(__SPEC__)
-
-
-def _emit(kind, payload=None):
-    for stream in (_sys.stdout, _sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    line = "\n" + _SPEC["nonce"] + ":" + kind + ":" + _json.dumps(payload) + "\n"
-    _os.write(1, line.encode("utf-8", "replace"))
-
-
-def _compile(name, text, mode="exec"):
-    # Registered so tracebacks show the lines (mtime None: linecache never drops the entry).
-    _linecache.cache[name] = (len(text), None, text.splitlines(True), name)
-    return compile(text, name, mode)
-
-
-def _fail(stage, exc):
-    if isinstance(exc, SystemExit):
-        _emit("ERROR", "the program called sys.exit(%r) %s" % (exc.code, stage))
-    else:
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-            tb = tb.tb_next  # the harness's own frames mean nothing to the reader
-        _emit("ERROR", "".join(_traceback.format_exception(type(exc), exc, tb)).rstrip())
-    _os._exit(1)
-
-
-def _repr(value):
-    try:
-        text = repr(value)
-    except BaseException as exc:
-        return "<repr failed: %s>" % type(exc).__name__
-    limit = __REPR_CHARS__
-    if len(text) > limit:
-        text = text[: limit // 2] + "...[%d chars cut]..." % (len(text) - limit) + text[-(limit // 2):]
-    return text
-
-
-def _main():
-    module = _types.ModuleType("solution")
-    module.__file__ = "solution.py"
-    _sys.modules["solution"] = module
-    ns = module.__dict__
-    try:
-        exec(_compile("solution.py", _SPEC["code"]), ns)
-    except BaseException as exc:
-        _fail("while loading", exc)
-    entry = _SPEC["entry_point"]
-    if entry:
-        if entry not in ns:
-            _emit("ERROR", "NameError: the program does not define the entry point %r" % entry)
-            _os._exit(1)
-        ns.setdefault("candidate", ns[entry])
-    try:
-        if _SPEC["lhs"] is not None:
-            _linecache.cache["<test>"] = (0, None, _SPEC["test"].splitlines(True), "<test>")
-            left = eval(compile(_SPEC["lhs"], "<test>", "eval"), ns)
-            right = eval(compile(_SPEC["rhs"], "<test>", "eval"), ns)
-            if not left == right:
-                _emit("ACTUAL", _repr(left))
-                msg = _SPEC["msg"]
-                raise AssertionError(*(() if msg is None else (eval(compile(msg, "<test>", "eval"), ns),)))
-        else:
-            exec(_compile(_SPEC["test_name"], _SPEC["test"]), ns)
-            if _SPEC["call_check"]:
-                ns["check"](ns[entry])
-    except BaseException as exc:
-        _fail("during the test", exc)
-    _emit("PASS")
-    _os._exit(0)  # skip atexit hooks and non-daemon threads the program may have left
-
-
-_main()
-'''
-
-
-def _harness(code: str, test: str, *, nonce: str, entry_point: str | None, parsed: _FunctionTest | None,
-             call_check: bool = False) -> str:
-    spec = {
-        "nonce": nonce, "code": code, "test": test, "entry_point": entry_point, "call_check": call_check,
-        "test_name": "<check>" if call_check or parsed is None else "<test>",
-        "lhs": parsed.lhs if parsed else None, "rhs": parsed.rhs if parsed else None,
-        "msg": parsed.msg if parsed else None,
-    }
-    return (_HARNESS.replace("__SPEC__", repr(json.dumps(spec)))
-            .replace("__REPR_CHARS__", str(_REPR_CHARS)))
-
-
-@dataclass
-class _HarnessResult:
-    passed: bool
-    actual: str | None
-    error: str | None
-
-
-def _read_harness(result: RunResult, nonce: str, limits: Limits) -> _HarnessResult:
-    marks: dict[str, Any] = {}
-    prefix = nonce + ":"
-    for line in result.stdout.splitlines():
-        if line.startswith(prefix):
-            kind, _, payload = line[len(prefix):].partition(":")
-            try:
-                marks[kind] = json.loads(payload)
-            except ValueError:
-                marks[kind] = payload
-    actual = marks.get("ACTUAL")
-    if "PASS" in marks and result.ok:
-        return _HarnessResult(True, None, None)
-    error = marks.get("ERROR")
-    problem = result.describe_failure(limits)
-    if problem and (error is None or result.timed_out or result.truncated):
-        error = f"{problem}\n{error}" if error else problem
-        error = _with_stderr(error, result)
-    elif error is None:
-        error = _with_stderr(
-            f"the program ended (exit code {result.exit_code}) before the test finished, "
-            "e.g. sys.exit() or os._exit() while loading", result)
-    actual = actual if isinstance(actual, str) else None
-    return _HarnessResult(False, actual, clip(str(error), MAX_FIELD_CHARS))
-
-
-def _with_stderr(error: str, result: RunResult) -> str:
-    tail = result.stderr.strip()
-    if tail:
-        error += "\nstderr:\n" + clip(tail, _STDERR_TAIL)
-    return error
-
-
 # ---------------------------------------------------------------- stdio
 
 
@@ -361,7 +205,7 @@ def _run_stdio(
         problem = result.describe_failure(limits)
         if result.truncated and problem is None:
             problem = f"output exceeded {limits.max_output_bytes} bytes and was cut"
-        error = _with_stderr(problem or "wrong answer", result)
+        error = with_stderr(problem or "wrong answer", result)
     expected = options[0] if len(options) == 1 else "\n--- or ---\n".join(options)
     return TestOutcome(
         test=test, passed=passed, input=test["input"], expected=expected,
@@ -372,20 +216,20 @@ def _run_stdio(
 # ---------------------------------------------------------------- public
 
 
-def run_tests(
-    sandbox: Sandbox,
-    code: str,
-    tests: list[Any],
-    *,
-    entry_point: str | None = None,
-    language: str = "python",
-    limits: Limits | None = None,
-) -> TestReport:
-    """Run code against each test in its own process; see the module doc for how function tests pass."""
-    limits = limits or Limits()
-    language_spec(language)  # unsupported language: ValueError before anything runs
+def validate_tests(tests: list[Any], language: str = "python", *, allow_empty: bool = False) -> None:
+    """Refuse tests that cannot be run, naming the first bad one: before any model call is spent."""
+    language_spec(language)  # unsupported language: ValueError
+    if not isinstance(tests, list):
+        raise ValueError(f"sample tests must be a list (got {type(tests).__name__}); {_SHAPES}")
+    if not tests and not allow_empty:
+        raise ValueError("there are no sample tests: give at least one, or no code can be checked before it "
+                         f"is returned; {_SHAPES}")
+    _parsed(tests, language)
+
+
+def _parsed(tests: list[Any], language: str) -> list[_FunctionTest | None]:
     parsed: list[_FunctionTest | None] = []
-    for index, test in enumerate(tests, 1):  # validate every test first: a bad one is a caller bug
+    for index, test in enumerate(tests, 1):
         if isinstance(test, str):
             if language_spec(language) != language_spec("python"):
                 raise ValueError(f"test {index} is an assert string, which needs language='python'")
@@ -395,20 +239,59 @@ def run_tests(
             parsed.append(None)
         else:
             raise ValueError(f"test {index} has type {type(test).__name__}; {_SHAPES}")
+    return parsed
 
+
+def judge_function_test(
+    sandbox: Sandbox,
+    code: str,
+    test: str,
+    *,
+    entry_point: str | None,
+    setup: str = "",
+    prelude: str = "",
+    call_check: bool = False,
+    float_tolerance: float | None = None,
+    limits: Limits,
+) -> Verdict:
+    """One function test's verdict. `setup` runs in the program's namespace after it (MBPP's
+    test_setup_code); `prelude` is trusted code the test may use (HumanEval's prompt and its helpers);
+    float_tolerance lets `assert f(x) == <float>` pass within it (HumanEval-ET's rule)."""
+    direct = None if call_check else direct_asserts(test)
+    if direct is not None:
+        own_setup, checks = direct
+        return judge_direct(sandbox, code, "\n".join(filter(None, (setup, own_setup))), checks,
+                            entry_point=entry_point, limits=limits, float_tolerance=float_tolerance)
+    return judge_checked(sandbox, code, test, entry_point=entry_point, setup=setup, prelude=prelude,
+                         call_check=call_check, float_tolerance=float_tolerance, limits=limits)
+
+
+def run_tests(
+    sandbox: Sandbox,
+    code: str,
+    tests: list[Any],
+    *,
+    entry_point: str | None = None,
+    language: str = "python",
+    limits: Limits | None = None,
+    setup: str = "",
+    float_tolerance: float | None = None,
+) -> TestReport:
+    """Run code against each test in processes of its own; see the module doc for how tests pass."""
+    limits = limits or Limits()
+    parsed = _parsed(tests, language)  # validate every test first: a bad one is a caller bug
     outcomes = []
     for test, fn_test in zip(tests, parsed, strict=True):
         if fn_test is None:
             outcomes.append(_run_stdio(sandbox, code, test, language, limits))
             continue
-        nonce = secrets.token_hex(16)
-        program = _harness(code, test, nonce=nonce, entry_point=entry_point, parsed=fn_test)
-        result = sandbox.run(program, language="python", limits=limits)
-        verdict = _read_harness(result, nonce, limits)
+        verdict = judge_function_test(sandbox, code, test, entry_point=entry_point, setup=setup,
+                                      float_tolerance=float_tolerance, limits=limits)
         outcomes.append(TestOutcome(
             test=test, passed=verdict.passed,
             input=fn_test.lhs_text if fn_test.lhs is not None else test,
-            expected=fn_test.rhs_text, actual=None if verdict.passed else verdict.actual, error=verdict.error,
+            expected=fn_test.rhs_text, actual=None if verdict.passed else verdict.actual,
+            error=verdict.error and clip(verdict.error, MAX_FIELD_CHARS),
         ))
     return TestReport(outcomes)
 
@@ -419,10 +302,14 @@ def run_check(
     check_code: str,
     *,
     entry_point: str | None = None,
+    prelude: str = "",
+    setup: str = "",
+    float_tolerance: float | None = None,
     limits: Limits | None = None,
 ) -> TestOutcome:
-    """Benchmark check: `code`, then `check_code` (HumanEval's `def check(candidate)`, or MBPP's setup and
-    asserts), then `check(<entry_point>)` when check_code defines check. Passes only on positive proof."""
+    """Benchmark check: HumanEval's `def check(candidate)` (called with the program's entry point), or a
+    batch of asserts (MBPP's, HumanEval-ET's). `prelude` is the trusted code the check may use besides the
+    program (HumanEval's prompt). Judged outside the program's process, like every function test."""
     limits = limits or Limits()
     try:
         tree = ast.parse(check_code)
@@ -431,10 +318,8 @@ def run_check(
     defines_check = any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body)
     if defines_check and not entry_point:
         raise ValueError("check_code defines check(candidate); pass entry_point so it can be called")
-    nonce = secrets.token_hex(16)
-    program = _harness(code, check_code, nonce=nonce, entry_point=entry_point, parsed=None,
-                       call_check=defines_check)
-    result = sandbox.run(program, language="python", limits=limits)
-    verdict = _read_harness(result, nonce, limits)
+    verdict = judge_function_test(sandbox, code, check_code, entry_point=entry_point, setup=setup,
+                                  prelude=prelude, call_check=defines_check, float_tolerance=float_tolerance,
+                                  limits=limits)
     return TestOutcome(test=check_code, passed=verdict.passed, input=None, expected=None,
-                       actual=verdict.actual, error=verdict.error)
+                       actual=verdict.actual, error=verdict.error and clip(verdict.error, MAX_FIELD_CHARS))

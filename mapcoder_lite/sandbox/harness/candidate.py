@@ -1,0 +1,121 @@
+"""The program-under-test side of a function test: it only answers questions, as plain data.
+
+Shipped into the sandbox after codec.py. It loads the program as module ``solution`` (so an
+``if __name__ == "__main__":`` block does not run), runs the test's setup in its namespace, then
+either evaluates expressions (a test's ``assert <expr> == <literal>`` left sides) or makes calls that
+the checker asked for, and writes each result as a wire value. It never sees an expected value and
+never says whether a test passed: whatever the program does to this process (patching builtins,
+this file's functions, exiting early) can only change the values it reports, which the host and the
+checker then judge.
+"""
+
+import contextlib
+import linecache as _linecache
+import os as _os
+import sys as _sys
+import traceback as _traceback
+import types as _types
+
+from mapcoder_lite.sandbox.harness.codec import (  # shipped: codec.py is inlined above this file
+    NotData,
+    clip_repr,
+    decode,
+    dumps,
+    encode,
+    handle_wire,
+)
+
+_ERROR_CHARS = 20000
+
+
+def _emit(nonce, kind, payload=None):
+    for stream in (_sys.stdout, _sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    _os.write(1, ("\n" + nonce + ":" + kind + ":" + dumps(payload) + "\n").encode("utf-8", "replace"))
+
+
+def _compile(name, text, mode="exec"):
+    # Registered so tracebacks show the lines (mtime None: linecache never drops the entry).
+    _linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+    return compile(text, name, mode)
+
+
+def _trace(exc):
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next  # the harness's own frames mean nothing to the reader
+    text = "".join(_traceback.format_exception(type(exc), exc, tb)).rstrip()
+    return text[-_ERROR_CHARS:]
+
+
+def _raised(exc):
+    try:
+        message = str(exc)
+    except BaseException:
+        message = ""
+    return {"type": type(exc).__name__, "message": message[:_ERROR_CHARS], "traceback": _trace(exc)}
+
+
+def main(spec):
+    nonce = spec["nonce"]
+    module = _types.ModuleType("solution")
+    module.__file__ = "solution.py"
+    _sys.modules["solution"] = module
+    ns = module.__dict__
+    try:
+        exec(_compile("solution.py", spec["code"]), ns)
+        if spec["setup"]:
+            exec(_compile("<setup>", spec["setup"]), ns)
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            error = f"the program called sys.exit({clip_repr(exc.code, 200)}) while loading"
+        else:
+            error = _trace(exc)
+        _emit(nonce, "ERROR", error)
+        _os._exit(1)
+    entry = spec["entry_point"]
+    if entry:
+        if entry not in ns:
+            _emit(nonce, "ERROR", f"NameError: the program does not define the entry point {entry!r}")
+            _os._exit(1)
+        ns.setdefault("candidate", ns[entry])
+    _emit(nonce, "LOADED")
+
+    handles = []
+
+    def handle_of(value):
+        handles.append(value)
+        return handle_wire(len(handles) - 1, value)
+
+    def resolve(ref):
+        # What the checker may name: a global of the program, one of its earlier answers, an attribute.
+        kind = ref[0]
+        if kind == "global":
+            if ref[1] not in ns:
+                raise NameError(f"name {ref[1]!r} is not defined by the program")
+            return ns[ref[1]]
+        if kind == "handle":
+            return handles[ref[1]]
+        if kind == "attr":
+            return getattr(resolve(ref[1]), ref[2])
+        raise NotData(f"unknown reference {kind!r}")
+
+    _linecache.cache["<test>"] = (0, None, [], "<test>")
+    for index, question in enumerate(spec["questions"]):
+        try:
+            if "expr" in question:
+                value = eval(_compile("<test>", question["expr"], "eval"), ns)
+            else:
+                function = resolve(question["fn"])
+                args = decode(question["args"], resolve_ref=resolve)
+                kwargs = decode(question["kwargs"], resolve_ref=resolve)
+                value = function(*args, **kwargs)
+            answer = {"value": encode(value, handle_of)}
+        except BaseException as exc:
+            if isinstance(exc, SystemExit):
+                exc = RuntimeError(f"the program called sys.exit({clip_repr(exc.code, 200)})")
+            answer = {"raised": _raised(exc)}
+        _emit(nonce, "ANSWER", [index, answer])
+    _emit(nonce, "DONE")
+    _os._exit(0)  # skip atexit hooks and non-daemon threads the program may have left
