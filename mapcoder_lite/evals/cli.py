@@ -85,7 +85,7 @@ def eval_command(
     if settings.models:
         console.print(f"[dim]endpoint {context.base_url}; models: "
                       + ", ".join(f"{role}={name}" for role, name in settings.models.items()) + "[/dim]")
-    console.print(f"[dim]{len(problems)} problems of {spec.name}/{chosen_split} -> {out_dir}[/dim]")
+    console.print(f"[dim]{problems.describe()} of {spec.name}/{chosen_split} -> {out_dir}[/dim]")
     try:
         summary = asyncio.run(runner.run(problems))
     except KeyboardInterrupt:

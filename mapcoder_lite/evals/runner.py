@@ -47,7 +47,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from mapcoder_lite.evals.datasets import Problem
+from mapcoder_lite.evals.datasets import Problem, ProblemSet
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
 from mapcoder_lite.files import jsonl, write_atomic
@@ -370,6 +370,12 @@ class Runner:
                        passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
         run = self.dir.read_run()
         run["problems_total"] = len(applicable)
+        # Where the problems came from, and how many rows there held them (a file may repeat a row).
+        if isinstance(problems, ProblemSet):
+            run.update(data_source=problems.source, rows_in_file=problems.rows(applicable))
+        else:
+            for key in ("data_source", "rows_in_file"):
+                run.pop(key, None)
         run.setdefault("sessions", []).append({"started": _now(), "seconds": 0.0, "finished": 0})
         self.dir.write_run(run)
         start = time.perf_counter()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mapcoder_lite.evals.datasets import (
+    DataFileError,
     DatasetError,
     apps_problem,
     as_list,
@@ -221,3 +224,135 @@ def test_hub_path_asks_for_the_real_names_and_converts_rows(tmp_path: Path,
     assert asked == [("openai_humaneval", None, "test"), ("google-research-datasets/mbpp", "full", "test"),
                      ("codeparrot/apps", "all", "test"), ("deepmind/code_contests", None, "valid"),
                      ("NTU-NLP-sg/xCodeEval", "program_synthesis", "validation")]
+
+
+# ---------------------------------------------------------------- repeated records, every loader
+
+
+def humaneval_row(i: int) -> dict:
+    return {"task_id": f"HumanEval/{i}", "prompt": f"def f{i}(x):\n    \"\"\"Return x.\"\"\"\n",
+            "entry_point": f"f{i}", "canonical_solution": "    return x\n",
+            "test": "def check(candidate):\n    assert candidate(1) == 1\n"}
+
+
+def mbpp_row(i: int) -> dict:
+    return {"task_id": 10 + i, "text": f"Task {i}.", "code": f"def f{i}(x):\n    return x",
+            "test_list": [f"assert f{i}(1) == 1"], "test_setup_code": "", "challenge_test_list": []}
+
+
+def mbpp_py_row(i: int) -> dict:
+    return {"name": f"mbpp_{10 + i}_f{i}", "prompt": f"def f{i}(x: int) -> int:\n    \"\"\"Return x.\"\"\"\n",
+            "entry_point": f"f{i}", "test": "def check(candidate):\n    assert candidate(1) == 1\n",
+            "sample_io": [f"assert f{i}(1) == 1"]}
+
+
+def apps_row(i: int) -> dict:  # MapCoder's selected150.jsonl layout
+    return {"name": str(3000 + i), "description": f"Print {i}.", "difficulty": "introductory", "id": 3000 + i,
+            "sample_io": [{"input": "", "output": [str(i)]}], "test_list": [{"input": "", "output": [str(i)]}],
+            "starter_code": ""}
+
+
+def xcodeeval_row(i: int) -> dict:
+    return {"src_uid": f"uid{i}", "description": f"Print {i}.", "input_spec": "nothing", "output_spec": str(i),
+            "notes": "", "sample_inputs": [""], "sample_outputs": [str(i)], "tags": [], "difficulty": 800}
+
+
+def codecontests_row(i: int) -> dict:
+    return {"name": f"{i}A. Print", "description": f"Print {i}.", "sample_io": [{"input": "", "output": [str(i)]}],
+            "test_list": [{"input": "", "output": [str(i)]}]}
+
+
+# (dataset, split, the file under the data dir, a record, the field the conflicting repeat changes)
+LOADERS = [
+    ("humaneval", "test", "HumanEval/HumanEval.jsonl", humaneval_row, "prompt"),
+    ("mbpp", "test", "MBPPEval/MBPP.jsonl", mbpp_row, "text"),
+    ("mbpp-py", "test", "MBPPEval/mbpp-py.jsonl", mbpp_py_row, "prompt"),
+    ("apps", "test", "APPS/selected150.jsonl", apps_row, "test_list"),
+    ("xcodeeval", "validation", "xCodeEval/prog_syn_val.jsonl", xcodeeval_row, "description"),
+    ("codecontests", "test", "CodeContest/Test.jsonl", codecontests_row, "description"),
+]
+
+
+def write_rows(path: Path, rows: list[dict | None]) -> Path:
+    """One JSON object a line; None leaves a blank line (the numbers in messages count it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\n" if row is None else json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No hub: a loader that fell back to it would fail here instead of reaching for the network."""
+    monkeypatch.setitem(sys.modules, "datasets", None)
+
+
+@pytest.mark.parametrize(("dataset", "split", "relative", "row", "changed"), LOADERS, ids=[c[0] for c in LOADERS])
+def test_an_identical_repeat_loads_once_with_a_notice(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                      offline: None, dataset: str, split: str, relative: str,
+                                                      row: Callable[[int], dict], changed: str) -> None:
+    file = write_rows(tmp_path / relative, [row(1), row(2), row(1), None, row(1), row(3)])
+    with caplog.at_level(logging.WARNING, logger="mapcoder_lite.evals.datasets"):
+        problems = load_problems(dataset, split, data_dir=tmp_path)
+    assert len(problems) == 3 and len({p.id for p in problems}) == 3
+    assert (problems.rows(), problems.describe()) == (5, "3 distinct problems (5 rows in the file)")
+    (notice,) = [r.getMessage() for r in caplog.records]
+    assert notice == f"{file}: dropped 2 lines that repeat an earlier line exactly: 3 distinct problems in 5 lines"
+    assert load_problems(dataset, split, data_dir=tmp_path, limit=1).describe() == \
+        "1 distinct problem (3 rows in the file)"  # the limit keeps what the file said of its problems
+
+
+@pytest.mark.parametrize(("dataset", "split", "relative", "row", "changed"), LOADERS, ids=[c[0] for c in LOADERS])
+def test_a_repeated_id_with_other_content_names_the_file_and_both_lines(
+        tmp_path: Path, offline: None, dataset: str, split: str, relative: str, row: Callable[[int], dict],
+        changed: str) -> None:
+    other = row(1) | {changed: row(4)[changed]}
+    file = write_rows(tmp_path / relative, [row(1), row(2), None, other])
+    # source "auto": a file that is there but wrong is an error, not a reason to try the hub instead
+    with pytest.raises(DataFileError) as error:
+        load_problems(dataset, split, data_dir=tmp_path)
+    assert str(error.value).startswith(f"{file}: lines 1 and 4 both hold ")
+    assert f"differ (in {changed})" in str(error.value)
+
+
+def test_the_humaneval_et_file_gets_the_same_care(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                  offline: None) -> None:
+    write_rows(tmp_path / "HumanEval" / "HumanEval.jsonl", [humaneval_row(0), humaneval_row(1)])
+    et = [humaneval_row(i) | {"test_case_list": [f"assert f{i}({i}) == {i}"]} for i in (0, 1)]
+    et_file = write_rows(tmp_path / "HumanEval" / "HumanEvalET.jsonl", [et[0], et[1], et[1]])
+    with caplog.at_level(logging.WARNING, logger="mapcoder_lite.evals.datasets"):
+        problems = load_problems("humaneval", data_dir=tmp_path)
+    assert [p.extra_tests for p in problems] == [["assert f0(0) == 0"], ["assert f1(1) == 1"]]
+    assert problems.describe() == "2 problems"  # the problems' own file repeats nothing
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [str(et_file)]
+
+    (tmp_path / "HumanEval" / "HumanEval.jsonl").unlink()  # the ET file alone: its problems, read once
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mapcoder_lite.evals.datasets"):
+        alone = load_problems("humaneval", data_dir=tmp_path)
+    assert [p.extra_tests for p in alone] == [p.extra_tests for p in problems] and len(caplog.records) == 1
+    assert alone.describe() == "2 distinct problems (3 rows in the file)"
+
+    write_rows(et_file, [et[0], et[1], et[1] | {"test_case_list": ["assert f1(2) == 2"]}])
+    with pytest.raises(DataFileError, match=r"HumanEvalET\.jsonl: lines 2 and 3 both hold HumanEval/1 but differ "
+                                            r"\(in test_case_list\)"):
+        load_problems("humaneval", data_dir=tmp_path)
+
+
+def test_hub_rows_get_the_same_care(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    hub_row = {"problem_id": 5, "question": "Print 5.", "difficulty": "introductory", "starter_code": "",
+               "input_output": json.dumps({"inputs": [""], "outputs": ["5\n"]}), "solutions": "[]"}
+    rows = [hub_row, hub_row]
+    monkeypatch.setitem(sys.modules, "datasets", type(sys)("datasets"))
+    monkeypatch.setattr(sys.modules["datasets"], "load_dataset", lambda *a, split: rows, raising=False)
+    with caplog.at_level(logging.WARNING, logger="mapcoder_lite.evals.datasets"):
+        (problem,) = load_problems("apps", source="hub")
+    assert problem.id == "APPS/5" and "codeparrot/apps (all), test split" in caplog.records[0].getMessage()
+    rows.append(hub_row | {"question": "Print 6."})
+    with pytest.raises(DataFileError, match=r"rows 1 and 3 both hold APPS/5 but differ \(in question\)"):
+        load_problems("apps", source="hub")
+
+
+def test_a_record_without_its_id_field_says_which_line(tmp_path: Path, offline: None) -> None:
+    file = write_rows(tmp_path / "APPS" / "selected150.jsonl", [apps_row(1), {"description": "no id"}])
+    with pytest.raises(DataFileError, match=rf"{file}: line 2 has no 'name' field"):
+        load_problems("apps", data_dir=tmp_path)

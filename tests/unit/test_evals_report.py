@@ -84,6 +84,19 @@ def test_table_puts_runs_side_by_side(runs: list[Path]) -> None:
         assert row in table
 
 
+def test_a_data_file_with_repeated_rows_is_named_with_its_distinct_problems(runs: list[Path]) -> None:
+    def with_rows(path: Path, rows: int) -> Path:
+        run = json.loads((path / "run.json").read_text())
+        (path / "run.json").write_text(json.dumps(run | {"rows_in_file": rows}))
+        return path
+
+    # plain finished 2 of its 3 problems, lite all 3; a file with no repeats reads as before.
+    table = markdown_table([load_run(with_rows(runs[0], 5)), load_run(with_rows(runs[1], 3))])
+    assert "| problems | 2 of 3 distinct problems (5 rows in the file) | 3 |" in table
+    table = markdown_table([load_run(with_rows(runs[1], 4))])
+    assert "| problems | 3 distinct problems (4 rows in the file) |" in table
+
+
 def test_chart_names_a_partial_run_with_how_far_it_got(runs: list[Path]) -> None:
     assert chart_labels([load_run(runs[0]), load_run(runs[1])]) == ["plain-mapcoder\n(2 of 3 problems)",
                                                                      "lite-mapcoder"]

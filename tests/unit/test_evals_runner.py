@@ -460,6 +460,35 @@ def test_cli_eval_against_a_dead_endpoint_stops_with_a_clear_message(tmp_path: P
     assert read_results(out / "results.jsonl") == [] and (out / "run.json").is_file()
 
 
+def test_cli_eval_scores_each_problem_of_a_file_with_repeated_rows_once(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    # Laid out like MapCoder's data/APPS/selected150.jsonl, which repeats rows verbatim (one id three
+    # times); `solutions` gives the reference strategy a program to score without a model.
+    def row(number: int, program: str, tests: list[tuple[str, str]]) -> dict:
+        io = [{"input": i, "output": [o]} for i, o in tests]
+        return {"name": str(number), "description": f"Problem {number}.", "difficulty": "interview", "id": number,
+                "sample_io": io[:1], "test_list": io, "starter_code": "", "solutions": [program]}
+
+    add = row(4001, "print(sum(map(int, input().split())))", [("1 2", "3"), ("5 5", "10")])
+    flip = row(4002, "print(input()[::-1])", [("abc", "cba"), ("xy", "yx")])
+    double = row(4003, "print(2 * int(input()))", [("4", "8")])
+    data = tmp_path / "data" / "APPS"
+    data.mkdir(parents=True)
+    (data / "selected150.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (add, flip, add, double, flip, add)))
+    out = tmp_path / "apps-ref"
+    result = CliRunner().invoke(cli(), ["eval", "--dataset", "apps", "--strategy", "reference", "--data-dir",
+                                        str(tmp_path / "data"), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "3 distinct problems (6 rows in the file) of apps/test" in result.output
+    assert "pass@1 100.0% (3/3)" in result.output
+    assert f"{data / 'selected150.jsonl'}: dropped 3 lines" in caplog.text
+    assert sorted(r["id"] for r in lines(out)) == ["APPS/4001", "APPS/4002", "APPS/4003"]
+    run_record = json.loads((out / "run.json").read_text())
+    assert (run_record["problems_total"], run_record["rows_in_file"]) == (3, 6)
+    shown = CliRunner().invoke(cli(), ["report", str(out), "--chart", str(tmp_path / "chart.png")])
+    assert shown.exit_code == 0 and "| problems | 3 distinct problems (6 rows in the file) |" in shown.output
+
+
 @pytest.mark.skipif(default_data_dir() is None, reason="no ../shared/data beside the repository")
 def test_python_api_evaluate(tmp_path: Path) -> None:
     summary = asyncio.run(evaluate("mbpp", split="validation", strategy="reference", limit=2, out_dir=tmp_path,
