@@ -25,6 +25,7 @@ from mapcoder_lite.cli_options import (
     TemperatureOption,
     TOption,
     make_context,
+    print_error,
 )
 from mapcoder_lite.graph.context import DEFAULT_MODEL, ROLES, Context
 from mapcoder_lite.llm import RoleCallError
@@ -158,7 +159,7 @@ def solve(
             sandbox=sandbox,
         )
     except (ProblemError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     console.print(
         f"[dim]endpoint {context.base_url}; models: "
@@ -169,7 +170,7 @@ def solve(
     try:
         result = solve_problem(dict(problem), context, console)
     except RoleCallError as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(3) from None
     summary = summarize(result, time.perf_counter() - start)
     if as_json:
@@ -222,7 +223,7 @@ def demo(
             result = solve_problem(dict(problem), context, console)
             stages["solve"] = time.perf_counter() - start
     except (ProblemError, ModelPrepareError, VLLMServerError, RoleCallError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     console.print(Syntax(result.get("code") or "# no code", problem.get("language") or "python"))
     table = Table(show_header=False, box=None)

@@ -31,7 +31,7 @@ SandboxOption = Annotated[str | None, typer.Option(help="Where generated code ru
 
 # Options of the commands that run over a benchmark (eval, collect).
 DatasetOption = Annotated[str, typer.Option(help=f"Benchmark: {', '.join(DATASETS)}.")]
-LimitOption = Annotated[int | None, typer.Option(help="Only the first N problems.")]
+LimitOption = Annotated[int | None, typer.Option(min=1, help="Only the first N problems.")]
 TestTimeoutOption = Annotated[float | None, typer.Option(help="Seconds per test (samples and hidden tests).")]
 ConcurrencyOption = Annotated[int, typer.Option(help="Problems run at the same time.")]
 ProblemTimeoutOption = Annotated[
@@ -79,6 +79,14 @@ def make_context(
     if unknown:
         raise typer.BadParameter(f"unknown settings {sorted(unknown)}")
     return Context.lite(**overrides) if lite else Context(**overrides)
+
+
+def print_error(console: Any, error: object, label: str = "error") -> None:
+    """`label: error` on the console, the error's text shown as written: a message naming a TOML
+    section ("[collect]") or a list would otherwise be read as rich markup and lose those words."""
+    from rich.markup import escape
+
+    console.print(f"[red]{label}:[/red] {escape(str(error))}")
 
 
 def exit_interrupted(console: Any, kept: str | os.PathLike[str]) -> NoReturn:

@@ -30,6 +30,7 @@ from mapcoder_lite.cli_options import (
     TOption,
     exit_interrupted,
     make_context,
+    print_error,
 )
 from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
 from mapcoder_lite.evals.runner import EndpointDown, EvalError, Runner, RunSettings, default_out_dir
@@ -79,7 +80,7 @@ def eval_command(
                         problem_timeout_s=problem_timeout, stop_early=not score_all_tests, progress=progress,
                         console=console, ctrl_c_drains=True)
     except (DatasetError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
 
     if settings.models:
@@ -91,11 +92,13 @@ def eval_command(
     except KeyboardInterrupt:
         exit_interrupted(console, out_dir)
     except EndpointDown as error:
-        console.print(f"[red]stopped:[/red] {error}\nThe results so far are kept in {out_dir}; start the "
-                      "server and run the same command again to resume.")
+        print_error(
+            console, label="stopped",
+            error=f"{error}\nThe results so far are kept in {out_dir}; start the "
+                  "server and run the same command again to resume.")
         raise typer.Exit(3) from None
     except EvalError as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     skipped = f", {summary.not_applicable} without a reference solution" if summary.not_applicable else ""
     console.print(

@@ -892,6 +892,8 @@ def load_problems(
     if file is not None and not file.is_file():
         raise DatasetError(f"{file}: no such file")
 
+    if limit is not None and limit < 1:
+        raise DatasetError(f"limit must be a positive number of problems (got {limit}); leave it out for all")
     if source == "hub":
         problems = spec.hub(split, directory)
     else:

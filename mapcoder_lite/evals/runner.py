@@ -130,21 +130,63 @@ def safe_name(problem_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("_.") or "problem"
 
 
+class ResultsError(EvalError, ValueError):
+    """A results.jsonl or run.json that is not what a run writes; the message names the file and line."""
+
+
+# What a result line must hold for reports, resumes and extraction to count it: field -> allowed types.
+_REQUIRED: dict[str, tuple[type, ...]] = {"id": (str,), "passed": (bool,)}
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "passed_et": (bool, type(None)), "samples_passed": (bool, type(None)), "error": (str, type(None)),
+    "llm_calls": (int,), "prompt_tokens": (int,), "completion_tokens": (int,), "format_failures": (dict,),
+    "seconds": (int, float), "resumed": (bool,),
+}
+
+
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """The result lines of a results.jsonl; a last line cut short by a kill is ignored."""
+    """The result lines of a results.jsonl. Only the last line may be cut short (by a kill mid-write):
+    it is ignored; any other line that is not a well-typed result is an error naming file and line."""
     if not path.is_file():
         return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for index, line in enumerate(lines):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # only a kill mid-write makes one, and only as the last line
-        if isinstance(record, dict) and "id" in record:
-            records.append(record)
+        except json.JSONDecodeError as exc:
+            if index == last:
+                continue  # only a kill mid-write makes one, and only as the last line
+            raise ResultsError(f"{path}:{index + 1}: not a JSON line ({exc.msg}); only the last line may be "
+                               "cut short. Remove or fix the line, or run again into a new --out.") from None
+        problem = _result_problem(record)
+        if problem:
+            raise ResultsError(f"{path}:{index + 1}: not a result line: {problem}. Remove or fix the line, or "
+                               "run again into a new --out.")
+        records.append(record)
     return records
+
+
+def _result_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    missing = [name for name in _REQUIRED if name not in record]
+    if missing:
+        return f"no {missing[0]!r} field"
+    for name, types in (_REQUIRED | _OPTIONAL).items():
+        if name not in record:
+            continue
+        value = record[name]
+        # bool is an int to isinstance: a count of true is as wrong as a pass of "yes".
+        if not isinstance(value, types) or (type(value) is bool and bool not in types):
+            allowed = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            return f"{name!r} is {json.dumps(value)[:60]}, not {allowed}"
+    counts = record.get("format_failures", {})
+    if not all(isinstance(k, str) and type(v) is int for k, v in counts.items()):
+        return "'format_failures' must map roles to whole numbers"
+    return None
 
 
 class LatestCheckpoints(AsyncSqliteSaver):
@@ -180,7 +222,14 @@ class RunDir:
     def read_run(self) -> dict[str, Any]:
         if not self.run_file.is_file():
             return {}
-        return json.loads(self.run_file.read_text(encoding="utf-8"))
+        try:
+            run = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ResultsError(f"{self.run_file}: not valid JSON ({exc}); restore it, or run again into a "
+                               "new --out") from None
+        if not isinstance(run, dict):
+            raise ResultsError(f"{self.run_file}: a JSON {type(run).__name__}, not the object a run writes")
+        return run
 
     def write_run(self, data: dict[str, Any]) -> None:
         write_atomic(self.run_file, json.dumps(data, indent=2) + "\n")

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mapcoder_lite.cli_options import print_error
 from mapcoder_lite.finetune.train import (
     AGENTS,
     BACKENDS,
@@ -63,7 +64,7 @@ def finetune_command(
     try:
         result = train(config)
     except (DataError, BackendError, FileExistsError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     losses = result.manifest["losses"]
     summary = f"train loss {losses['train_per_epoch'][-1]:.4f}" if losses["train_per_epoch"] else "no steps"

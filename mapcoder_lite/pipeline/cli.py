@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mapcoder_lite.cli_options import exit_interrupted
+from mapcoder_lite.cli_options import exit_interrupted, print_error
 from mapcoder_lite.pipeline.config import STAGES as STAGE_NAMES
 from mapcoder_lite.pipeline.config import ConfigError, PipelineConfig, load_config, render_config
 
@@ -37,7 +37,7 @@ def pipeline_command(
         if unknown or not names:
             raise ConfigError(f"--stages {stages!r}: choose from {', '.join(STAGE_NAMES)}")
     except ConfigError as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
 
     from mapcoder_lite.evals.datasets import DatasetError
@@ -58,8 +58,10 @@ def pipeline_command(
         exit_interrupted(console, chosen.workdir)
     except (PipelineError, EvalError, DatasetError, DataError, BackendError, ModelPrepareError, VLLMServerError,
             ValueError) as error:
-        console.print(f"[red]stopped:[/red] {error}\nEverything finished so far is kept in {chosen.workdir}; fix "
-                      "this and run the same command to resume.")
+        print_error(
+            console, label="stopped",
+            error=f"{error}\nEverything finished so far is kept in {chosen.workdir}; fix "
+                  "this and run the same command to resume.")
         raise typer.Exit(1) from None
     if report is not None and report.is_file():
         console.print(report.read_text(), markup=False, highlight=False)  # Markdown's [x](y) is not rich markup

@@ -440,7 +440,9 @@ class Pipeline:
     def run(self, stages: tuple[str, ...] = STAGES) -> Path | None:
         self._load_state()
         self._save_state()
-        self.prepare()
+        # Extracting data and writing the report read files only: they prepare (download, convert) nothing.
+        if set(stages) & {"prepare", "collect", "finetune", "eval"}:
+            self.prepare()
         for name in stages:
             if name == "prepare":
                 continue

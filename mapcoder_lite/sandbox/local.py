@@ -21,6 +21,7 @@ own process count, stops runs from signalling each other, and lets us sweep left
 from __future__ import annotations
 
 import contextlib
+import glob
 import itertools
 import json
 import logging
@@ -50,6 +51,8 @@ ISOLATION_ENV = "MAPCODER_LITE_SANDBOX_ISOLATION"
 # System directories the program may read; a merged-/usr link (/bin -> usr/bin) is recreated as a link.
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives")
+# The system Pythons' package directories under /usr, emptied like the interpreter's own.
+_SYSTEM_SITE_GLOBS = ("/usr/lib/python3*/*-packages", "/usr/local/lib/python3*/*-packages")
 
 _MIB = 1024 * 1024
 _OVERLAYS = ("/tmp", "/dev/shm")  # private tmpfs mounts inside the sandbox
@@ -585,7 +588,8 @@ def _visible_args(layout: _Layout, *, perms: bool) -> list[str]:
             bound.append(path)
         elif os.path.islink(path) and not any(path.startswith(b + "/") for b in bound):
             args += ["--symlink", os.readlink(path), path]
-    for path in layout.site_dirs:
+    system_sites = sorted(p for pattern in _SYSTEM_SITE_GLOBS for p in glob.glob(pattern) if os.path.isdir(p))
+    for path in [*layout.site_dirs, *system_sites]:
         args += [*(["--perms", "0755"] if perms else []), "--tmpfs", path]
     return args
 

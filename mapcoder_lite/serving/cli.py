@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mapcoder_lite.cli_options import print_error
 from mapcoder_lite.serving.models import (
     DEFAULT_MODEL,
     KNOWN_MODELS,
@@ -63,7 +64,7 @@ def prepare(
     try:
         path = prepare_with_status(console, name, out, source, download)
     except (ModelPrepareError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     typer.echo(str(path))
 
@@ -143,7 +144,7 @@ def serve(
             raise ValueError(f"--cpus {cpus}: this machine offers cores {sorted(available)}")
         model_dir = prepare_with_status(console, model, None, "auto", True)
     except (ModelPrepareError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     log_path = log_file or cache_root() / "logs" / f"vllm-{port}.log"
     server = VLLMServer(
@@ -177,7 +178,7 @@ def serve(
         console.print(f"[red]vLLM exited with code {code}[/red]; last lines of {log_path}:\n{server.log_tail()}")
         raise typer.Exit(1)
     except VLLMServerError as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("stopping vLLM…")

