@@ -16,9 +16,7 @@ def retriever(state: State, runtime: Runtime[Context], *, models: RoleModels) ->
     context = context_of(runtime.context)
     language = state.get("language") or "python"
     messages = prompt.build_messages(state["problem"], language, context.k)
-    text, call = models.call("retriever", messages, context)
-    retrieval = prompt.parse(text, language)
-    call.parsed = retrieval is not None
+    retrieval, call = models.ask("retriever", messages, context, language)
     update = call.update()
     # Every role is listed from the start, so a run's output shows zero failures explicitly.
     update["format_failures"] = dict.fromkeys(ROLES, 0) | update["format_failures"]
