@@ -40,7 +40,7 @@ def adapters(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     """{name: adapter dir} for the startup adapters and the one loaded at run time."""
     need(["torch", "transformers", "peft"])
     seeds = dict(STARTUP_ADAPTERS) | {RUNTIME_ADAPTER[0]: RUNTIME_ADAPTER[1]}
-    from mapcoder_lite.serving.inprocess import make_random_adapters
+    from tests.adapters import make_random_adapters
 
     return make_random_adapters(model_dir, tmp_path_factory.mktemp("adapters"), seeds, std=LORA_STD)
 
