@@ -111,7 +111,7 @@ def main() -> None:
                 sys.exit(f"--adapters {args.adapters}: no adapter_config.json in {', '.join(missing)}; "
                          "pass the directory `mapcoder-lite finetune` wrote one role's adapter into each of")
         else:
-            from mapcoder_lite.serving.inprocess import make_random_adapters
+            from tests.adapters import make_random_adapters
 
             made = make_random_adapters(model_dir, scratch, {role: i for i, role in enumerate(roles)})
             adapters = {role: str(path) for role, path in made.items()}

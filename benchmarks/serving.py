@@ -149,7 +149,7 @@ def main() -> None:
                                                             args.max_tokens)  # fmt: skip
                 results["no_adapters"] |= memory(server, "after")
 
-        from mapcoder_lite.serving.inprocess import make_random_adapters
+        from tests.adapters import make_random_adapters
 
         log("making 4 rank-32 adapters")
         adapters = make_random_adapters(model_dir, work / "adapters", {r: i for i, r in enumerate(ROLES, 1)})

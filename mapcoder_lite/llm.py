@@ -2,7 +2,8 @@
 
 Every agent call goes through `RoleModels.call`, which times it, counts its tokens, records it for
 the trajectory, and turns endpoint failures into a `RoleCallError` that names the role, the URL and
-the model instead of a stack trace from deep inside an HTTP client.
+the model instead of a stack trace from deep inside an HTTP client. `RoleModels.ask` is what the
+nodes use: the call, then the answer read with the role's own parser (`mapcoder_lite.roles`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
 from mapcoder_lite.prompts.common import Message
+from mapcoder_lite.roles import AGENTS, role_spec
 
 if TYPE_CHECKING:  # the graph package imports this module; importing it back at run time would cycle
     from mapcoder_lite.graph.context import Context
@@ -109,11 +111,9 @@ class RoleModels:
     def __init__(
         self, chat_models: Mapping[str, BaseChatModel] | None = None, *, roles: Sequence[str] | None = None
     ) -> None:
-        """`roles` defaults to the graph's five; a graph whose Context subclass knows more roles
+        """`roles` defaults to the graph's five agents; a graph whose Context subclass knows more roles
         (the supervisor's) passes them, and that Context resolves their model, endpoint and key."""
-        from mapcoder_lite.graph.context import ROLES
-
-        roles = tuple(roles or ROLES)
+        roles = tuple(roles or AGENTS)
         unknown = set(chat_models or {}) - set(roles)
         if unknown:
             raise ValueError(f"chat_models has unknown roles {sorted(unknown)}; roles are {', '.join(roles)}")
@@ -124,12 +124,13 @@ class RoleModels:
     def chat_model(self, role: str, context: Context) -> BaseChatModel:
         if role in self._explicit:
             return self._explicit[role]
+        max_tokens = role_spec(role).max_tokens or context.max_tokens
         key = (
             context.base_url_for(role),
             context.api_key_for(role),
             context.model_for(role),
             context.temperature,
-            context.max_tokens,
+            max_tokens,
             context.request_timeout_s,
         )
         with self._lock:
@@ -142,7 +143,7 @@ class RoleModels:
                     api_key=context.api_key_for(role) or "EMPTY",  # vLLM needs some key, any string
                     model=context.model_for(role),
                     temperature=context.temperature,
-                    max_completion_tokens=context.max_tokens,
+                    max_completion_tokens=max_tokens,
                     timeout=context.request_timeout_s,
                     max_retries=1,
                     use_responses_api=False,  # vLLM serves chat completions
@@ -179,6 +180,14 @@ class RoleModels:
             seconds=round(time.perf_counter() - start, 3),
         )
         return text, call
+
+    def ask(self, role: str, messages: list[Message], context: Context, language: str = "python") -> tuple[Any, Call]:
+        """Ask `role`'s model and read the answer with the role's parser: (what it says, None when it
+        is unreadable; the call record, marked parsed or not). What `call` raises passes through."""
+        text, call = self.call(role, messages, context)
+        parsed = role_spec(role).prompt.parse(text, language)
+        call.parsed = parsed is not None
+        return parsed, call
 
 
 def _model_name(model: BaseChatModel) -> str:

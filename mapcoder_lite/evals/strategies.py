@@ -44,7 +44,8 @@ class Attempt:
     resumed: bool = False  # continued from a checkpoint an earlier session left
 
     def take(self, state: Mapping[str, Any]) -> None:
-        """Hold a graph's state so far (a crash or a timeout still leaves it for the record)."""
+        """Hold a graph's state so far (a crash or a timeout still leaves it for the record), or what
+        one call adds to a state (`Call.update`) with its code."""
         self.trajectory = list(state.get("trajectory") or [])
         self.plans = list(state.get("plans") or [])
         self.format_failures = dict(state.get("format_failures") or {})
@@ -132,13 +133,9 @@ class OneCall(Strategy):
             graph_input["problem"], graph_input["sample_tests"], problem.language, graph_input.get("entry_point"),
             cot=self.cot,
         )
-        text, call = await asyncio.to_thread(self.models.call, "coder", messages, context)
-        code = direct_prompt.parse(text, problem.language)
-        call.parsed = code is not None
-        attempt.code = code or ""
-        attempt.trajectory = [call.record()]
-        attempt.llm_calls = 1
-        attempt.format_failures = {"coder": int(not call.parsed)}
+        # The coder's parser takes the last fenced block, so a cot answer's reasoning before it is skipped.
+        code, call = await asyncio.to_thread(self.models.ask, "coder", messages, context, problem.language)
+        attempt.take(call.update() | {"code": code or ""})
         return attempt
 
 

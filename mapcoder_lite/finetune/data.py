@@ -45,20 +45,12 @@ from typing import Any
 from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
 from mapcoder_lite.files import jsonl, write_atomic
 from mapcoder_lite.graph.context import ROLES
-from mapcoder_lite.prompts import coder as coder_prompt
 from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
-from mapcoder_lite.prompts import planner as planner_prompt
-from mapcoder_lite.prompts import retriever as retriever_prompt
 from mapcoder_lite.prompts.common import Message
+from mapcoder_lite.roles import TRACK_ROLES, role_spec
 from mapcoder_lite.supervisor.records import classify_corrections, round_of
 
-TRACK_ROLES: dict[str, tuple[str, ...]] = {
-    "traj_ret": ("retriever", "confidence"),
-    "traj_debug": ("debugger", "confidence"),
-    "traj_plan_code_supervised": ("planner", "coder", "confidence"),
-    "traj_conf": ("confidence",),
-}
 CONFIDENCE_PASS_MIN = 70
 CONFIDENCE_FAIL_MAX = 30
 SPLITS = ("train", "validation")
@@ -108,32 +100,12 @@ class Candidate:
 
 def is_readable(role: str, text: str, *, language: str = "python") -> bool:
     """Whether the graph's own (lenient) parser reads the answer: not a format failure in a run."""
-    if role == "retriever":
-        return retriever_prompt.parse(text, language) is not None
-    if role == "planner":
-        return planner_prompt.parse(text) is not None
-    if role == "confidence":
-        return confidence_prompt.parse(text) is not None
-    if role == "coder":
-        return coder_prompt.parse(text, language) is not None
-    if role == "debugger":
-        return debugger_prompt.parse(text, language) is not None
-    raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    return role_spec(role).prompt.parse(text, language) is not None
 
 
 def is_strict(role: str, text: str, *, language: str = "python", k: int | None = None) -> bool:
     """The role's strict format check, as the trained adapter must answer."""
-    if role == "retriever":
-        return retriever_prompt.is_strict(text, k)
-    if role == "planner":
-        return planner_prompt.is_strict(text)
-    if role == "confidence":
-        return confidence_prompt.is_strict(text)
-    if role == "coder":
-        return coder_prompt.is_strict(text, language)
-    if role == "debugger":
-        return debugger_prompt.is_strict(text, language)
-    raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    return role_spec(role).prompt.is_strict(text, language, k)
 
 
 def plan_outcome(plan: dict[str, Any], final_code: str, passed: bool) -> bool | None:

@@ -23,7 +23,6 @@ no modules_to_save, so vLLM loads it as is) and ``manifest.json`` (`mapcoder_lit
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import math
@@ -32,7 +31,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,9 +45,9 @@ from mapcoder_lite.finetune.manifest import (
     sha256_file,
     write_manifest,
 )
+from mapcoder_lite.roles import AGENTS, role_spec  # AGENTS: the trainable roles, importable from here too
 from mapcoder_lite.serving.vllm import DEFAULT_MAX_LORA_RANK as MAX_SERVED_RANK  # the server's --max-lora-rank
 
-AGENTS: tuple[str, ...] = ("retriever", "planner", "confidence", "coder", "debugger")
 BACKENDS: tuple[str, ...] = ("auto", "peft", "unsloth")
 DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 UNSLOTH_INSTALL = (
@@ -70,13 +69,6 @@ class BackendError(RuntimeError):
 
 
 # ---------------------------------------------------------------- data validation (no torch)
-
-
-def _strict_check(agent: str, language: str) -> Callable[[str], bool]:
-    module = importlib.import_module(f"mapcoder_lite.prompts.{agent}")
-    if agent in ("coder", "debugger"):
-        return lambda text: module.is_strict(text, language)
-    return module.is_strict  # the retriever's k is not known here: any number of problems
 
 
 def _message_problem(message: Any, roles: Sequence[str]) -> str | None:
@@ -106,7 +98,7 @@ def load_examples(path: str | os.PathLike[str], agent: str, *, language: str = "
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DataError(f"{file}: not UTF-8 text (byte {error.start}); expected JSONL") from None
-    strict = _strict_check(agent, language)
+    strict = role_spec(agent).prompt.is_strict
     examples: list[dict[str, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -135,7 +127,7 @@ def load_examples(path: str | os.PathLike[str], agent: str, *, language: str = "
         if problem := _message_problem(completion[0], ("assistant",)):
             raise DataError(f"{where}: completion: {problem}")
         answer = completion[0]["content"]
-        if not strict(answer):
+        if not strict(answer, language):  # the retriever's k is not known here: any number of problems
             preview = " ".join(answer.split())[:80]
             raise DataError(f"{where}: the answer is not in the {agent}'s strict format: {preview!r}")
         examples.append({"prompt": [dict(m) for m in prompt], "completion": [dict(completion[0])]})

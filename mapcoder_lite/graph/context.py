@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-ROLES: tuple[str, ...] = ("retriever", "planner", "confidence", "coder", "debugger")
+from mapcoder_lite.roles import AGENTS
+
+ROLES: tuple[str, ...] = AGENTS  # the graph's roles are MapCoder's five agents (kept importable from here)
 ENV_PREFIX = "MAPCODER_LITE_"
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 

@@ -1,4 +1,5 @@
-"""One module per agent; each node builds messages, calls its role's model, parses, updates state."""
+"""One module per agent; each node builds messages, asks its role's model (`RoleModels.ask`: the call
+and the parsed answer), and turns the answer into a state update."""
 
 from mapcoder_lite.nodes.coder import coder, next_plan
 from mapcoder_lite.nodes.confidence import confidence, rank_plans

@@ -28,12 +28,10 @@ def coder(state: State, runtime: Runtime[Context], *, models: RoleModels) -> dic
     )
     update = {"plans": plans, "current_plan": plan["plan"]}
     try:
-        text, call = models.call("coder", messages, context)
+        code, call = models.ask("coder", messages, context, language)
     except PromptTooLong as refused:
         # A plan too long to code within the context window: no code, and no debugging of nothing.
         return refused.call.update() | update | {"current_code": "", "debug_round": context.t}
-    code = prompt.parse(text, language)
-    call.parsed = code is not None
     # Fallback: no usable code is a failed attempt (empty code), which debugging may still rescue.
     return call.update() | update | {"current_code": code or "", "debug_round": 0}
 

@@ -19,17 +19,12 @@ def confidence(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels)
         return {"candidate_plans": [candidate | {"confidence": 0, "explanation": "the planner gave no plan"}]}
     context = context_of(runtime.context)
     messages = prompt.build_messages(task["problem"], candidate["plan"], task["language"])
-    text, call = models.call("confidence", messages, context)
-    scored = prompt.parse(text)
-    call.parsed = scored is not None
+    scored, call = models.ask("confidence", messages, context)
     # Fallback for an unreadable score: confidence 0.
     score = (
         {"confidence": scored.confidence, "explanation": scored.explanation}
         if scored
-        else {
-            "confidence": 0,
-            "explanation": "unreadable confidence answer",
-        }
+        else {"confidence": 0, "explanation": "unreadable confidence answer"}
     )
     return call.update() | {"candidate_plans": [candidate | score]}
 

@@ -26,12 +26,10 @@ def debugger(state: State, runtime: Runtime[Context], *, models: RoleModels) -> 
         state.get("entry_point"),
     )
     try:
-        text, call = models.call("debugger", messages, context)
+        revision, call = models.ask("debugger", messages, context, language)
     except PromptTooLong as refused:
         # Code and test output grew past the context window: this plan's debugging is over.
         return refused.call.update() | {"debug_round": context.t}
-    revision = prompt.parse(text, language)
-    call.parsed = revision is not None
     update = call.update() | {"debug_round": state["debug_round"] + 1}
     if revision is None:
         # Fallback: keep the last plan and code; this round is spent and counted as a format failure.

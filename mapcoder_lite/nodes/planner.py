@@ -32,8 +32,6 @@ def planner(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels) ->
     messages = prompt.build_messages(
         task["problem"], task["sample_tests"], task["language"], task["example"], task["algorithm"]
     )
-    text, call = models.call("planner", messages, context)
-    plan = prompt.parse(text)
-    call.parsed = plan is not None
+    plan, call = models.ask("planner", messages, context)
     # The plan travels on to its own confidence scoring in the same branch.
     return Command(update=call.update(), goto=Send("confidence", {**task, "plan": plan or ""}))

@@ -19,9 +19,7 @@ def retriever(state: State, runtime: Runtime[Context], *, models: RoleModels) ->
     # The graph's first step: a test that cannot run is refused before any model call is spent.
     validate_tests(state["sample_tests"], language, allow_empty=True)
     messages = prompt.build_messages(state["problem"], language, context.k)
-    text, call = models.call("retriever", messages, context)
-    retrieval = prompt.parse(text, language)
-    call.parsed = retrieval is not None
+    retrieval, call = models.ask("retriever", messages, context, language)
     update = call.update()
     # Every role is listed from the start, so a run's output shows zero failures explicitly.
     update["format_failures"] = dict.fromkeys(ROLES, 0) | update["format_failures"]

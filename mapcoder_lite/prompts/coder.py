@@ -59,7 +59,7 @@ def parse(text: str, language: str = "python") -> str | None:
     return text.strip() if compiles(text, language) else None
 
 
-def is_strict(text: str, language: str = "python") -> bool:
+def is_strict(text: str, language: str = "python", k: int | None = None) -> bool:
     """A trained coder answers with exactly one code block in the target language."""
     blocks = code_blocks(text)
     return len(blocks) == 1 and extract_code(text, language) is not None

@@ -39,7 +39,7 @@ def build_messages(problem: str, plan: str, language: str) -> list[Message]:
     return chat(SYSTEM, USER.format(problem=problem.strip(), plan=plan.strip(), language=language_name(language)))
 
 
-def parse(text: str) -> Confidence | None:
+def parse(text: str, language: str = "python") -> Confidence | None:
     """The score, clamped to 0-100; None when the answer has no readable integer score."""
     match = _SCORE.match(xml_tag(text, "confidence") or "")
     if match is None:
@@ -47,7 +47,7 @@ def parse(text: str) -> Confidence | None:
     return Confidence(confidence=min(100, int(match.group(1))), explanation=xml_tag(text, "explanation") or "")
 
 
-def is_strict(text: str) -> bool:
+def is_strict(text: str, language: str = "python", k: int | None = None) -> bool:
     body = text.strip()
     raw = xml_tag(body, "confidence")
     return (

@@ -69,6 +69,6 @@ def parse(text: str, language: str = "python") -> Revision | None:
     return Revision(plan=text_before_code(text), code=code)
 
 
-def is_strict(text: str, language: str = "python") -> bool:
+def is_strict(text: str, language: str = "python", k: int | None = None) -> bool:
     """A trained debugger writes a plan, then exactly one code block."""
     return bool(text_before_code(text)) and len(code_blocks(text)) == 1 and parse(text, language) is not None

@@ -1,14 +1,14 @@
 """Baselines on the coder's model: `direct` (one answer with the code) and `cot` (reason first).
 
 They see exactly what the graph sees (statement, samples, how the program is run) so that a
-comparison with MapCoder measures the agents, not the prompt's information.
+comparison with MapCoder measures the agents, not the prompt's information. Their answers are the
+coder role's, read by its parser (`mapcoder_lite.prompts.coder.parse`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mapcoder_lite.prompts import coder
 from mapcoder_lite.prompts.common import Message, chat, io_contract, problem_section
 
 SYSTEM = """You are an expert competitive programmer. You write correct, efficient code."""
@@ -40,9 +40,3 @@ def build_messages(
         fence=language.lower(),
     )
     return chat(SYSTEM, user)
-
-
-def parse(text: str, language: str = "python") -> str | None:
-    """The program: the last fenced block in the language (a cot answer reasons first), else the
-    whole answer when it compiles as-is; None is a format failure."""
-    return coder.parse(text, language)

@@ -47,12 +47,12 @@ def build_messages(
     return chat(SYSTEM, user)
 
 
-def parse(text: str) -> str | None:
+def parse(text: str, language: str = "python") -> str | None:
     """The plan without a leading heading; None when the answer is empty."""
     plan = re.sub(r"^\s*#*\s*(planning|plan)\s*:?\s*\n", "", text.strip(), flags=re.IGNORECASE)
     return plan.strip() or None
 
 
-def is_strict(text: str) -> bool:
+def is_strict(text: str, language: str = "python", k: int | None = None) -> bool:
     """A trained planner answers with a plan and no code block."""
     return parse(text) is not None and "```" not in text

@@ -62,7 +62,7 @@ def parse(text: str, language: str = "python") -> Retrieval | None:
     return Retrieval(examples=examples, algorithm=algorithm)
 
 
-def is_strict(text: str, k: int | None = None) -> bool:
+def is_strict(text: str, language: str = "python", k: int | None = None) -> bool:
     """The exact format a trained retriever must produce (used to filter training data)."""
     body = text.strip()
     if not (body.startswith("<root>") and body.endswith("</root>")):

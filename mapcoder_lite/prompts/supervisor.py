@@ -15,8 +15,6 @@ from typing import Any
 from mapcoder_lite.prompts.common import Message, chat, language_name, problem_section
 from mapcoder_lite.prompts.parsing import xml_tag, xml_tags
 
-AGENTS: tuple[str, ...] = ("planner", "coder")
-
 SYSTEM = """You supervise a team of programming agents: a planner writes a step-by-step plan for a
 problem, and a coder implements the plan. Their program failed the problem's tests. You find which
 agent is responsible and tell it, briefly, what to do differently.
@@ -84,6 +82,10 @@ CODER_FEEDBACK = """
 
 Write corrected code that follows the feedback. Answer with the complete code in a single ```{fence}
 code block and no other text."""
+
+# The agents the supervisor may blame (the <agent> answers it may give), each with what its retry adds.
+FEEDBACK: dict[str, str] = {"planner": PLANNER_FEEDBACK, "coder": CODER_FEEDBACK}
+BLAMEABLE: tuple[str, ...] = tuple(FEEDBACK)
 
 _HIDDEN_CHARS = 600  # per field of the failing hidden test shown
 
@@ -166,8 +168,8 @@ def build_messages(
 
 def with_feedback(messages: list[Message], agent: str, previous: str, feedback: str, language: str) -> list[Message]:
     """The blamed agent's normal prompt with its previous answer and the feedback appended."""
-    template = PLANNER_FEEDBACK if agent == "planner" else CODER_FEEDBACK
-    extra = template.format(previous=previous.strip() or "(none)", feedback=feedback.strip(), fence=language.lower())
+    extra = FEEDBACK[agent].format(previous=previous.strip() or "(none)", feedback=feedback.strip(),
+                                   fence=language.lower())
     *head, last = messages
     return [*head, {"role": last["role"], "content": last["content"] + extra}]
 
@@ -179,7 +181,7 @@ def _agent(raw: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def parse(text: str) -> Verdict | None:
+def parse(text: str, language: str = "python") -> Verdict | None:
     """The blamed agent and its feedback; None when either is missing or the agent is unclear."""
     raw_agent = xml_tag(text, "agent")
     feedback = xml_tag(text, "feedback")
@@ -189,7 +191,7 @@ def parse(text: str) -> Verdict | None:
     return Verdict(agent=agent, feedback=feedback, analysis=xml_tag(text, "analysis") or "")
 
 
-def is_strict(text: str) -> bool:
+def is_strict(text: str, language: str = "python", k: int | None = None) -> bool:
     """Exactly the asked XML: one root, one of each element, agent spelled planner|coder, no code."""
     body = text.strip()
     if not (body.startswith("<root>") and body.endswith("</root>")):
@@ -197,7 +199,7 @@ def is_strict(text: str) -> bool:
     if any(len(xml_tags(body, tag)) != 1 for tag in ("root", "analysis", "agent", "feedback")):
         return False
     agent, feedback = xml_tag(body, "agent") or "", xml_tag(body, "feedback") or ""
-    return agent.strip() in AGENTS and bool(feedback) and bool(xml_tag(body, "analysis")) and "```" not in feedback
+    return agent.strip() in BLAMEABLE and bool(feedback) and bool(xml_tag(body, "analysis")) and "```" not in feedback
 
 
 def redact(feedback: str, secrets: list[str], *, min_chars: int = 6) -> tuple[str, int]:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
-from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.graph.context import Context
+from mapcoder_lite.roles import ALL_ROLES, SUPERVISOR
 
-SUPERVISOR = "supervisor"
-SUPERVISOR_ROLES: tuple[str, ...] = (*ROLES, SUPERVISOR)
+SUPERVISOR_ROLES: tuple[str, ...] = ALL_ROLES  # the five agents and the supervisor
 DEEPSEEK_BASE_URL = "https://api.deepseek.com/v1"
 DEEPSEEK_MODEL = "deepseek-chat"  # DeepSeek-V3 on DeepSeek's API
 HIDDEN_REPORTS = ("failing", "verdict")

@@ -188,11 +188,9 @@ def supervisor(state: CorrectionState, runtime: Runtime[Context], *, models: Rol
         prompt.render_hidden(report, show_failing=show_failing),
         [v for v in state.get("verdicts") or [] if v.get("agent")],
     )
-    text, call = models.call("supervisor", messages, context)
-    parsed = prompt.parse(text)
-    call.parsed = parsed is not None
+    parsed, call = models.ask("supervisor", messages, context)
     rounds = state.get("rounds", 0) + 1
-    verdict: dict[str, Any] = {"round": rounds, "parsed": call.parsed, "strict": prompt.is_strict(text),
+    verdict: dict[str, Any] = {"round": rounds, "parsed": call.parsed, "strict": prompt.is_strict(call.response),
                                "agent": None, "feedback": "", "redacted": 0}
     if parsed is not None:
         feedback, cut = prompt.redact(parsed.feedback, _failing_test_data(report)) if show_failing \
@@ -216,9 +214,7 @@ def _retry(state: CorrectionState, agent: str, normal: list[dict[str, str]], pre
     """Call `agent` with its normal prompt plus the feedback; the record keeps the normal prompt."""
     feedback = state["verdicts"][-1]["feedback"]
     messages = prompt.with_feedback(normal, agent, previous, feedback, _language(state))
-    text, call = models.call(agent, messages, context)
-    parsed = planner_prompt.parse(text) if agent == "planner" else coder_prompt.parse(text, _language(state))
-    call.parsed = parsed is not None
+    parsed, call = models.ask(agent, messages, context, _language(state))
     update = _tag(call.update(), state["rounds"],
                   correction={"agent": agent, "feedback": feedback, "prompt": normal})
     return parsed or "", update

@@ -31,14 +31,12 @@ from mapcoder_lite.evals.datasets import Problem
 from mapcoder_lite.evals.runner import Runner, RunSettings, RunSummary, safe_name
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.roles import TEACHER_ROLES, TRACKS
+from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 from mapcoder_lite.supervisor.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 
-TRACKS: tuple[str, ...] = ("traj_ret", "traj_debug", "traj_plan_code_supervised", "traj_conf")
-SUPERVISED = "traj_plan_code_supervised"
-# The role a strong teacher plays in each track; the other agents are the student (small) model.
-TEACHER_ROLES: dict[str, tuple[str, ...]] = {
-    "traj_ret": ("retriever",), "traj_debug": ("debugger",), SUPERVISED: (), "traj_conf": ("confidence",),
-}
+# TEACHER_ROLES: the agents a strong teacher plays in each track, the others being the student (small)
+# model; none in the supervised track, whose strong model is its supervisor.
 DATASETS_DIR = "datasets"
 
 

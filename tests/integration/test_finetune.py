@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import _need, _vllm_python
+from tests.integration.vllm_setup import need, vllm_python
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def coder_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_only_the_answer_is_trained(model_dir: Path) -> None:
-    _need(["transformers"])
+    need(["transformers"])
     from transformers import AutoTokenizer
 
     from mapcoder_lite.finetune.train import tokenize_example
@@ -70,7 +70,7 @@ def test_only_the_answer_is_trained(model_dir: Path) -> None:
 def test_finetune_lowers_the_loss_and_vllm_serves_the_adapter(
     model_dir: Path, coder_data: Path, tmp_path: Path
 ) -> None:
-    _need(["torch", "transformers", "peft"])
+    need(["torch", "transformers", "peft"])
     from mapcoder_lite.finetune.manifest import MANIFEST_FIELDS, base_model_hash, read_manifest
     from mapcoder_lite.finetune.train import TrainConfig, train
 
@@ -103,7 +103,7 @@ def test_finetune_lowers_the_loss_and_vllm_serves_the_adapter(
     # Same 8 examples before and after: the answer-only loss must drop clearly.
     assert losses["validation_per_epoch"][-1] < 0.8 * losses["validation_before"], losses
 
-    _need(["vllm"])
+    need(["vllm"])
     from mapcoder_lite.serving.vllm import VLLMServer, discover_adapters
 
     loras = discover_adapters(out.parent)  # what `serve --adapters DIR` does
@@ -113,7 +113,7 @@ def test_finetune_lowers_the_loss_and_vllm_serves_the_adapter(
     # server (or any other vLLM on the machine) already spins; two workers on one core starve each other.
     last_core = str(max(os.sched_getaffinity(0)))
     pinned = {"VLLM_CPU_OMP_THREADS_BIND": last_core, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "OMP_NUM_THREADS": "1"}
-    with VLLMServer(model_dir, loras, max_model_len=1024, kv_cache_gib=1, python=_vllm_python(), env=pinned,
+    with VLLMServer(model_dir, loras, max_model_len=1024, kv_cache_gib=1, python=vllm_python(), env=pinned,
                     log_path=tmp_path / "vllm.log", startup_timeout_s=600) as server:  # fmt: skip
         answers = {}
         for name in ("coder", server.served_model_name):

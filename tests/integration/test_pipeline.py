@@ -15,9 +15,8 @@ import pytest
 
 from mapcoder_lite.pipeline import Pipeline, parse_config
 from mapcoder_lite.serving.vllm import free_port
-from tests.unit.test_extract import FIXED_PLAN, FIXING, call, retrieval, write_run
-
-from .conftest import _need
+from tests.collection_files import FIXED_PLAN, FIXING, call, retrieval, write_run
+from tests.integration.vllm_setup import need
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,7 @@ PROBLEMS = ("MBPP/601", "MBPP/602")  # the first two of MBPP's train split: what
 
 @pytest.fixture(scope="module")
 def finished(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pipeline, list[str], list[str]]:
-    _need(["vllm", "torch", "transformers", "peft"])
+    need(["vllm", "torch", "transformers", "peft"])
     work = tmp_path_factory.mktemp("pipeline")
     port = free_port()
     config = parse_config({

@@ -18,13 +18,13 @@ from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
 from mapcoder_lite.serving.vllm import VLLMServer, VLLMServerError, list_models, load_adapter, unload_adapter
-from tests.integration.conftest import (
+from tests.integration.vllm_setup import (
     PROMPT,
     RUNTIME_ADAPTER,
     STARTUP_ADAPTERS,
-    _need,
-    _vllm_python,
+    need,
     startup_adapter_server,
+    vllm_python,
 )
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ def test_a_base_request_batched_beside_adapter_requests_gets_no_adapter(
     """vLLM 0.32's CPU ops read a base-model token's index -1 as the last adapter slot. `serve` fills
     every slot (max_loras = adapters), so a base request batched beside adapter requests ran through
     the last adapter; the session server keeps a slot free for the runtime adapter and cannot show it."""
-    _need(["vllm"])
+    need(["vllm"])
     server = startup_adapter_server(model_dir, adapters, tmp_path / "server.log")  # default max_loras, as serve
     assert server.max_loras == len(STARTUP_ADAPTERS)
     with server:
@@ -153,7 +153,7 @@ def test_runtime_adapter_loading(vllm_server: VLLMServer, adapters: dict[str, Pa
 
 @pytest.fixture(scope="module")
 def inprocess(model_dir: Path, adapters: dict[str, Path]) -> Any:
-    _need(["torch", "transformers", "peft"])
+    need(["torch", "transformers", "peft"])
     from mapcoder_lite.serving.inprocess import InProcessChatModel
 
     chosen = {name: str(adapters[name]) for name in STARTUP_ADAPTERS}
@@ -218,11 +218,11 @@ def test_graph_runs_in_process_without_http(inprocess: Any) -> None:
 
 
 def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
-    _need(["vllm"])
+    need(["vllm"])
     broken = tmp_path / "broken-model"
     broken.mkdir()
     (broken / "config.json").write_text('{"model_type": "no-such-architecture"}')
-    server = VLLMServer(broken, python=_vllm_python(), log_path=tmp_path / "server.log", startup_timeout_s=300)
+    server = VLLMServer(broken, python=vllm_python(), log_path=tmp_path / "server.log", startup_timeout_s=300)
     started = time.monotonic()
     with pytest.raises(VLLMServerError) as caught:
         server.start()

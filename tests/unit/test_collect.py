@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mapcoder_lite.evals import Problem, SettingsMismatch, read_results
+from mapcoder_lite.evals import SettingsMismatch, read_results
 from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT
 from mapcoder_lite.graph import Context
 from mapcoder_lite.prompts import retriever as retriever_prompt
@@ -20,47 +19,19 @@ from mapcoder_lite.supervisor import SupervisorContext, collect_problems
 from mapcoder_lite.supervisor.cli import collect_command, extract_command
 from tests.scripted import scripted
 from tests.servers import free_port
+from tests.toy_collection import (
+    SECRET,
+    STRICT,
+    base_scripts,
+    code,
+    collect,
+    mark,
+    sample_only,
+    solution,
+    toy,
+)
 
-SECRET = 987654
-STRICT = ("<root>\n<problem>\n<description>Add a constant MARK</description>\n<code>y = x + 1</code>\n"
-          "<planning>1. add</planning>\n</problem>\n<algorithm>Arithmetic</algorithm>\n</root>")
 LOOSE = "Sure!\n```xml\n<problem><description>Add</description><planning>add</planning></problem>\n```"
-
-
-def toy(count: int = 4) -> list[Problem]:
-    return [Problem(id=f"T/{i}", problem=f"Write plus{i}(x) returning x + {i}. [MARK-{i}]",
-                    sample_tests=[f"assert plus{i}(1) == {1 + i}"], entry_point=f"plus{i}",
-                    hidden_tests=[f"assert plus{i}({SECRET}) == {SECRET + i}"]) for i in range(count)]
-
-
-def mark(prompt: str) -> int:
-    return int(re.search(r"MARK-(\d+)", prompt).group(1))
-
-
-def code(i: int, body: str) -> str:
-    return f"```python\ndef plus{i}(x):\n    return {body}\n```"
-
-
-def solution(prompt: str) -> str:
-    return code(mark(prompt), f"x + {mark(prompt)}")
-
-
-def sample_only(prompt: str) -> str:  # passes plus_i(1) == 1 + i, fails the hidden test
-    return code(mark(prompt), f"{1 + mark(prompt)} if x == 1 else x")
-
-
-CONFIDENT = "<root><explanation>looks right</explanation><confidence>90</confidence></root>"
-
-
-def base_scripts(**overrides: Any) -> dict[str, Any]:
-    return {"retriever": lambda p: STRICT, "planner": lambda p: "1. add the constant",
-            "confidence": lambda p: CONFIDENT, "coder": solution, "debugger": solution} | overrides
-
-
-def collect(track: str, problems: list[Problem], out: Path, models: dict[str, Any], context: Context,
-            **options: Any) -> Any:
-    return asyncio.run(collect_problems(track, problems, dataset="toy", split="train", context=context,
-                                        out_dir=out, chat_models=models, progress=False, **options))
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:

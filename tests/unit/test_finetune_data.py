@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -190,7 +191,9 @@ def test_manifest_helpers(tmp_path: Path, fake_base: Path) -> None:
     assert base_model_hash(fake_base) == first
     (fake_base / "model.safetensors").write_bytes(b"other weights")
     assert base_model_hash(fake_base) != first
-    assert sha256_file(fake_base / "config.json") == sha256_file(fake_base / "config.json")
+    expected = hashlib.sha256(b"other weights").hexdigest()
+    assert sha256_file(fake_base / "model.safetensors") == expected
+    assert sha256_file(fake_base / "model.safetensors", chunk=4) == expected  # read in several chunks
     write_manifest(tmp_path, {"agent": "coder", "seconds": 1.0})
     assert read_manifest(tmp_path)["agent"] == "coder"
     (tmp_path / "manifest.json").write_text("{}")

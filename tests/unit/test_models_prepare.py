@@ -262,7 +262,7 @@ def test_lora_specs_parse_and_reject_bad_ones(tmp_path: Path) -> None:
 
 
 def test_server_command_serves_each_role_under_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)  # the caller's own binding passes through
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
     model = tmp_path / "qwen2.5-coder-0.5b-instruct"
     model.mkdir()
     loras = {role: adapter_dir(tmp_path / role) for role in ("planner", "coder")}
@@ -277,7 +277,9 @@ def test_server_command_serves_each_role_under_its_name(tmp_path: Path, monkeypa
     env = server.environment()
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2"
-    assert "VLLM_CPU_OMP_THREADS_BIND" not in env or env["VLLM_CPU_OMP_THREADS_BIND"] == "auto"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in env  # no threads or cores asked for: vLLM binds its own
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-3")
+    assert server.environment()["VLLM_CPU_OMP_THREADS_BIND"] == "0-3"  # the caller's own binding passes through
     assert server.base_url == "http://127.0.0.1:8123/v1"
     assert server.model_names == ["qwen2.5-coder-0.5b-instruct", "planner", "coder"]
 

@@ -9,7 +9,7 @@ from types import ModuleType
 
 from mapcoder_lite.graph import Context
 from tests.scripted import scripted
-from tests.unit.test_collect import base_scripts, collect, mark, sample_only, solution, toy
+from tests.toy_collection import base_scripts, collect, mark, sample_only, solution, toy
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "role_replay.py"
 

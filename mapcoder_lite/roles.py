@@ -1,0 +1,89 @@
+"""The role registry: every role a model plays, and what the rest of the code needs to know about it.
+
+A role is one of MapCoder's five agents (a node of the graph, one LoRA adapter to train) or the
+supervisor (it only takes part in collecting training data). Each entry names the role's prompt
+module, which builds its messages, reads its answers (``parse``) and checks the strict format its
+training examples must have (``is_strict``); the collection tracks whose runs feed its training
+set and those in which a strong teacher plays it; and its answer budget and grammar.
+
+Everything that lists roles or dispatches on one reads from here: the graph's ``ROLES``, training's
+``AGENTS``, collection's ``TRACKS``, ``TEACHER_ROLES`` and ``SUPERVISOR_ROLES``, extraction's
+``TRACK_ROLES``, extraction's and training's format checks, and `RoleModels.ask`, which calls a
+role's model and reads the answer with that role's parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mapcoder_lite.prompts import coder, confidence, debugger, planner, retriever, supervisor
+
+# The collection tracks (run by `mapcoder_lite.supervisor.tracks`), named here because each role
+# says which of them feed it.
+TRAJ_RET = "traj_ret"
+TRAJ_DEBUG = "traj_debug"
+TRAJ_PLAN_CODE_SUPERVISED = "traj_plan_code_supervised"
+TRAJ_CONF = "traj_conf"
+TRACKS: tuple[str, ...] = (TRAJ_RET, TRAJ_DEBUG, TRAJ_PLAN_CODE_SUPERVISED, TRAJ_CONF)
+
+
+class RolePrompt(Protocol):
+    """What a role's prompt module (`mapcoder_lite.prompts.<role>`) offers to code that handles any role.
+
+    Its ``build_messages`` takes what that role is shown, so only the role's own node calls it.
+    """
+
+    def parse(self, text: str, language: str = "python") -> Any:
+        """What the answer says; None when it cannot be read (a format failure)."""
+
+    def is_strict(self, text: str, language: str = "python", k: int | None = None) -> bool:
+        """Whether the answer is in the exact format a trained adapter must write (k: the retriever's
+        number of examples, when known)."""
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One role: its prompt module and what collection, training and serving need to know of it."""
+
+    name: str
+    prompt: RolePrompt
+    trained_by: tuple[str, ...] = ()  # the tracks whose runs yield its training examples
+    teacher_in: tuple[str, ...] = ()  # the tracks in which a strong teacher plays this agent instead of the student
+    max_tokens: int | None = None  # its answer budget; None: the run's Context.max_tokens, one budget for all today
+    grammar: str | None = None  # an answer grammar for the server's structured outputs; None: free text
+    agent: bool = True  # one of MapCoder's agents (a graph node with an adapter); False: the supervisor
+
+
+SUPERVISOR = "supervisor"
+REGISTRY: Mapping[str, RoleSpec] = {
+    spec.name: spec
+    for spec in (
+        RoleSpec("retriever", retriever, trained_by=(TRAJ_RET,), teacher_in=(TRAJ_RET,)),
+        RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,)),
+        # Every track labels the confidence answers it sees by how their plans turned out.
+        RoleSpec("confidence", confidence, trained_by=TRACKS, teacher_in=(TRAJ_CONF,)),
+        RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,)),
+        RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG,), teacher_in=(TRAJ_DEBUG,)),
+        # Always a strong model of its own (SupervisorContext), never trained.
+        RoleSpec(SUPERVISOR, supervisor, agent=False),
+    )
+}
+
+AGENTS: tuple[str, ...] = tuple(name for name, spec in REGISTRY.items() if spec.agent)
+ALL_ROLES: tuple[str, ...] = tuple(REGISTRY)
+# track -> the agents its runs train, and the agents a teacher plays in it (the others are the student).
+TRACK_ROLES: Mapping[str, tuple[str, ...]] = {
+    track: tuple(name for name in AGENTS if track in REGISTRY[name].trained_by) for track in TRACKS
+}
+TEACHER_ROLES: Mapping[str, tuple[str, ...]] = {
+    track: tuple(name for name in AGENTS if track in REGISTRY[name].teacher_in) for track in TRACKS
+}
+
+
+def role_spec(name: str) -> RoleSpec:
+    """The registry's entry for `name`; a ValueError naming the roles for an unknown one."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown role {name!r}; roles are {', '.join(ALL_ROLES)}")
+    return REGISTRY[name]

@@ -1,0 +1,56 @@
+"""Toy problems and scripted agents for collection runs, and a collection over them.
+
+Each problem's statement carries a mark ``[MARK-i]``, so a scripted agent can tell (from any prompt
+of it) which problem it answers and answer rightly or wrongly on purpose; the hidden test uses
+SECRET, which must never reach an agent's prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from mapcoder_lite.evals import Problem
+from mapcoder_lite.graph import Context
+from mapcoder_lite.supervisor import collect_problems
+
+SECRET = 987654
+STRICT = ("<root>\n<problem>\n<description>Add a constant MARK</description>\n<code>y = x + 1</code>\n"
+          "<planning>1. add</planning>\n</problem>\n<algorithm>Arithmetic</algorithm>\n</root>")
+CONFIDENT = "<root><explanation>looks right</explanation><confidence>90</confidence></root>"
+
+
+def toy(count: int = 4) -> list[Problem]:
+    return [Problem(id=f"T/{i}", problem=f"Write plus{i}(x) returning x + {i}. [MARK-{i}]",
+                    sample_tests=[f"assert plus{i}(1) == {1 + i}"], entry_point=f"plus{i}",
+                    hidden_tests=[f"assert plus{i}({SECRET}) == {SECRET + i}"]) for i in range(count)]
+
+
+def mark(prompt: str) -> int:
+    return int(re.search(r"MARK-(\d+)", prompt).group(1))
+
+
+def code(i: int, body: str) -> str:
+    return f"```python\ndef plus{i}(x):\n    return {body}\n```"
+
+
+def solution(prompt: str) -> str:
+    return code(mark(prompt), f"x + {mark(prompt)}")
+
+
+def sample_only(prompt: str) -> str:  # passes plus_i(1) == 1 + i, fails the hidden test
+    return code(mark(prompt), f"{1 + mark(prompt)} if x == 1 else x")
+
+
+def base_scripts(**overrides: Any) -> dict[str, Any]:
+    """Every agent answering in format and solving the problem, but for the roles overridden."""
+    return {"retriever": lambda p: STRICT, "planner": lambda p: "1. add the constant",
+            "confidence": lambda p: CONFIDENT, "coder": solution, "debugger": solution} | overrides
+
+
+def collect(track: str, problems: list[Problem], out: Path, models: dict[str, Any], context: Context,
+            **options: Any) -> Any:
+    return asyncio.run(collect_problems(track, problems, dataset="toy", split="train", context=context,
+                                        out_dir=out, chat_models=models, progress=False, **options))
