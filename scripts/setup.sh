@@ -12,8 +12,9 @@ if ! command -v bwrap >/dev/null 2>&1; then
     echo "== installing bubblewrap (network and file-system isolation for generated code)"
     apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
   else
-    echo "warning: bubblewrap (bwrap) is not installed and this user cannot apt-get it;" \
-         "generated code will run without network and file-system isolation" >&2
+    echo "warning: bubblewrap (bwrap) is not installed and this user cannot apt-get it; the sandbox" \
+         "refuses to run generated code until it is (or until MAPCODER_LITE_SANDBOX_ISOLATION=none accepts" \
+         "resource limits only)" >&2
   fi
 fi
 
