@@ -15,6 +15,7 @@ from rich.table import Table
 
 from mapcoder_lite.cli_options import (
     BaseUrlOption,
+    DirectFirstOption,
     KOption,
     LiteOption,
     MaxTokensOption,
@@ -76,6 +77,12 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
     if node == "coder":
         lines = len(update.get("current_code", "").splitlines())
         return f"{lines} lines of code{cost}"
+    if node == "direct":
+        lines = len(update.get("current_code", "").splitlines())
+        report = update["test_report"]
+        verdict = "passed the samples" if report["all_passed"] else "not passing: MapCoder takes over"
+        return (f"{lines} lines of code straight from the problem; {report['samples_passed']}/{report['total']} "
+                f"samples passed, {verdict}{cost}")
     if node == "sample_testing":
         report = update["test_report"]
         colour = "green" if report["all_passed"] else "yellow"
@@ -136,6 +143,7 @@ def solve(
     lite: LiteOption = False,
     k: KOption = None,
     t: TOption = None,
+    direct_first: DirectFirstOption = None,
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
@@ -154,6 +162,7 @@ def solve(
             role_base_url,
             k=k,
             t=t,
+            direct_first=direct_first,
             temperature=temperature,
             max_tokens=max_tokens,
             sandbox=sandbox,
@@ -195,6 +204,7 @@ def demo(
                         ] = None,
     k: KOption = None,
     t: TOption = None,
+    direct_first: DirectFirstOption = None,
 ) -> None:
     """The embedded default end to end: prepare the model, start vLLM here, solve a problem, stop vLLM."""
     from mapcoder_lite.serving.cli import prepare_with_status
@@ -216,7 +226,7 @@ def demo(
         stages["start vLLM"] = time.perf_counter() - start
         with server:
             roles = [f"{role}={role}" for role in loras]  # the adapter is served under its agent's name
-            context = make_context(server.base_url, model, role_model=roles, k=k, t=t)
+            context = make_context(server.base_url, model, role_model=roles, k=k, t=t, direct_first=direct_first)
             console.print(f"[dim]vLLM serves {model} at {server.base_url}"
                           + (f" with adapters for {', '.join(loras)}" if loras else "") + "[/dim]")
             start = time.perf_counter()

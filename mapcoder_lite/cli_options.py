@@ -25,6 +25,12 @@ RoleBaseUrlOption = Annotated[
 LiteOption = Annotated[bool, typer.Option(help="MapCoder-Lite: each role asks for the adapter named after it.")]
 KOption = Annotated[int | None, typer.Option(help="Examples recalled, hence plans (default 3).")]
 TOption = Annotated[int | None, typer.Option(help="Debugging rounds per plan (default 5).")]
+DirectFirstOption = Annotated[
+    bool | None,
+    typer.Option("--direct-first/--no-direct-first",
+                 help="Try one direct answer before retrieval, and stop if it passes the samples (default on); "
+                      "--no-direct-first runs the paper's MapCoder."),
+]
 TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (default 0).")]
 MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one answer.")]
 SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]

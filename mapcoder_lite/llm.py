@@ -124,7 +124,7 @@ class RoleModels:
     def chat_model(self, role: str, context: Context) -> BaseChatModel:
         if role in self._explicit:
             return self._explicit[role]
-        max_tokens = role_spec(role).max_tokens or context.max_tokens
+        max_tokens = context.max_tokens_for(role)
         key = (
             context.base_url_for(role),
             context.api_key_for(role),

@@ -14,6 +14,7 @@ from mapcoder_lite.cli_options import (
     ConcurrencyOption,
     DataDirOption,
     DatasetOption,
+    DirectFirstOption,
     KOption,
     LimitOption,
     LiteOption,
@@ -51,6 +52,7 @@ def eval_command(
     lite: LiteOption = False,
     k: KOption = None,
     t: TOption = None,
+    direct_first: DirectFirstOption = None,
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
@@ -70,7 +72,8 @@ def eval_command(
     try:
         spec = dataset_spec(dataset)
         chosen_split = split or spec.default_split
-        context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,
+        context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, direct_first=direct_first,
+                               temperature=temperature,
                                max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout)
         chosen = make_strategy(strategy)
         problems = load_problems(spec.name, chosen_split, limit=limit, data_dir=data_dir, source=source)

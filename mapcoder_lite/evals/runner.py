@@ -82,6 +82,8 @@ class RunSettings:
     models: dict[str, str] = field(default_factory=dict)
     k: int | None = None
     t: int | None = None
+    direct_first: bool | None = None
+    stop_repeats: bool | None = None
     endpoint: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
@@ -104,6 +106,8 @@ class RunSettings:
             models={role: context.model_for(role) for role in strategy.roles},
             k=context.k if graph else None,
             t=context.t if graph else None,
+            direct_first=context.direct_first if graph else None,
+            stop_repeats=context.stop_repeats if graph else None,
             endpoint=context.base_url if uses_models else None,
             temperature=context.temperature if uses_models else None,
             max_tokens=context.max_tokens if uses_models else None,
@@ -117,8 +121,11 @@ class RunSettings:
 
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         mine = self.to_dict()
-        return [f"{key}: {recorded.get(key)!r} there, {mine[key]!r} now"
-                for key in mine if recorded.get(key) != mine[key]]
+        # A setting added after a run was made: the run had that setting's old behaviour.
+        paper = False if recorded.get("strategy") == "mapcoder" else None
+        before = {"direct_first": paper, "stop_repeats": paper}
+        return [f"{key}: {recorded.get(key, before.get(key))!r} there, {mine[key]!r} now"
+                for key in mine if recorded.get(key, before.get(key)) != mine[key]]
 
 
 def _now() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from math import ceil
 from typing import Any
 
 from mapcoder_lite.evals.datasets import ET_FLOAT_TOLERANCE, Problem
@@ -42,8 +41,8 @@ class Score:
 
 
 def scoring_limits(test_timeout_s: float = 10.0, memory_mb: int = 1024) -> Limits:
-    """Per-test limits: the wall-clock limit, with a CPU limit to match."""
-    return Limits(timeout_s=test_timeout_s, cpu_s=max(1, ceil(test_timeout_s)), memory_mb=memory_mb)
+    """Per-test limits, the same as the graph's sample tests get."""
+    return Limits.per_test(test_timeout_s, memory_mb)
 
 
 # A batch of ~100 asserts gets this many per-test limits: the canonical HumanEval/39 needs ~12 s

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from mapcoder_lite.roles import AGENTS
+from mapcoder_lite.roles import AGENTS, role_spec
 
 ROLES: tuple[str, ...] = AGENTS  # the graph's roles are MapCoder's five agents (kept importable from here)
 ENV_PREFIX = "MAPCODER_LITE_"
@@ -77,7 +77,36 @@ class Context:
     k: int = field(default=3, metadata=_describe("Number of example problems the retriever recalls, hence of plans."))
     t: int = field(default=5, metadata=_describe("Maximum debugging rounds for each plan."))
     temperature: float = field(default=0.0, metadata=_describe("Sampling temperature of every agent."))
-    max_tokens: int = field(default=1536, metadata=_describe("Maximum tokens of one agent answer."))
+    max_tokens: int = field(
+        default=1536,
+        metadata=_describe("Maximum tokens of one agent answer: the ceiling of every role's budget below."),
+    )
+    retriever_max_tokens: int = field(
+        default=0, metadata=_describe("Token budget of the retriever's answer (0: its registry default).")
+    )
+    planner_max_tokens: int = field(default=0, metadata=_describe("Token budget of one plan (0: its default)."))
+    confidence_max_tokens: int = field(
+        default=0, metadata=_describe("Token budget of one confidence answer (0: its default).")
+    )
+    coder_max_tokens: int = field(default=0, metadata=_describe("Token budget of the coder's answer (0: its default)."))
+    debugger_max_tokens: int = field(
+        default=0, metadata=_describe("Token budget of one debugging answer (0: its default).")
+    )
+    stop_repeats: bool = field(
+        default=True,
+        metadata=_describe(
+            "End a plan's debugging when the code just tested was already tested (the debugger repeated "
+            "itself): the verdict is known. False: every plan gets its t rounds, as in the paper."
+        ),
+    )
+    direct_first: bool = field(
+        default=True,
+        metadata=_describe(
+            "Before retrieval, the coder writes code straight from the problem; if it passes the samples the "
+            "run ends after one call, else the full graph runs and that code stays a candidate. "
+            "False: the paper's MapCoder exactly."
+        ),
+    )
     request_timeout_s: float = field(
         default=600.0, metadata=_describe("Seconds to wait for one model answer before giving up.")
     )
@@ -99,7 +128,7 @@ class Context:
             if raw is None or getattr(self, f.name) != f.default:
                 continue
             try:
-                setattr(self, f.name, type(f.default)(raw))
+                setattr(self, f.name, _parse_bool(raw) if isinstance(f.default, bool) else type(f.default)(raw))
             except ValueError as exc:
                 raise ValueError(
                     f"environment variable {ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid "
@@ -115,6 +144,9 @@ class Context:
             raise ValueError(f"Context.t must be 0 or more (got {self.t}): it bounds debugging rounds")
         if self.max_tokens < 1:
             raise ValueError(f"Context.max_tokens must be positive (got {self.max_tokens})")
+        for role in ROLES:
+            if getattr(self, f"{role}_max_tokens") < 0:
+                raise ValueError(f"Context.{role}_max_tokens must be 0 (the role's default) or positive")
         for pair in filter(None, (p.strip() for p in self.role_api_keys.split(","))):
             role, sep, variable = pair.partition("=")
             if not sep or role.strip() not in ROLES or not variable.strip():
@@ -126,6 +158,13 @@ class Context:
         """The model name a role's requests carry; on vLLM this picks the role's LoRA adapter."""
         _check_role(role)
         return getattr(self, f"{role}_model") or self.model
+
+    def max_tokens_for(self, role: str) -> int:
+        """The role's answer budget: its own field, else the registry's default for it, never above
+        max_tokens (a small model that repeats itself stops at its role's budget, not at the ceiling)."""
+        own = getattr(self, f"{role}_max_tokens", 0)
+        default = role_spec(role).max_tokens or self.max_tokens
+        return own or min(default, self.max_tokens)
 
     def base_url_for(self, role: str) -> str:
         _check_role(role)
@@ -148,6 +187,13 @@ class Context:
         """MapCoder-Lite: each role asks for the adapter named after it (as `mapcoder-lite serve` names them)."""
         per_role = {f"{role}_model": role for role in ROLES}
         return cls(**(per_role | overrides))
+
+
+def _parse_bool(raw: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+    if raw.strip().lower() not in words:
+        raise ValueError(f"{raw!r} is not a boolean (true/false, 1/0, yes/no, on/off)")
+    return words[raw.strip().lower()]
 
 
 def _check_role(role: str) -> None:

@@ -1,5 +1,7 @@
 """The MapCoder-Lite graph, wired as the diagram reads.
 
+START -> direct (Context.direct_first) -> finish             (its code passes the samples)
+                                       -> retriever           (else; and START -> retriever without it)
 retriever -> planner x k (parallel, `Send`) -> confidence x k -> rank_plans -> coder -> sample_testing
 sample_testing -> finish            (the samples pass, or no plan is left)
                -> debugger -> sample_testing   (at most t rounds per plan)
@@ -20,10 +22,12 @@ from mapcoder_lite.graph.context import Context
 from mapcoder_lite.graph.state import InputState, OutputState, State
 from mapcoder_lite.llm import RoleModels
 from mapcoder_lite.nodes import (
+    after_direct,
     after_tests,
     coder,
     confidence,
     debugger,
+    direct,
     fan_out_plans,
     finish,
     next_plan,
@@ -31,6 +35,7 @@ from mapcoder_lite.nodes import (
     rank_plans,
     retriever,
     sample_testing,
+    start,
 )
 
 
@@ -42,6 +47,7 @@ def build_graph(
     models = RoleModels(chat_models)
     builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
 
+    builder.add_node("direct", partial(direct, models=models))
     builder.add_node("retriever", partial(retriever, models=models))
     builder.add_node("planner", partial(planner, models=models), destinations=("confidence",))
     builder.add_node("confidence", partial(confidence, models=models))
@@ -52,7 +58,8 @@ def build_graph(
     builder.add_node("next_plan", next_plan)
     builder.add_node("finish", finish)
 
-    builder.add_edge(START, "retriever")
+    builder.add_conditional_edges(START, start, ["direct", "retriever"])
+    builder.add_conditional_edges("direct", after_direct, ["finish", "retriever"])
     builder.add_conditional_edges("retriever", fan_out_plans, ["planner"])
     builder.add_edge("confidence", "rank_plans")
     builder.add_edge("rank_plans", "coder")

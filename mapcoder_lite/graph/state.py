@@ -38,6 +38,8 @@ class OutputState(TypedDict):
     trajectory: Annotated[list[dict[str, Any]], operator.add]
     format_failures: Annotated[dict[str, int], add_counts]
     llm_calls: Annotated[int, operator.add]
+    # The direct attempt (Context.direct_first): code, samples_passed, total, report; absent without it.
+    direct: NotRequired[dict[str, Any]]
 
 
 class State(InputState, OutputState):

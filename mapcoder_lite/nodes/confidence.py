@@ -33,4 +33,5 @@ def rank_plans(state: State) -> dict[str, Any]:
     """Order plans by descending confidence (ties keep retrieval order); start with the first."""
     ranked = sorted(state["candidate_plans"], key=lambda p: (-p["confidence"], p["example_index"]))
     plans = [plan | {"tried": False, "passed": False, "attempts": []} for plan in ranked]
-    return {"plans": plans, "plan_index": 0, "debug_round": 0, "best": {}}
+    # The best attempt so far is the direct one, if the run made it (Context.direct_first), else none.
+    return {"plans": plans, "plan_index": 0, "debug_round": 0, "best": state.get("best") or {}}

@@ -12,35 +12,36 @@ from mapcoder_lite.sandbox import Limits, get_sandbox, run_tests
 
 
 def limits_of(context: Context) -> Limits:
-    return Limits(timeout_s=context.test_timeout_s, memory_mb=context.memory_mb)
+    return Limits.per_test(context.test_timeout_s, context.memory_mb)
+
+
+def test_code(code: str, state: State, context: Context) -> dict[str, Any]:
+    """The samples' verdict on `code`, with the report the debugger reads (`rendered`)."""
+    tests = state["sample_tests"]
+    if not code.strip():
+        return {"samples_passed": 0, "total": len(tests), "all_passed": False,
+                "rendered": "No code was produced: the answer had no usable code block."}
+    report = run_tests(
+        get_sandbox(context.sandbox),
+        code,
+        tests,
+        entry_point=state.get("entry_point"),
+        language=state.get("language") or "python",
+        limits=limits_of(context),
+    )
+    return report.to_dict() | {
+        "samples_passed": report.passed,
+        "total": report.total,
+        # No sample is no evidence: the code is returned unverified, never as passing.
+        "all_passed": report.all_passed and bool(tests),
+        "rendered": report.render() if tests else "There are no sample tests: the code was not checked.",
+    }
 
 
 def sample_testing(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     context = context_of(runtime.context)
-    code, tests = state["current_code"], state["sample_tests"]
-    if code.strip():
-        report = run_tests(
-            get_sandbox(context.sandbox),
-            code,
-            tests,
-            entry_point=state.get("entry_point"),
-            language=state.get("language") or "python",
-            limits=limits_of(context),
-        )
-        result = report.to_dict() | {
-            "samples_passed": report.passed,
-            "total": report.total,
-            # No sample is no evidence: the code is returned unverified, never as passing.
-            "all_passed": report.all_passed and bool(tests),
-            "rendered": report.render() if tests else "There are no sample tests: the code was not checked.",
-        }
-    else:
-        result = {
-            "samples_passed": 0,
-            "total": len(tests),
-            "all_passed": False,
-            "rendered": "No code was produced: the answer had no usable code block.",
-        }
+    code = state["current_code"]
+    result = test_code(code, state, context)
 
     plans = [dict(plan) for plan in state["plans"]]
     attempt = {
@@ -63,15 +64,33 @@ def sample_testing(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def after_tests(state: State, runtime: Runtime[Context]) -> Literal["finish", "debugger", "next_plan"]:
     """Stop at the first passing code (or the first code at all, without samples); else debug (at most t
-    rounds); else the next plan; else finish."""
+    rounds) unless the code is one already tried; else the next plan; else finish."""
     context = context_of(runtime.context)
     if state["test_report"]["all_passed"] or not state["sample_tests"]:
         return "finish"  # passing, or nothing to debug against
-    if state["debug_round"] < context.t:
+    if state["debug_round"] < context.t and not (context.stop_repeats and _tried_before(state)):
         return "debugger"
     if state["plan_index"] + 1 < len(state["plans"]):
         return "next_plan"
     return "finish"
+
+
+def _tried_before(state: State) -> bool:
+    """Whether the code just tested was already tested and failed: the samples' verdict is the same, and
+    at temperature 0 a debugger shown the same code and report repeats itself, so the rounds left on
+    this plan would be spent on copies (a stuck plan cost up to t calls)."""
+    # Plans are coded in order, so the attempt just recorded is the last of them all.
+    earlier = [a["code"] for plan in state["plans"] for a in plan["attempts"]][:-1]
+    direct = state.get("direct")
+    if direct:
+        earlier.append(direct["code"])
+    code = normalized(state["current_code"])
+    return bool(code) and any(normalized(other) == code for other in earlier)
+
+
+def normalized(code: str) -> str:
+    """Code compared for sameness: trailing spaces and blank lines do not count."""
+    return "\n".join(line.rstrip() for line in code.splitlines() if line.strip())
 
 
 def finish(state: State) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -17,6 +18,11 @@ class Limits:
     file_size_mb: int = 16
     max_processes: int = 64  # processes + threads the program may have, itself included
     max_output_bytes: int = 1_000_000  # stdout+stderr captured; beyond it is cut and truncated=True
+
+    @classmethod
+    def per_test(cls, timeout_s: float = 10.0, memory_mb: int = 1024) -> Limits:
+        """One test's limits, sample or hidden alike: the wall-clock limit, with a CPU limit to match."""
+        return cls(timeout_s=timeout_s, cpu_s=max(1, math.ceil(timeout_s)), memory_mb=memory_mb)
 
     def __post_init__(self) -> None:
         for name in ("timeout_s", "cpu_s", "memory_mb", "file_size_mb", "max_processes", "max_output_bytes"):

@@ -25,6 +25,9 @@ def _describe(text: str) -> dict[str, Any]:
 class SupervisorContext(Context):
     """Context of `mapcoder_lite.supervisor.graph`: every graph setting, and who supervises how long."""
 
+    # The correction graph runs the paper's MapCoder: its runs are the trajectories collected.
+    direct_first: bool = field(default=False, metadata=_describe("False here: collection runs the paper's graph."))
+    stop_repeats: bool = field(default=False, metadata=_describe("False here: collection runs the paper's graph."))
     supervisor_model: str = field(
         default=DEEPSEEK_MODEL,
         metadata=_describe("Model that reads failed runs and blames the planner or the coder (DeepSeek-V3)."),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +121,10 @@ def make_track_strategy(track: str, chat_models: Mapping[str, BaseChatModel] | N
 
 
 def track_context(track: str, context: Context | None, **supervisor: Any) -> Context:
-    """The context a track runs with: the supervised track needs the supervisor's settings."""
-    context = context or Context()
+    """The context a track runs with: the paper's graph (a direct attempt that passes would leave the
+    agents no trajectory to learn from; every debugging round is a turn to learn from); the supervised
+    track also needs the supervisor's settings."""
+    context = replace(context or Context(), direct_first=False, stop_repeats=False)
     if track != SUPERVISED or (isinstance(context, SupervisorContext) and not supervisor):
         return context
     return SupervisorContext.from_context(context, **supervisor)

@@ -50,10 +50,11 @@ def test_a_problem_file_without_samples_is_refused_and_the_graph_never_calls_it_
                                                         "<confidence>50</confidence></root>",
         coder=lambda p: code, debugger=never,
     )
-    result = build_graph(chat_models=models).invoke(
-        {"problem": "Add two numbers.", "sample_tests": [], "entry_point": "add"}, context=Context(k=1))
-    assert result["passed"] is False and "return a + b" in result["code"]
-    assert [call["role"] for call in result["trajectory"]] == ["retriever", "planner", "confidence", "coder"]
+    problem = {"problem": "Add two numbers.", "sample_tests": [], "entry_point": "add"}
+    for direct_first, roles in ((False, ["retriever", "planner", "confidence", "coder"]), (True, ["coder"])):
+        result = build_graph(chat_models=models).invoke(problem, context=Context(k=1, direct_first=direct_first))
+        assert result["passed"] is False and "return a + b" in result["code"]
+        assert [call["role"] for call in result["trajectory"]] == roles
 
 
 def test_a_binary_problem_file_is_named(tmp_path: Path) -> None:

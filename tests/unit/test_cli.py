@@ -47,7 +47,8 @@ def test_steps_are_shown_as_they_happen_and_summarised() -> None:
     )
     out = io.StringIO()
     problem = dict(load_problem(EXAMPLES / "two_sum.md"))
-    result = solve_problem(problem, make_context(k=1), Console(file=out, width=200), build_graph(models))
+    result = solve_problem(problem, make_context(k=1, direct_first=False), Console(file=out, width=200),
+                           build_graph(models))
     printed = out.getvalue()
     for expected in (
         "retriever",
@@ -66,7 +67,7 @@ def test_unreachable_endpoint_is_a_clear_error_not_a_traceback() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     result = runner.invoke(app, ["solve", str(EXAMPLES / "two_sum.json"), "--base-url", url, "--json"])
     assert result.exit_code == 3
-    assert "retriever agent: cannot connect" in result.output and "Traceback" not in result.output
+    assert "coder agent: cannot connect" in result.output and "Traceback" not in result.output
 
 
 def test_bad_problem_file_is_a_clear_error(tmp_path: Path) -> None:

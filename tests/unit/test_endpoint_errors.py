@@ -55,7 +55,7 @@ def not_found_server() -> Iterator[str]:
 
 
 def test_unknown_model_names_the_role(not_found_server: str) -> None:
-    context = Context(base_url=not_found_server, retriever_model="nope")
+    context = Context(base_url=not_found_server, retriever_model="nope", direct_first=False)
     with pytest.raises(RoleCallError) as caught:
         build_graph().invoke(PROBLEM, context=context)
     message = str(caught.value)
@@ -66,7 +66,7 @@ def test_unknown_model_names_the_role(not_found_server: str) -> None:
 def test_unreachable_endpoint_names_the_role_and_url() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(RoleCallError, match=r"retriever agent: cannot connect") as caught:
-        build_graph().invoke(PROBLEM, context=Context(base_url=url, model="m1"))
+        build_graph().invoke(PROBLEM, context=Context(base_url=url, model="m1", direct_first=False))
     assert url in str(caught.value) and "'m1'" in str(caught.value)
 
 
@@ -95,7 +95,8 @@ def test_a_role_on_its_own_endpoint_uses_that_endpoint_and_its_key(
     # The retriever goes to its own (teacher) server; the default base_url is never contacted.
     monkeypatch.setenv("TEACHER_KEY", "sk-teacher")
     unused = f"http://127.0.0.1:{free_port()}/v1"
-    context = Context(base_url=unused, retriever_base_url=not_found_server, role_api_keys="retriever=TEACHER_KEY")
+    context = Context(base_url=unused, retriever_base_url=not_found_server, role_api_keys="retriever=TEACHER_KEY",
+                      direct_first=False)
     assert context.api_key_for("retriever") == "sk-teacher" and context.api_key_for("coder") == "EMPTY"
     with pytest.raises(RoleCallError, match=r"retriever agent: .*404") as caught:
         build_graph().invoke(PROBLEM, context=context)
@@ -152,7 +153,7 @@ def test_a_prompt_longer_than_the_context_ends_that_plan_not_the_run(refuse: str
     # Seen on MBPP/110: a 1,536-token tutorial and a 1,042-token program made the debugger's prompt
     # longer than vLLM's 4096-token context, and the whole problem ended as an error.
     with json_endpoint(chat(lambda model, prompt: answers(model, prompt, refuse=refuse))) as url:
-        result = build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=2, t=3))
+        result = build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=2, t=3, direct_first=False))
     assert result["passed"] is True and "return None" in result["code"]  # plan A, coded next, passes
     refused = [call for call in result["trajectory"] if call.get("error")]
     assert [call["role"] for call in refused] == [refuse]  # refused once; plan B's remaining rounds are skipped
@@ -166,4 +167,4 @@ def test_a_prompt_longer_than_the_context_ends_that_plan_not_the_run(refuse: str
 def test_a_prompt_too_long_for_any_agent_is_a_clear_error() -> None:
     too_long = r"retriever agent: the prompt does not fit the model's context"
     with json_endpoint(chat(lambda model, prompt: None)) as url, pytest.raises(RoleCallError, match=too_long):
-        build_graph().invoke(PROBLEM, context=Context(base_url=url, model="m"))
+        build_graph().invoke(PROBLEM, context=Context(base_url=url, model="m", direct_first=False))

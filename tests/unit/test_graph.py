@@ -45,8 +45,12 @@ def confidence(score: int) -> str:
     return f"<root><explanation>reasons</explanation><confidence>{score}</confidence></root>"
 
 
+# The paper's MapCoder: no direct attempt, every plan its t debugging rounds.
+PAPER = {"direct_first": False, "stop_repeats": False}
+
+
 def run(models: dict, problem: dict = FUNCTION_PROBLEM, **context: object) -> dict:
-    return build_graph(chat_models=models).invoke(problem, context=Context(**context))
+    return build_graph(chat_models=models).invoke(problem, context=Context(**(PAPER | context)))
 
 
 def roles(result: dict) -> list[str]:
@@ -199,10 +203,54 @@ def test_graph_without_context_uses_defaults() -> None:
         debugger=lambda p: GOOD,
     )
     result = build_graph(chat_models=models).invoke(FUNCTION_PROBLEM)
-    assert result["passed"] is True
+    assert result["passed"] is True and Context().direct_first  # the direct attempt passed: one call
+    assert roles(result) == ["coder"] and result["plans"] == [] and result["direct"]["samples_passed"] == 2
+    result = build_graph(chat_models=models).invoke(FUNCTION_PROBLEM, context={"direct_first": False})
     assert len(result["plans"]) == Context().k == 3  # a fourth recalled example is dropped
 
 
 def test_unknown_role_in_chat_models_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown roles"):
         build_graph(chat_models=scripted(planer=lambda p: ""))
+
+
+# ---------------------------------------------------------------- the direct attempt (Context.direct_first)
+
+
+def test_a_direct_attempt_that_passes_ends_the_run_after_one_call() -> None:
+    models = scripted(coder=lambda p: GOOD)  # no other role may be asked
+    result = run(models, direct_first=True)
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert roles(result) == ["coder"] and result["llm_calls"] == 1 and result["plans"] == []
+    assert result["format_failures"] == dict.fromkeys(["retriever", "planner", "confidence", "coder", "debugger"], 0)
+    assert "Return the sum" in models["coder"].prompts[0] and "plan" not in models["coder"].prompts[0].lower()
+
+
+def test_a_failing_direct_attempt_runs_mapcoder_and_stays_a_candidate() -> None:
+    # The direct answer passes one sample of two; MapCoder's only plan passes none: the direct code wins.
+    models = scripted(
+        retriever=lambda p: retrieval("EXA"),
+        planner=lambda p: "PLAN-A",
+        confidence=lambda p: confidence(60),
+        coder=lambda p: BAD if "PLAN-A" in p else HALF,
+        debugger=lambda p: "1. still wrong\n" + BAD,
+    )
+    result = run(models, direct_first=True, k=1, t=2)
+    assert result["passed"] is False and "return 3" in result["code"]
+    assert roles(result)[:4] == ["coder", "retriever", "planner", "confidence"]
+    assert result["direct"]["samples_passed"] == 1 and result["plans"][0]["tried"]
+
+
+def test_a_debugger_that_returns_code_already_tried_ends_its_plan() -> None:
+    # The debugger repeats the plan's failing program: the verdict is known, so the plan's rounds stop.
+    models = scripted(
+        retriever=lambda p: retrieval("EXA", "EXB"),
+        planner=by_marker({"EXA example": "PLAN-A", "EXB example": "PLAN-B"}),
+        confidence=by_marker({"PLAN-A": confidence(90), "PLAN-B": confidence(10)}),
+        coder=by_marker({"PLAN-A": BAD, "PLAN-B": GOOD}),
+        debugger=lambda p: "1. same again\n" + BAD,
+    )
+    result = run(models, k=2, t=5, stop_repeats=True)
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert roles(result).count("debugger") == 1  # not 5: its first answer was the code it was shown
+    assert [len(plan["attempts"]) for plan in result["plans"]] == [2, 1]
