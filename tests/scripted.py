@@ -50,3 +50,37 @@ class ScriptedChatModel(BaseChatModel):
 def scripted(**scripts: Callable[[str], str]) -> dict[str, ScriptedChatModel]:
     """Scripted models by role: scripted(retriever=lambda p: ..., planner=...)."""
     return {role: ScriptedChatModel(script=script) for role, script in scripts.items()}
+
+
+class ScriptedAgentModel(BaseChatModel):
+    """A tool-calling chat model for agent tests: `script(messages)` returns the next AIMessage (with
+    `tool_calls` to call a tool). Records the tools it was bound to and every conversation it saw."""
+
+    script: Callable[[list[BaseMessage]], AIMessage]
+    _tools: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+    _seen: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-agent"
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        return list(self._tools)
+
+    @property
+    def seen(self) -> list[list[BaseMessage]]:
+        return list(self._seen)
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedAgentModel:
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        # The schemas as an OpenAI-compatible server would receive them, so tests see what a real model sees.
+        self._tools = [convert_to_openai_tool(tool) for tool in tools]
+        return self
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        self._seen.append(list(messages))
+        return ChatResult(generations=[ChatGeneration(message=self.script(list(messages)))])

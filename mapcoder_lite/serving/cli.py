@@ -88,6 +88,20 @@ def list_(
     Console().print(table)
 
 
+# vLLM arguments `serve` sets itself: passed again through --vllm-arg, vLLM would silently take the
+# last one, and the endpoint `serve` prints or the adapters it names would no longer be true.
+MANAGED_VLLM_ARGS = (
+    "--model", "--served-model-name", "--host", "--port", "--max-model-len", "--dtype", "--generation-config",
+    "--enable-lora", "--max-lora-rank", "--max-loras", "--max-cpu-loras", "--lora-modules",
+)  # fmt: skip
+
+
+def check_vllm_args(args: list[str]) -> None:
+    for arg in args:
+        if arg.split("=", 1)[0] in MANAGED_VLLM_ARGS:
+            raise ValueError(f"--vllm-arg {arg}: serve sets {arg.split('=', 1)[0]} itself; use its own option")
+
+
 def serve(
     model: Annotated[
         str, typer.Option(help="Checkpoint directory, .gguf file, or known model name (prepared if needed).")
@@ -126,10 +140,16 @@ def serve(
     ] = None,
     log_file: Annotated[Path | None, typer.Option(help="Server log (default: in the cache's logs folder).")] = None,
     startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to be ready.")] = 900.0,
+    vllm_arg: Annotated[
+        list[str] | None,
+        typer.Option(help="One more argument for vLLM's server, e.g. --vllm-arg=--enable-auto-tool-choice; "
+                          "repeatable."),
+    ] = None,
 ) -> None:
     """Serve the base model and one LoRA adapter per role with vLLM (OpenAI-compatible API)."""
     console = Console()
     try:
+        check_vllm_args(vllm_arg or [])
         adapters = parse_lora_specs(lora or [])
         if adapters_dir is not None:
             for name, path in discover_adapters(adapters_dir).items():
@@ -162,6 +182,7 @@ def serve(
         python=python,
         log_path=log_path,
         startup_timeout_s=startup_timeout,
+        extra_args=vllm_arg or [],
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -88,3 +88,34 @@ def test_demo_with_an_adapters_folder_without_adapters_says_so_before_preparing_
 def test_serve_rejects_cores_it_cannot_bind(cpus: str, message: str) -> None:
     result = runner.invoke(app, ["serve", "--cpus", cpus])
     assert result.exit_code == 2 and message in " ".join(result.output.split())
+
+
+def test_serve_passes_vllm_args_through_and_refuses_the_ones_it_sets(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    import mapcoder_lite.serving.cli as serving_cli
+    from mapcoder_lite.serving.vllm import VLLMServerError
+
+    made: list[dict] = []
+
+    class Server:
+        def __init__(self, model: Path, adapters: dict, **settings: object) -> None:
+            made.append(settings)
+            self.log_path = tmp_path / "log"
+
+        def start(self) -> None:
+            raise VLLMServerError("not started in a unit test")
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(serving_cli, "prepare_with_status", lambda *args: tmp_path)
+    monkeypatch.setattr(serving_cli, "VLLMServer", Server)
+    # Tool calling for the coding agent example: vLLM turns the model's tool-call text into tool calls.
+    result = runner.invoke(app, ["serve", "--vllm-arg=--enable-auto-tool-choice",
+                                 "--vllm-arg=--tool-call-parser=hermes"])
+    assert result.exit_code == 1 and "not started in a unit test" in result.output
+    assert made[0]["extra_args"] == ["--enable-auto-tool-choice", "--tool-call-parser=hermes"]
+
+    result = runner.invoke(app, ["serve", "--vllm-arg=--port=9"])
+    assert result.exit_code == 2 and "serve sets --port itself" in " ".join(result.output.split())
+    assert len(made) == 1  # refused before any server was made
