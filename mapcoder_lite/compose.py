@@ -210,8 +210,12 @@ def run_graph(graph: CompiledStateGraph, problem: Mapping[str, Any], context: Co
 
 
 def _attempt_of(result: Mapping[str, Any]) -> tuple[int | None, dict[str, Any] | None]:
-    """The plan (index) and attempt whose code was returned: the last attempt with that code."""
+    """The plan (index; -1 for the direct attempt) and attempt whose code was returned: the last
+    attempt with that code."""
     found: tuple[int | None, dict[str, Any] | None] = (None, None)
+    direct = result.get("direct")
+    if direct and result.get("code") and direct.get("code") == result.get("code"):
+        found = (-1, direct)
     for index, plan in enumerate(result.get("plans") or []):
         for attempt in plan.get("attempts") or []:
             if attempt.get("code") == result.get("code") and result.get("code"):
@@ -233,9 +237,9 @@ def result_of(result: Mapping[str, Any], seconds: float) -> ToolResult:
     if attempt is None or index is None:
         outcome = f"No usable code: no answer of the coder or the debugger held a program ({len(plans)} plans)."
     else:
-        plan = plans[index]
         rounds = attempt.get("debug_round", 0)
-        where = (f"plan {index + 1} of {len(plans)} (confidence {plan.get('confidence')})"
+        where = ("the direct attempt, before any plan" if index < 0 else
+                 f"plan {index + 1} of {len(plans)} (confidence {plans[index].get('confidence')})"
                  + (f" after {rounds} debugging round{'s' if rounds != 1 else ''}" if rounds else ""))
         if result.get("passed"):
             outcome = f"Passes all {total} sample tests with {where}."

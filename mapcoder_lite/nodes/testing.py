@@ -76,16 +76,13 @@ def after_tests(state: State, runtime: Runtime[Context]) -> Literal["finish", "d
 
 
 def _tried_before(state: State) -> bool:
-    """Whether the code just tested was already tested and failed: the samples' verdict is the same, and
-    at temperature 0 a debugger shown the same code and report repeats itself, so the rounds left on
-    this plan would be spent on copies (a stuck plan cost up to t calls)."""
-    # Plans are coded in order, so the attempt just recorded is the last of them all.
-    earlier = [a["code"] for plan in state["plans"] for a in plan["attempts"]][:-1]
-    direct = state.get("direct")
-    if direct:
-        earlier.append(direct["code"])
+    """Whether the debugger just returned code this plan already tested: the samples' verdict is the
+    same, and at temperature 0 a debugger shown the same plan, code and report repeats itself, so the
+    rounds left would be spent on copies (a stuck plan cost up to t calls). The same code under another
+    plan, or the direct attempt's, still gets debugged: the debugger sees a different plan there."""
+    earlier = state["plans"][state["plan_index"]]["attempts"][:-1]  # the last is the code just tested
     code = normalized(state["current_code"])
-    return bool(code) and any(normalized(other) == code for other in earlier)
+    return bool(code) and any(normalized(attempt["code"]) == code for attempt in earlier)
 
 
 def normalized(code: str) -> str:

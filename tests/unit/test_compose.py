@@ -21,8 +21,8 @@ from typing_extensions import TypedDict
 from mapcoder_lite.compose import PROGRESS_SOURCE, as_subgraph, as_tool
 from mapcoder_lite.graph import Context
 from mapcoder_lite.problem import ProblemError
+from tests.graph_answers import BAD, FUNCTION_PROBLEM, GOOD, by_marker, confidence, prompts, retrieval
 from tests.scripted import ScriptedAgentModel, ScriptedChatModel, scripted
-from tests.unit.test_graph import BAD, FUNCTION_PROBLEM, GOOD, by_marker, confidence, retrieval
 
 AGENT_STEPS = ["retriever", "planner", "confidence", "rank_plans", "coder", "sample_testing", "finish"]
 
@@ -35,10 +35,6 @@ def mapcoder_models(coder: str = GOOD) -> dict[str, ScriptedChatModel]:
         coder=lambda p: coder,
         debugger=lambda p: "1. still wrong\n" + BAD,
     )
-
-
-def prompts(models: dict[str, ScriptedChatModel]) -> int:
-    return sum(len(model.prompts) for model in models.values())
 
 
 def calls_tool_once(args: dict[str, Any]) -> Callable[[list[BaseMessage]], AIMessage]:
@@ -66,7 +62,7 @@ def react_agent(model: ScriptedAgentModel, tool: Any) -> CompiledStateGraph:
 
 def test_prebuilt_react_agent_calls_the_tool_and_receives_the_graphs_output() -> None:
     models = mapcoder_models()
-    tool = as_tool(chat_models=models)
+    tool = as_tool(chat_models=models, context=Context(direct_first=False))  # the whole graph's steps
     agent_model = ScriptedAgentModel(script=calls_tool_once(
         {"problem": FUNCTION_PROBLEM["problem"], "sample_tests": FUNCTION_PROBLEM["sample_tests"]}))
     agent = react_agent(agent_model, tool)
@@ -108,7 +104,7 @@ def test_prebuilt_react_agent_calls_the_tool_and_receives_the_graphs_output() ->
 
 def test_the_calling_model_sets_k_and_t_within_bounds_and_the_app_sets_the_rest() -> None:
     models = mapcoder_models(coder=BAD)
-    tool = as_tool(chat_models=models, context=Context(k=3, t=3))
+    tool = as_tool(chat_models=models, context=Context(k=3, t=3, direct_first=False))
     problem = {"problem": FUNCTION_PROBLEM["problem"], "sample_tests": FUNCTION_PROBLEM["sample_tests"]}
 
     _, result = tool.func(**problem, settings={"k": 1, "t": 1})  # the tool's function: (content, artifact)
@@ -150,8 +146,9 @@ def test_the_tool_outside_any_graph_and_with_a_stdin_problem() -> None:
                            "sample_tests": [{"input": "2 3\n", "output": "6\n"}, {"input": "4 5\n", "output": "20\n"}]})
     result = json.loads(content)
     assert result["passed"] is True and "a * b" in result["code"]
+    # The direct answer and the plan's code failed (the same program), the debugger's passed.
     assert result["summary"].startswith("Passes all 2 sample tests with plan 1 of 1 (confidence 60) after 1 debugging "
-                                        "round. 5 model calls")  # the coder's answer failed, the debugger's passed
+                                        "round. 6 model calls")
 
 
 def test_a_misspelt_context_field_fails_when_the_tool_is_made() -> None:
@@ -198,7 +195,9 @@ TICKET = {"title": "add", "spec": FUNCTION_PROBLEM["problem"], "checks": FUNCTIO
 
 def test_parent_graph_runs_it_as_a_subgraph_and_resumes_after_an_interrupt_without_rerunning_it() -> None:
     models = mapcoder_models()
-    app = ticket_app(as_subgraph(ticket_to_problem, result_to_ticket, chat_models=models, context=Context(k=2)))
+    paper = Context(k=2, direct_first=False)
+    node = as_subgraph(ticket_to_problem, result_to_ticket, chat_models=models, context=paper)
+    app = ticket_app(node)
     config = {"configurable": {"thread_id": "ticket-1"}}
 
     nested = [
@@ -228,7 +227,7 @@ def test_an_interrupt_inside_the_subgraph_pauses_the_parent_and_resumes_at_that_
     config = {"configurable": {"thread_id": "ticket-2"}}
 
     # The parent's own Context reaches the subgraph: one plan, not the default three.
-    app.invoke(TICKET, config, context=Context(k=1))
+    app.invoke(TICKET, config, context=Context(k=1, direct_first=False))
     paused = app.get_state(config, subgraphs=True)
     assert paused.next == ("solve",)
     inner = paused.tasks[0].state
@@ -236,7 +235,7 @@ def test_an_interrupt_inside_the_subgraph_pauses_the_parent_and_resumes_at_that_
     assert [plan["plan"] for plan in inner.values["plans"]] == ["PLAN-A"]  # ranked plans, ready for review
     assert models["coder"].prompts == []
 
-    app.invoke(None, config, context=Context(k=1))  # go on from the coder
+    app.invoke(None, config, context=Context(k=1, direct_first=False))  # go on from the coder
     assert app.get_state(config).next == ("review",)
     assert len(models["retriever"].prompts) == 1 and len(models["coder"].prompts) == 1
     assert "return a + b" in app.get_state(config).values["solution"]
@@ -268,3 +267,11 @@ def test_progress_lines_keep_the_models_brackets_and_drop_only_the_terminal_colo
     event = progress_event("planner", {"trajectory": [call]})
     assert event["message"] == "plan: 1. return [seen[x], i] for [/x]  0.5s, 3+2 tok format failure"
     assert event["parsed"] is False
+
+
+def test_a_direct_answer_that_passes_is_the_tools_answer_after_one_call() -> None:
+    models = mapcoder_models()
+    _, result = as_tool(chat_models=models).func(problem=FUNCTION_PROBLEM["problem"],
+                                                 sample_tests=FUNCTION_PROBLEM["sample_tests"])
+    assert result["passed"] is True and result["llm_calls"] == 1 and result["plans"] == 0
+    assert result["summary"].startswith("Passes all 2 sample tests with the direct attempt, before any plan.")
