@@ -80,9 +80,9 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
     if node == "direct":
         lines = len(update.get("current_code", "").splitlines())
         report = update["test_report"]
-        verdict = "passed the samples" if report["all_passed"] else "not passing: MapCoder takes over"
+        verdict = "done" if report["all_passed"] else "MapCoder takes over"
         return (f"{lines} lines of code straight from the problem; {report['samples_passed']}/{report['total']} "
-                f"samples passed, {verdict}{cost}")
+                f"samples passed: {verdict}{cost}")
     if node == "sample_testing":
         report = update["test_report"]
         colour = "green" if report["all_passed"] else "yellow"
@@ -97,15 +97,21 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
 
 
 def summarize(result: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """The numbers printed after a run: outcome, the winning plan's confidence, calls, tokens, time."""
+    """The numbers printed after a run: outcome, where the code came from (the direct answer, or a plan
+    and its confidence), calls, tokens, time."""
     calls = result.get("trajectory", [])
-    plan = next(
-        (p for p in result.get("plans", []) if any(a["code"] == result.get("code") for a in p["attempts"])),
-        None,
-    )
+    plans = result.get("plans", [])
+    index = next((i for i, p in enumerate(plans) if any(a["code"] == result.get("code") for a in p["attempts"])),
+                 None)
+    direct = result.get("direct") or {}
+    if index is not None:
+        source = f"plan {index + 1} of {len(plans)}"
+    else:
+        source = "the direct answer" if direct.get("code") and direct["code"] == result.get("code") else "none"
     return {
         "passed": result.get("passed", False),
-        "plan_confidence": plan["confidence"] if plan else None,
+        "code_from": source,
+        "plan_confidence": plans[index]["confidence"] if index is not None else None,
         "llm_calls": result.get("llm_calls", 0),
         "prompt_tokens": sum(c["prompt_tokens"] for c in calls),
         "completion_tokens": sum(c["completion_tokens"] for c in calls),

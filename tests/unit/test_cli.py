@@ -60,6 +60,7 @@ def test_steps_are_shown_as_they_happen_and_summarised() -> None:
         assert expected in printed
     summary = summarize(result, 1.0)
     assert summary["passed"] is True and summary["plan_confidence"] == 88 and summary["llm_calls"] == 4
+    assert summary["code_from"] == "plan 1 of 1"
     assert summary["prompt_tokens"] > 0
 
 
@@ -119,3 +120,17 @@ def test_serve_passes_vllm_args_through_and_refuses_the_ones_it_sets(monkeypatch
     result = runner.invoke(app, ["serve", "--vllm-arg=--port=9"])
     assert result.exit_code == 2 and "serve sets --port itself" in " ".join(result.output.split())
     assert len(made) == 1  # refused before any server was made
+
+
+def test_a_direct_answer_that_passes_is_shown_as_one_step() -> None:
+    good = (
+        "```python\ndef two_sum(nums, target):\n    seen = {}\n    for i, x in enumerate(nums):\n"
+        "        if target - x in seen:\n            return [seen[target - x], i]\n        seen[x] = i\n```"
+    )
+    out = io.StringIO()
+    problem = dict(load_problem(EXAMPLES / "two_sum.md"))
+    graph = build_graph(scripted(coder=lambda p: good))
+    result = solve_problem(problem, make_context(), Console(file=out, width=200), graph)
+    assert "direct  6 lines of code straight from the problem; 3/3 samples passed: done" in out.getvalue()
+    summary = summarize(result, 1.0)
+    assert summary["code_from"] == "the direct answer" and summary["llm_calls"] == 1 and summary["passed"]
