@@ -27,9 +27,8 @@ pytestmark = pytest.mark.skipif(default_data_dir() is None, reason="no ../shared
 
 LIMITS = Limits(timeout_s=10.0, cpu_s=10)
 
-# Finds the harness's own spec (its nonce) by walking the stack, then prints every line a harness
-# could take for success (old and new protocols), forged answers included, and leaves at once.
-FORGE_PROTOCOL = '''
+# The harness's own spec (its nonce), found by walking the stack: what a forger starts from.
+FIND_NONCES = '''
 import os, sys, json
 nonces = set()
 frame = sys._getframe()
@@ -38,6 +37,11 @@ while frame is not None:
         if isinstance(value, dict) and isinstance(value.get("nonce"), str):
             nonces.add(value["nonce"])
     frame = frame.f_back
+'''
+
+# Prints every line a harness could take for success (old and new protocols), forged answers
+# included, and leaves at once.
+FORGE_PROTOCOL = FIND_NONCES + '''
 for nonce in nonces:
     lines = [nonce + ":LOADED:null", nonce + ":PASS:null", nonce + ":DONE:null"]
     lines += [nonce + ":ANSWER:" + json.dumps([i, {"value": v}]) for i in range(200) for v in (True, 0.5, "")]
@@ -156,15 +160,7 @@ solve()
 '''
 
 # Floods the host's decoder with forged answers built to crash it: deep nesting, huge numbers.
-DECODER_BOMB = '''
-import os, sys
-nonces = set()
-frame = sys._getframe()
-while frame is not None:
-    for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
-        if isinstance(value, dict) and isinstance(value.get("nonce"), str):
-            nonces.add(value["nonce"])
-    frame = frame.f_back
+DECODER_BOMB = FIND_NONCES + '''
 for nonce in nonces:
     bombs = ["[" * 50000 + "]" * 50000, "1" * 100000, '{"$int": "' + "f" * 200000 + '"}', '{"$handle": 1}']
     for i in range(3):

@@ -9,7 +9,6 @@ this file's functions, exiting early) can only change the values it reports, whi
 checker then judge.
 """
 
-import contextlib
 import linecache as _linecache
 import os as _os
 import sys as _sys
@@ -20,19 +19,12 @@ from mapcoder_lite.sandbox.harness.codec import (  # shipped: codec.py is inline
     NotData,
     clip_repr,
     decode,
-    dumps,
+    emit,
     encode,
     handle_wire,
 )
 
 _ERROR_CHARS = 20000
-
-
-def _emit(nonce, kind, payload=None):
-    for stream in (_sys.stdout, _sys.stderr):
-        with contextlib.suppress(BaseException):
-            stream.flush()
-    _os.write(1, ("\n" + nonce + ":" + kind + ":" + dumps(payload) + "\n").encode("utf-8", "replace"))
 
 
 def _compile(name, text, mode="exec"):
@@ -72,15 +64,15 @@ def main(spec):
             error = f"the program called sys.exit({clip_repr(exc.code, 200)}) while loading"
         else:
             error = _trace(exc)
-        _emit(nonce, "ERROR", error)
+        emit(nonce, "ERROR", error)
         _os._exit(1)
     entry = spec["entry_point"]
     if entry:
         if entry not in ns:
-            _emit(nonce, "ERROR", f"NameError: the program does not define the entry point {entry!r}")
+            emit(nonce, "ERROR", f"NameError: the program does not define the entry point {entry!r}")
             _os._exit(1)
         ns.setdefault("candidate", ns[entry])
-    _emit(nonce, "LOADED")
+    emit(nonce, "LOADED")
 
     handles = []
 
@@ -116,6 +108,6 @@ def main(spec):
             if isinstance(exc, SystemExit):
                 exc = RuntimeError(f"the program called sys.exit({clip_repr(exc.code, 200)})")
             answer = {"raised": _raised(exc)}
-        _emit(nonce, "ANSWER", [index, answer])
-    _emit(nonce, "DONE")
+        emit(nonce, "ANSWER", [index, answer])
+    emit(nonce, "DONE")
     _os._exit(0)  # skip atexit hooks and non-daemon threads the program may have left

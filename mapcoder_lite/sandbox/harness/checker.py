@@ -15,12 +15,10 @@ message asks one) reports it and the host goes round again with it added.
 
 import ast as _ast
 import builtins as _builtins
-import contextlib
 import importlib as _importlib
 import linecache as _linecache
 import os as _os
 import random as _random
-import sys as _sys
 import traceback as _traceback
 
 from mapcoder_lite.sandbox.harness.codec import (  # shipped: codec.py is inlined above this file
@@ -28,17 +26,11 @@ from mapcoder_lite.sandbox.harness.codec import (  # shipped: codec.py is inline
     clip_repr,
     decode,
     dumps,
+    emit,
     encode,
 )
 
 _ERROR_CHARS = 20000
-
-
-def _emit(nonce, kind, payload=None):
-    for stream in (_sys.stdout, _sys.stderr):
-        with contextlib.suppress(BaseException):
-            stream.flush()
-    _os.write(1, ("\n" + nonce + ":" + kind + ":" + dumps(payload) + "\n").encode("utf-8", "replace"))
 
 
 class _Unknown:
@@ -200,7 +192,7 @@ def main(spec):
         # The same question gets the same answer: the program answered it once, in the host's order.
         answer = answers.get(dumps(question))
         if answer is None:
-            _emit(nonce, "QUESTIONS", [question])
+            emit(nonce, "QUESTIONS", [question])
             _os._exit(0)
         last["call"] = _describe(remote, args, kwargs)
         last["answer"] = answer
@@ -232,12 +224,12 @@ def main(spec):
     except BaseException as exc:
         failure = exc
     if mode == "discover":
-        _emit(nonce, "QUESTIONS", asked)
+        emit(nonce, "QUESTIONS", asked)
         _os._exit(0)
     if failure is None:
-        _emit(nonce, "PASS")
+        emit(nonce, "PASS")
         _os._exit(0)
-    _emit(nonce, "FAIL", {"error": _failure_text(failure, last)})
+    emit(nonce, "FAIL", {"error": _failure_text(failure, last)})
     _os._exit(0)
 
 

@@ -10,8 +10,11 @@ This file is shipped inside the sandboxed harness programs (standard library onl
 this package) and imported by the host, which decodes with the same rules.
 """
 
+import contextlib as _contextlib
 import json as _json
 import math as _math
+import os as _os
+import sys as _sys
 
 MAX_DEPTH = 200
 _MAX_INT_BITS = 13_000  # about 3,900 decimal digits: below Python's int/str conversion limit (4,300)
@@ -157,6 +160,15 @@ def decode(wire, make_handle=None, depth=0, resolve_ref=None):
                 for k, v in body}
     except TypeError as exc:  # an unhashable key or member
         raise NotData(f"a set or dict with an unhashable member: {exc}") from None
+
+
+def emit(nonce, kind, payload=None):
+    """One protocol line on stdout, written past the program's own buffers (which it may have
+    replaced); the host reads only lines that start with the run's nonce."""
+    for stream in (_sys.stdout, _sys.stderr):
+        with _contextlib.suppress(BaseException):  # a program may leave its streams broken
+            stream.flush()
+    _os.write(1, ("\n" + nonce + ":" + kind + ":" + dumps(payload) + "\n").encode("utf-8", "replace"))
 
 
 def dumps(wire):
