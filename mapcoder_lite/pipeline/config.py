@@ -121,6 +121,8 @@ class EvalConfig:
     strategies: list[str] = field(default_factory=lambda: ["direct", "mapcoder", "mapcoder-lite"])
     k: int = 3
     t: int = 5
+    direct_first: bool = True  # Context.direct_first for the graph strategies; false: the paper's graph
+    stop_repeats: bool = True  # Context.stop_repeats likewise
     concurrency: int = 16
     problem_timeout_s: float | None = 3600.0  # 0: no limit
     retry_errors: bool = False  # run problems recorded with an error (timeouts, a lost server) again

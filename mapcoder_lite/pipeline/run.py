@@ -204,14 +204,15 @@ class Pipeline:
     def eval_context(self, strategy: str, student_url: str, teacher_url: str) -> Context:
         assert self.models is not None
         ec = self.config.eval
+        graph = {"k": ec.k, "t": ec.t, "direct_first": ec.direct_first, "stop_repeats": ec.stop_repeats}
         if strategy == "mapcoder-teacher":
-            return self._context(teacher_url, self.models.teacher_name, k=ec.k, t=ec.t)
+            return self._context(teacher_url, self.models.teacher_name, **graph)
         roles = {}
         if strategy == "mapcoder-lite":
             trained = self.trained_agents()
             # Roles without an adapter (too little data) keep the base model; the report names them.
             roles = {f"{role}_model": role for role in ROLES if role in trained}
-        return self._context(student_url, self.models.student_name, k=ec.k, t=ec.t, **roles)
+        return self._context(student_url, self.models.student_name, **graph, **roles)
 
     # ------------------------------------------------------------------ completeness checks
     def _problems(self, dataset: str, split: str | None, limit: int | None) -> list[Any]:

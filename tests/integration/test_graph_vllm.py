@@ -24,8 +24,10 @@ AGENT_NODES = {"retriever", "planner", "confidence", "rank_plans", "coder", "sam
 
 
 def small_run(server: Any) -> dict[str, Any]:
-    """Context for a short run: one plan, one debugging round, short answers; two roles on adapters."""
+    """Context for a short run of the paper's graph (every agent takes a turn): one plan, one debugging
+    round, short answers; two roles on adapters."""
     return {
+        "direct_first": False,
         "base_url": server.base_url,
         "model": server.served_model_name,
         "planner_model": "planner",

@@ -37,7 +37,8 @@ def finished(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
         "finetune": {"agents": ["retriever", "debugger", "coder"], "min_examples": 1, "max_steps": 2,
                      "micro_batch": 2, "batch": 2},
         "eval": {"benchmarks": [{"dataset": "humaneval", "limit": 2}],
-                 "strategies": ["direct", "mapcoder", "mapcoder-lite"], "k": 1, "t": 1, "concurrency": 2},
+                 "strategies": ["direct", "mapcoder", "mapcoder-lite"], "k": 1, "t": 1, "concurrency": 2,
+                 "direct_first": False},  # every agent, so every trained adapter, takes a turn
     })
     pipeline = Pipeline(config, log=(first := []).append, progress=False)
     write_run(pipeline.collect_dir("traj_ret", "train"), "traj_ret", {

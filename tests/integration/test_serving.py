@@ -211,7 +211,8 @@ def test_graph_runs_in_process_without_http(inprocess: Any) -> None:
         "entry_point": "add",
         "language": "python",
     }
-    result = graph.invoke(problem, context=Context(k=1, t=0, base_url="http://127.0.0.1:9/unreachable"))
+    result = graph.invoke(problem, context=Context(k=1, t=0, direct_first=False,
+                                                    base_url="http://127.0.0.1:9/unreachable"))
     assert result["llm_calls"] >= 3
     assert {call["model"] for call in result["trajectory"]} <= set(ROLES)
     assert all(call["completion_tokens"] > 0 for call in result["trajectory"])
