@@ -88,6 +88,7 @@ class RunSettings:
     test_timeout_s: float = 10.0
     memory_mb: int = 1024
     sandbox: str = "local"
+    structured_outputs: str | None = None  # Context.structured_outputs: answer formats enforced at decoding
     # {role: sha256 of its adapter's weights}, where the caller knows them (the pipeline): an adapter
     # trained again under the same name then makes a different run, not a resumable one.
     adapters: dict[str, str] | None = None
@@ -110,6 +111,7 @@ class RunSettings:
             test_timeout_s=context.test_timeout_s,
             memory_mb=context.memory_mb,
             sandbox=context.sandbox,
+            structured_outputs=context.structured_outputs if uses_models else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,7 +120,18 @@ class RunSettings:
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         mine = self.to_dict()
         return [f"{key}: {recorded.get(key)!r} there, {mine[key]!r} now"
-                for key in mine if recorded.get(key) != mine[key]]
+                for key in mine if not _same_setting(key, recorded, mine[key])]
+
+
+# Settings added after runs were recorded without them: the values that their absence stands for
+# (runs made before structured outputs existed decoded free text).
+_ABSENT_MEANS: dict[str, tuple[Any, ...]] = {"structured_outputs": (None, "off")}
+
+
+def _same_setting(key: str, recorded: dict[str, Any], mine: Any) -> bool:
+    if key not in recorded and key in _ABSENT_MEANS:
+        return mine in _ABSENT_MEANS[key]
+    return recorded.get(key) == mine
 
 
 def _now() -> str:
