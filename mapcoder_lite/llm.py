@@ -205,14 +205,8 @@ class RoleModels:
                 )
             return self._cache[key]
 
-    def call(
-        self,
-        role: str,
-        messages: list[Message],
-        context: Context,
-        language: str = "python",
-        grammar: Grammar | None = None,
-    ) -> tuple[str, Call]:
+    def call(self, role: str, messages: list[Message], context: Context, language: str = "python",
+             grammar: Grammar | None = None) -> tuple[str, Call]:
         """Ask `role`'s model; returns the answer text and the call record (parsed=False until set).
 
         `grammar` replaces the role's own answer grammar (a prompt of another format on the same model:
@@ -254,14 +248,8 @@ class RoleModels:
         )
         return text, call
 
-    def ask(
-        self,
-        role: str,
-        messages: list[Message],
-        context: Context,
-        language: str = "python",
-        grammar: Grammar | None = None,
-    ) -> tuple[Any, Call]:
+    def ask(self, role: str, messages: list[Message], context: Context, language: str = "python",
+            grammar: Grammar | None = None) -> tuple[Any, Call]:
         """Ask `role`'s model and read the answer with the role's parser: (what it says, None when it
         is unreadable; the call record, marked parsed or not). What `call` raises passes through."""
         text, call = self.call(role, messages, context, language, grammar)
