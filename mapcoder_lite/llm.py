@@ -226,8 +226,9 @@ class RoleModels:
             reason = _reason(error, context)
             if reason is None:
                 raise
-            if request and _refused_request(error):
-                reason += ("; the request carried an answer grammar (structured outputs): an endpoint that "
+            if request and context.structured_outputs == "on" and _refused_request(error):
+                # 'auto' sends grammars to vLLM only; 'on' sends them anywhere, and an API may refuse them.
+                reason += ("; the request carried an answer grammar (structured outputs on): an endpoint that "
                            "does not take them needs Context.structured_outputs 'auto' or 'off'")
             if _context_overflow(error):
                 refused = Call(role=role, model=name, messages=messages, response="", parsed=False, prompt_tokens=0,

@@ -101,7 +101,7 @@ def test_auto_stays_off_for_an_api_that_rejects_unknown_fields(owner: str | None
         result = run_graph(url)  # would fail on the first call if a grammar were sent
         assert result["passed"] and sum(result["format_failures"].values()) == 0  # the tolerant parsers read it
         assert endpoint.grammars() == dict.fromkeys(GRAMMARS)
-        with pytest.raises(RoleCallError, match=r"retriever agent: .*HTTP 400.*structured outputs.*'auto' or 'off'"):
+        with pytest.raises(RoleCallError, match=r"retriever agent: .*HTTP 400.*structured outputs on.*'auto' or 'off'"):
             run_graph(url, structured_outputs="on")
 
 
