@@ -23,6 +23,7 @@ from mapcoder_lite.cli_options import (
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
+    StructuredOutputsOption,
     TemperatureOption,
     TOption,
     make_context,
@@ -153,6 +154,7 @@ def solve(
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
+    structured_outputs: StructuredOutputsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the output state as JSON on stdout.")] = False,
 ) -> None:
     """Solve one programming problem, showing each agent step as it happens."""
@@ -172,6 +174,7 @@ def solve(
             temperature=temperature,
             max_tokens=max_tokens,
             sandbox=sandbox,
+            structured_outputs=structured_outputs,
         )
     except (ProblemError, ValueError) as error:
         print_error(console, error)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mapcoder_lite.evals.datasets import DATASETS, SOURCES
-from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.graph.context import ROLES, STRUCTURED_OUTPUTS, Context
 
 # typer option types; each command declares `base_url: BaseUrlOption = None` and so on.
 BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")]
@@ -34,6 +34,11 @@ DirectFirstOption = Annotated[
 TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (default 0).")]
 MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one answer.")]
 SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]
+StructuredOutputsOption = Annotated[
+    str | None,
+    typer.Option(help=f"{' | '.join(STRUCTURED_OUTPUTS)}: have the server decode each role's answers in its format "
+                      "(default auto: on for a vLLM endpoint)."),
+]
 
 # Options of the commands that run over a benchmark (eval, collect).
 DatasetOption = Annotated[str, typer.Option(help=f"Benchmark: {', '.join(DATASETS)}.")]

@@ -4,6 +4,10 @@ Every agent call goes through `RoleModels.call`, which times it, counts its toke
 the trajectory, and turns endpoint failures into a `RoleCallError` that names the role, the URL and
 the model instead of a stack trace from deep inside an HTTP client. `RoleModels.ask` is what the
 nodes use: the call, then the answer read with the role's own parser (`mapcoder_lite.roles`).
+
+Where structured outputs are on (`Context.structured_outputs`), a call carries its role's answer
+grammar, and a vLLM server decodes only answers in that format. The parsers stay tolerant: with it
+off (an API that rejects unknown request fields, a chat model passed in) answers are read as before.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
 from mapcoder_lite.prompts.common import Message
+from mapcoder_lite.prompts.grammar import Grammar
 from mapcoder_lite.roles import AGENTS, role_spec
 
 if TYPE_CHECKING:  # the graph package imports this module; importing it back at run time would cycle
@@ -97,6 +103,35 @@ def _reason(error: Exception, context: Context) -> str | None:
     return None
 
 
+# Asking an endpoint whether it is vLLM must not hold up a run: a server that is up answers its model
+# list at once, even while it generates.
+PROBE_TIMEOUT_S = 10.0
+
+
+def probe_vllm(base_url: str, api_key: str) -> bool | None:
+    """Whether the OpenAI-style endpoint at `base_url` is a vLLM server; None when it cannot be asked.
+
+    vLLM lists every model it serves (base model and LoRA adapters) with ``"owned_by": "vllm"`` at
+    GET /models; other servers name their own owner, or have no such list.
+    """
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError:
+        return None  # down, or too slow: unknown, asked again at the next call
+    try:
+        models = response.json().get("data") if response.status_code == 200 else None
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(models, list) and any(isinstance(m, dict) and m.get("owned_by") == "vllm" for m in models)
+
+
+def _refused_request(error: Exception) -> bool:
+    """A request the endpoint found malformed (not one too long): what an API that takes no
+    structured outputs answers to them."""
+    return isinstance(error, openai.APIStatusError) and error.status_code in (400, 422) and not _context_overflow(error)
+
+
 def _context_overflow(error: Exception) -> bool:
     # vLLM: "This model's maximum context length is 4096 tokens. However, your prompt contains ...";
     # OpenAI-style servers also send the code context_length_exceeded.
@@ -120,6 +155,25 @@ class RoleModels:
         self._explicit = dict(chat_models or {})
         self._cache: dict[tuple[Any, ...], BaseChatModel] = {}
         self._lock = threading.Lock()  # planner branches run in parallel threads
+        self._vllm: dict[tuple[str, str], bool] = {}  # (base_url, api key) -> is it vLLM (asked once)
+        self._probe_lock = threading.Lock()
+
+    def structured(self, role: str, context: Context) -> bool:
+        """Whether `role`'s calls carry its answer grammar: never for a chat model passed in (it has no
+        server to enforce it), else as Context.structured_outputs says; 'auto' asks the role's
+        endpoint once whether it is vLLM (an endpoint that cannot be asked is taken for not vLLM)."""
+        if role in self._explicit or context.structured_outputs == "off":
+            return False
+        if context.structured_outputs == "on":
+            return True
+        key = (context.base_url_for(role), context.api_key_for(role))
+        with self._probe_lock:  # the parallel planner branches ask once between them
+            if key not in self._vllm:
+                found = probe_vllm(*key)
+                if found is None:
+                    return False
+                self._vllm[key] = found
+            return self._vllm[key]
 
     def chat_model(self, role: str, context: Context) -> BaseChatModel:
         if role in self._explicit:
@@ -151,17 +205,31 @@ class RoleModels:
                 )
             return self._cache[key]
 
-    def call(self, role: str, messages: list[Message], context: Context) -> tuple[str, Call]:
-        """Ask `role`'s model; returns the answer text and the call record (parsed=False until set)."""
+    def call(self, role: str, messages: list[Message], context: Context, language: str = "python",
+             grammar: Grammar | None = None) -> tuple[str, Call]:
+        """Ask `role`'s model; returns the answer text and the call record (parsed=False until set).
+
+        `grammar` replaces the role's own answer grammar (a prompt of another format on the same model:
+        the `direct` and `cot` baselines on the coder's); it is sent where `structured` says.
+        """
         model = self.chat_model(role, context)
         name = context.model_for(role) if role not in self._explicit else _model_name(model)
+        grammar = grammar or role_spec(role).grammar
+        request: dict[str, Any] = {}
+        if grammar is not None and self.structured(role, context):
+            # vLLM's structured outputs (>= 0.10.2); xgrammar enforces the EBNF while decoding.
+            request["extra_body"] = {"structured_outputs": {"grammar": grammar(language, context.k)}}
         start = time.perf_counter()
         try:
-            answer = model.invoke(messages)
+            answer = model.invoke(messages, **request)
         except Exception as error:
             reason = _reason(error, context)
             if reason is None:
                 raise
+            if request and context.structured_outputs == "on" and _refused_request(error):
+                # 'auto' sends grammars to vLLM only; 'on' sends them anywhere, and an API may refuse them.
+                reason += ("; the request carried an answer grammar (structured outputs on): an endpoint that "
+                           "does not take them needs Context.structured_outputs 'auto' or 'off'")
             if _context_overflow(error):
                 refused = Call(role=role, model=name, messages=messages, response="", parsed=False, prompt_tokens=0,
                                completion_tokens=0, seconds=round(time.perf_counter() - start, 3), error=reason)
@@ -181,10 +249,11 @@ class RoleModels:
         )
         return text, call
 
-    def ask(self, role: str, messages: list[Message], context: Context, language: str = "python") -> tuple[Any, Call]:
+    def ask(self, role: str, messages: list[Message], context: Context, language: str = "python",
+            grammar: Grammar | None = None) -> tuple[Any, Call]:
         """Ask `role`'s model and read the answer with the role's parser: (what it says, None when it
         is unreadable; the call record, marked parsed or not). What `call` raises passes through."""
-        text, call = self.call(role, messages, context)
+        text, call = self.call(role, messages, context, language, grammar)
         parsed = role_spec(role).prompt.parse(text, language)
         call.parsed = parsed is not None
         return parsed, call

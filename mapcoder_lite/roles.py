@@ -4,7 +4,8 @@ A role is one of MapCoder's five agents (a node of the graph, one LoRA adapter t
 supervisor (it only takes part in collecting training data). Each entry names the role's prompt
 module, which builds its messages, reads its answers (``parse``) and checks the strict format its
 training examples must have (``is_strict``); the collection tracks whose runs feed its training
-set and those in which a strong teacher plays it; and its answer budget and grammar.
+set and those in which a strong teacher plays it; and its answer budget and grammar (its format,
+enforced at decoding where the server supports structured outputs; see `RoleModels`).
 
 Everything that lists roles or dispatches on one reads from here: the graph's ``ROLES``, training's
 ``AGENTS``, collection's ``TRACKS``, ``TEACHER_ROLES`` and ``SUPERVISOR_ROLES``, extraction's
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mapcoder_lite.prompts import coder, confidence, debugger, planner, retriever, supervisor
+from mapcoder_lite.prompts.grammar import Grammar
 
 # The collection tracks (run by `mapcoder_lite.supervisor.tracks`), named here because each role
 # says which of them feed it.
@@ -52,7 +54,9 @@ class RoleSpec:
     trained_by: tuple[str, ...] = ()  # the tracks whose runs yield its training examples
     teacher_in: tuple[str, ...] = ()  # the tracks in which a strong teacher plays this agent instead of the student
     max_tokens: int | None = None  # its answer budget; None: the run's Context.max_tokens, one budget for all today
-    grammar: str | None = None  # an answer grammar for the server's structured outputs; None: free text
+    # Its answer format as a grammar (EBNF) for the server's structured outputs, from the language and
+    # k (the prompt module's `answer_grammar`); None: free text.
+    grammar: Grammar | None = None
     agent: bool = True  # one of MapCoder's agents (a graph node with an adapter); False: the supervisor
 
 
@@ -60,14 +64,17 @@ SUPERVISOR = "supervisor"
 REGISTRY: Mapping[str, RoleSpec] = {
     spec.name: spec
     for spec in (
-        RoleSpec("retriever", retriever, trained_by=(TRAJ_RET,), teacher_in=(TRAJ_RET,)),
-        RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,)),
+        RoleSpec("retriever", retriever, trained_by=(TRAJ_RET,), teacher_in=(TRAJ_RET,),
+                 grammar=retriever.answer_grammar),
+        RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,), grammar=planner.answer_grammar),
         # Every track labels the confidence answers it sees by how their plans turned out.
-        RoleSpec("confidence", confidence, trained_by=TRACKS, teacher_in=(TRAJ_CONF,)),
-        RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,)),
-        RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG,), teacher_in=(TRAJ_DEBUG,)),
+        RoleSpec("confidence", confidence, trained_by=TRACKS, teacher_in=(TRAJ_CONF,),
+                 grammar=confidence.answer_grammar),
+        RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,), grammar=coder.answer_grammar),
+        RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG,), teacher_in=(TRAJ_DEBUG,),
+                 grammar=debugger.answer_grammar),
         # Always a strong model of its own (SupervisorContext), never trained.
-        RoleSpec(SUPERVISOR, supervisor, agent=False),
+        RoleSpec(SUPERVISOR, supervisor, agent=False, grammar=supervisor.answer_grammar),
     )
 }
 

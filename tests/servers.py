@@ -1,15 +1,20 @@
-"""Starting real servers from tests: readiness waits, and no server left running."""
+"""Servers for tests: real ones started here (readiness waits, and no server left running), and a
+local JSON endpoint that answers as a test says."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -74,3 +79,50 @@ def langgraph_dev(log: Path, env: dict[str, str] | None = None, timeout_s: float
         yield url
     finally:
         stop(process)
+
+
+Reply = tuple[int, dict[str, Any]]  # HTTP status, JSON body
+
+
+def not_found(path: str) -> Reply:
+    return 404, {"error": {"message": f"no route {path}", "type": "NotFoundError", "code": 404}}
+
+
+@contextlib.contextmanager
+def json_endpoint(
+    respond: Callable[[dict[str, Any]], Reply], get: Callable[[str], Reply] = not_found
+) -> Iterator[str]:
+    """A local HTTP endpoint answering each POSTed JSON request with `respond(request)` and each GET
+    with `get(path)`, both (status, body); yields its OpenAI-style base URL (…/v1)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self._send(*respond(json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+
+        def do_GET(self) -> None:
+            self._send(*get(self.path))
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+
+
+def completion(model: str, content: str) -> dict[str, Any]:
+    """A chat completion answering `content`, as an OpenAI-style server sends it."""
+    return {"id": "1", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}

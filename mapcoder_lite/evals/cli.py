@@ -26,6 +26,7 @@ from mapcoder_lite.cli_options import (
     RoleModelOption,
     SandboxOption,
     SourceOption,
+    StructuredOutputsOption,
     TemperatureOption,
     TestTimeoutOption,
     TOption,
@@ -56,6 +57,7 @@ def eval_command(
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
+    structured_outputs: StructuredOutputsOption = None,
     test_timeout: TestTimeoutOption = None,
     concurrency: ConcurrencyOption = 4,
     problem_timeout: ProblemTimeoutOption = None,
@@ -73,8 +75,8 @@ def eval_command(
         spec = dataset_spec(dataset)
         chosen_split = split or spec.default_split
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, direct_first=direct_first,
-                               temperature=temperature,
-                               max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout)
+                               temperature=temperature, max_tokens=max_tokens, sandbox=sandbox,
+                               test_timeout_s=test_timeout, structured_outputs=structured_outputs)
         chosen = make_strategy(strategy)
         problems = load_problems(spec.name, chosen_split, limit=limit, data_dir=data_dir, source=source)
         settings = RunSettings.make(spec.name, chosen_split, chosen, context)

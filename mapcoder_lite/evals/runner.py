@@ -90,6 +90,7 @@ class RunSettings:
     test_timeout_s: float = 10.0
     memory_mb: int = 1024
     sandbox: str = "local"
+    structured_outputs: str | None = None  # Context.structured_outputs: answer formats enforced at decoding
     # {role: sha256 of its adapter's weights}, where the caller knows them (the pipeline): an adapter
     # trained again under the same name then makes a different run, not a resumable one.
     adapters: dict[str, str] | None = None
@@ -114,6 +115,7 @@ class RunSettings:
             test_timeout_s=context.test_timeout_s,
             memory_mb=context.memory_mb,
             sandbox=context.sandbox,
+            structured_outputs=context.structured_outputs if uses_models else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,11 +123,25 @@ class RunSettings:
 
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         mine = self.to_dict()
-        # A setting added after a run was made: the run had that setting's old behaviour.
-        paper = False if recorded.get("strategy") == "mapcoder" else None
-        before = {"direct_first": paper, "stop_repeats": paper}
-        return [f"{key}: {recorded.get(key, before.get(key))!r} there, {mine[key]!r} now"
-                for key in mine if recorded.get(key, before.get(key)) != mine[key]]
+        return [f"{key}: {recorded.get(key, _absent_means(key, recorded)[0])!r} there, {mine[key]!r} now"
+                for key in mine if not _same_setting(key, recorded, mine[key])]
+
+
+def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
+    """What a setting missing from a recorded run stands for: the setting did not exist yet when the run
+    was made (runs before structured outputs decoded free text; MapCoder runs before direct_first and
+    stop_repeats ran the paper's graph)."""
+    if key == "structured_outputs":
+        return (None, "off")
+    if key in ("direct_first", "stop_repeats"):
+        return (False,) if recorded.get("strategy") == "mapcoder" else (None,)
+    return (None,)
+
+
+def _same_setting(key: str, recorded: dict[str, Any], mine: Any) -> bool:
+    if key not in recorded:
+        return mine in _absent_means(key, recorded)
+    return recorded[key] == mine
 
 
 def _now() -> str:

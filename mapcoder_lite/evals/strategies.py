@@ -10,6 +10,7 @@ checks the loaders and the scoring themselves.
 from __future__ import annotations
 
 import asyncio
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,8 +134,10 @@ class OneCall(Strategy):
             graph_input["problem"], graph_input["sample_tests"], problem.language, graph_input.get("entry_point"),
             cot=self.cot,
         )
-        # The coder's parser takes the last fenced block, so a cot answer's reasoning before it is skipped.
-        code, call = await asyncio.to_thread(self.models.ask, "coder", messages, context, problem.language)
+        # The coder's parser takes the last fenced block, so a cot answer's reasoning before it is skipped;
+        # the answer grammar is this prompt's own (cot reasons before its code block).
+        grammar = functools.partial(direct_prompt.answer_grammar, cot=self.cot)
+        code, call = await asyncio.to_thread(self.models.ask, "coder", messages, context, problem.language, grammar)
         attempt.take(call.update() | {"code": code or ""})
         return attempt
 

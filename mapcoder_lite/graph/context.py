@@ -18,6 +18,7 @@ from mapcoder_lite.roles import AGENTS, role_spec
 ROLES: tuple[str, ...] = AGENTS  # the graph's roles are MapCoder's five agents (kept importable from here)
 ENV_PREFIX = "MAPCODER_LITE_"
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+STRUCTURED_OUTPUTS = ("auto", "on", "off")
 
 
 def _describe(text: str) -> dict[str, Any]:
@@ -110,6 +111,14 @@ class Context:
     request_timeout_s: float = field(
         default=600.0, metadata=_describe("Seconds to wait for one model answer before giving up.")
     )
+    structured_outputs: str = field(
+        default="auto",
+        metadata=_describe(
+            "Send each role's answer grammar with its request, so that the server decodes only answers in "
+            "the role's format: 'on', 'off', or 'auto' (on where the role's endpoint is a vLLM server; "
+            "other APIs may reject the field). Chat models passed to build_graph never get it."
+        ),
+    )
     sandbox: str = field(
         default="local",
         metadata=_describe("Where generated code runs: 'local' (bubblewrap when present) or 'e2b'."),
@@ -153,6 +162,9 @@ class Context:
                 raise ValueError(f"Context.role_api_keys: {pair!r} is not ROLE=ENV_VAR with ROLE one of {ROLES}")
         if self.sandbox not in ("local", "e2b"):
             raise ValueError(f"Context.sandbox must be 'local' or 'e2b' (got {self.sandbox!r})")
+        if self.structured_outputs not in STRUCTURED_OUTPUTS:
+            raise ValueError(f"Context.structured_outputs must be one of {', '.join(STRUCTURED_OUTPUTS)} "
+                             f"(got {self.structured_outputs!r})")
 
     def model_for(self, role: str) -> str:
         """The model name a role's requests carry; on vLLM this picks the role's LoRA adapter."""

@@ -26,6 +26,7 @@ from mapcoder_lite.cli_options import (
     RoleModelOption,
     SandboxOption,
     SourceOption,
+    StructuredOutputsOption,
     TemperatureOption,
     TestTimeoutOption,
     TOption,
@@ -99,6 +100,7 @@ def collect_command(
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
+    structured_outputs: StructuredOutputsOption = None,
     test_timeout: TestTimeoutOption = None,
     concurrency: ConcurrencyOption = 4,
     problem_timeout: ProblemTimeoutOption = None,
@@ -118,7 +120,7 @@ def collect_command(
         keys = ",".join(role_api_key or [])  # Context.validate checks each ROLE=ENV_VAR
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,
                                max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout,
-                               role_api_keys=keys or None)
+                               role_api_keys=keys or None, structured_outputs=structured_outputs)
         supervisor = {"supervisor_model": supervisor_model, "supervisor_base_url": supervisor_base_url,
                       "supervisor_api_key_env": supervisor_api_key_env, "correction_rounds": correction_rounds,
                       "supervisor_hidden_report": supervisor_hidden_report}

@@ -80,6 +80,7 @@ class CollectSettings(RunSettings):
             test_timeout_s=context.test_timeout_s,
             memory_mb=context.memory_mb,
             sandbox=context.sandbox,
+            structured_outputs=context.structured_outputs,
             track=track,
             endpoints={role: context.base_url_for(role) for role in ROLES},
             teachers=teachers,

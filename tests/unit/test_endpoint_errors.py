@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from mapcoder_lite.graph import Context, build_graph
 from mapcoder_lite.llm import RoleCallError
-from tests.servers import free_port
+from tests.servers import Reply, completion, free_port, json_endpoint
 
 PROBLEM = {"problem": "def f():\n    pass", "sample_tests": ["assert f() is None"], "entry_point": "f"}
-
-
-Reply = tuple[int, dict[str, Any]]
-
-
-@contextlib.contextmanager
-def json_endpoint(respond: Callable[[dict[str, Any]], Reply]) -> Iterator[str]:
-    """A local HTTP endpoint answering each POSTed JSON request with `respond(request)`: (status, body)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            status, body = respond(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
 
 
 @pytest.fixture
@@ -124,10 +92,7 @@ def chat(answer: Callable[[str, str], str | None]) -> Callable[[dict[str, Any]],
         reply = answer(request["model"], "\n".join(str(m["content"]) for m in request["messages"]))
         if reply is None:
             return 400, {"error": {"message": TOO_LONG, "type": "BadRequestError", "param": None, "code": 400}}
-        return 200, {"id": "1", "object": "chat.completion", "created": 0, "model": request["model"],
-                     "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                                  "finish_reason": "stop"}],
-                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+        return 200, completion(request["model"], reply)
 
     return respond
 
