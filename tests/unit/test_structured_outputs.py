@@ -82,7 +82,7 @@ def serving(endpoint: Endpoint) -> Iterator[str]:
 
 
 def run_graph(url: str, **settings: Any) -> dict[str, Any]:
-    return build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=1, t=1, **settings))
+    return build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=1, t=1, direct_first=False, **settings))
 
 
 def test_auto_sends_each_roles_grammar_to_vllm_and_asks_once() -> None:
