@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mapcoder_lite.prompts.common import Message, chat, io_contract, problem_section
-from mapcoder_lite.prompts.grammar import BLANK, FENCE_PIECE, code_block, grammar
+from mapcoder_lite.prompts.grammar import BLANK, code_block, grammar
 from mapcoder_lite.prompts.parsing import code_blocks, extract_code
 
 SYSTEM = """You are an expert competitive programmer. You write correct, efficient code.
@@ -66,10 +66,11 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
     return len(blocks) == 1 and extract_code(text, language) is not None
 
 
-# About 1,000-1,300 tokens of code: more than any program the samples need, less than the budget.
+# Longer than any program a benchmark problem needs (about 1,000-1,300 tokens); a model repeating
+# itself must close the block.
 CODE_CHARS = 4000
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:
     """One ```language block and nothing else: the answer ends when the fence closes."""
-    return grammar("root ::= block", code_block("block", language, CODE_CHARS), BLANK, FENCE_PIECE)
+    return grammar(f"root ::= {code_block(language, CODE_CHARS)}", BLANK)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from mapcoder_lite.prompts.common import Message, chat, language_name
-from mapcoder_lite.prompts.grammar import BLANK, grammar, xml_piece, xml_text
+from mapcoder_lite.prompts.grammar import BLANK, element, grammar
 from mapcoder_lite.prompts.parsing import xml_tag
 
 SYSTEM = """You are a strict reviewer of solution plans for programming problems.
@@ -61,15 +61,14 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
     )
 
 
-EXPLANATION_CHARS = 800
+EXPLANATION_CHARS = 1000
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:
     """The USER format: an explanation first (the score follows from it), then a whole number 0-100."""
     return grammar(
-        'root ::= "<root>\\n<explanation>" explanation "</explanation>\\n<confidence>" score "</confidence>\\n</root>"',
+        f'root ::= "<root>\\n" {element("explanation", EXPLANATION_CHARS)} "\\n<confidence>" score'
+        ' "</confidence>\\n</root>"',
         'score ::= "100" | [1-9] [0-9] | [0-9]',
-        xml_text("explanation", EXPLANATION_CHARS),
         BLANK,
-        xml_piece(("root", "explanation", "confidence")),
     )

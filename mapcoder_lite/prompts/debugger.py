@@ -8,9 +8,9 @@ from typing import Any
 from mapcoder_lite.prompts.coder import CODE_CHARS
 from mapcoder_lite.prompts.coder import parse as parse_code
 from mapcoder_lite.prompts.common import Message, chat, io_contract, problem_section
-from mapcoder_lite.prompts.grammar import BLANK, FENCE_PIECE, LINE_PIECE, code_block, grammar, numbered_steps
+from mapcoder_lite.prompts.grammar import BLANK, code_block, grammar, numbered_steps
 from mapcoder_lite.prompts.parsing import code_blocks, text_before_code
-from mapcoder_lite.prompts.planner import MAX_STEPS, STEP_CHARS
+from mapcoder_lite.prompts.planner import MAX_STEPS
 
 SYSTEM = """You are an expert competitive programmer who finds and fixes bugs.
 You answer with a corrected plan followed by the corrected code in one fenced code block."""
@@ -80,10 +80,7 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
 def answer_grammar(language: str = "python", k: int = 3) -> str:
     """The asked format: the corrected plan as numbered steps (the planner's), then one code block."""
     return grammar(
-        'root ::= plan "\\n"? block',
-        numbered_steps("plan", MAX_STEPS, STEP_CHARS),
-        code_block("block", language, CODE_CHARS),
+        f'root ::= plan "\\n"? {code_block(language, CODE_CHARS)}',
+        numbered_steps("plan", MAX_STEPS),
         BLANK,
-        FENCE_PIECE,
-        LINE_PIECE,
     )

@@ -12,7 +12,7 @@ from typing import Any
 from mapcoder_lite.prompts.coder import CODE_CHARS
 from mapcoder_lite.prompts.coder import answer_grammar as code_only
 from mapcoder_lite.prompts.common import Message, chat, io_contract, problem_section
-from mapcoder_lite.prompts.grammar import BLANK, FENCE_PIECE, code_block, fence_text, grammar
+from mapcoder_lite.prompts.grammar import BLANK, code_block, field, grammar
 
 SYSTEM = """You are an expert competitive programmer. You write correct, efficient code."""
 
@@ -50,13 +50,7 @@ REASONING_CHARS = 3000  # cot's reasoning before the code: a restatement, one sa
 
 def answer_grammar(language: str = "python", k: int = 3, *, cot: bool = False) -> str:
     """`direct`: the coder's format (one code block and nothing else). `cot`: the reasoning, free text
-    without a code fence, then one code block, which ends the answer."""
+    without backticks, then one code block, which ends the answer."""
     if not cot:
         return code_only(language, k)
-    return grammar(
-        'root ::= reasoning "\\n\\n" block',
-        fence_text("reasoning", REASONING_CHARS),
-        code_block("block", language, CODE_CHARS),
-        BLANK,
-        FENCE_PIECE,
-    )
+    return grammar(f'root ::= {field("`", REASONING_CHARS)} "\\n\\n" {code_block(language, CODE_CHARS)}', BLANK)

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from mapcoder_lite.prompts.common import Message, chat, language_name, problem_section
-from mapcoder_lite.prompts.grammar import LINE_PIECE, grammar, numbered_steps
+from mapcoder_lite.prompts.grammar import grammar, numbered_steps
 
 SYSTEM = """You are an expert competitive programmer who writes clear, correct solution plans.
 You answer with the plan only: numbered steps in plain text, no code."""
@@ -59,11 +59,10 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
     return parse(text) is not None and "```" not in text
 
 
-# A plan is a short list: at most this many numbered steps, each one line of at most STEP_CHARS.
+# A plan is a short list: at most this many numbered steps, one line each (grammar.STEP_WIDTH).
 MAX_STEPS = 12
-STEP_CHARS = 240
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:
     """The asked format: numbered steps, one line each, no code block (so no code)."""
-    return grammar("root ::= plan", numbered_steps("plan", MAX_STEPS, STEP_CHARS), LINE_PIECE)
+    return grammar("root ::= plan", numbered_steps("plan", MAX_STEPS))

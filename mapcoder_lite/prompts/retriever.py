@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from mapcoder_lite.prompts.common import Message, chat, language_name
-from mapcoder_lite.prompts.grammar import BLANK, grammar, xml_piece, xml_text
+from mapcoder_lite.prompts.grammar import BLANK, element, grammar
 from mapcoder_lite.prompts.parsing import extract_code, xml_tag, xml_tags
 
 SYSTEM = """You are an expert competitive programmer with a wide memory of solved problems.
@@ -77,21 +77,18 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
     return fields_present and bool(xml_tag(body, "algorithm"))
 
 
-# Field bounds in characters, so that k = 3 examples and the tutorial fit in about 1,500 tokens: a
-# model that repeats the problem inside a field must close it and go on to the next.
-FIELD_CHARS = {"description": 300, "code": 800, "planning": 500, "algorithm": 800}
-TAGS = ("root", "problem", *FIELD_CHARS)
+# Field bounds in characters: room for a recalled problem, its program and plan, while a model that
+# repeats the problem inside a field must close it and go on.
+FIELD_CHARS = {"description": 400, "code": 1200, "planning": 600, "algorithm": 1000}
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:
     """The USER format exactly: one root, exactly k problems with their three fields, the algorithm."""
     if k < 1:
         raise ValueError(f"the retriever recalls at least one problem (k={k})")
+    fields = " ".join(f'{element(tag, FIELD_CHARS[tag])} "\\n"' for tag in ("description", "code", "planning"))
     return grammar(
-        f'root ::= "<root>\\n" problem{{{k}}} "<algorithm>" algorithm "</algorithm>\\n</root>"',
-        'problem ::= "<problem>\\n<description>" description "</description>\\n<code>" code "</code>\\n"'
-        ' "<planning>" planning "</planning>\\n</problem>\\n"',
-        *(xml_text(tag, chars) for tag, chars in FIELD_CHARS.items()),
+        f'root ::= "<root>\\n" problem{{{k}}} {element("algorithm", FIELD_CHARS["algorithm"])} "\\n</root>"',
+        f'problem ::= "<problem>\\n" {fields} "</problem>\\n"',
         BLANK,
-        xml_piece(TAGS),
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mapcoder_lite.prompts.common import Message, chat, language_name, problem_section
-from mapcoder_lite.prompts.grammar import BLANK, grammar, xml_piece, xml_text
+from mapcoder_lite.prompts.grammar import BLANK, element, field, grammar
 from mapcoder_lite.prompts.parsing import xml_tag, xml_tags
 
 SYSTEM = """You supervise a team of programming agents: a planner writes a step-by-step plan for a
@@ -217,21 +217,17 @@ def redact(feedback: str, secrets: list[str], *, min_chars: int = 6) -> tuple[st
 
 
 FIELD_CHARS = {"analysis": 800, "feedback": 1200}
-TAGS = ("root", "analysis", "agent", "feedback")
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:
     """The USER format: one analysis, an agent spelled exactly as one of BLAMEABLE, the feedback (no
     code block: the feedback must not carry code)."""
     agents = " | ".join(f'"{agent}"' for agent in BLAMEABLE)
+    # The feedback holds no backtick either, so it cannot carry a code block.
+    feedback = f'"<feedback>" {field("<`", FIELD_CHARS["feedback"])} "</feedback>"'
     return grammar(
-        'root ::= "<root>\\n<analysis>" analysis "</analysis>\\n<agent>" agent "</agent>\\n<feedback>" feedback'
-        ' "</feedback>\\n</root>"',
+        f'root ::= "<root>\\n" {element("analysis", FIELD_CHARS["analysis"])} "\\n<agent>" agent "</agent>\\n"'
+        f' {feedback} "\\n</root>"',
         f"agent ::= {agents}",
-        xml_text("analysis", FIELD_CHARS["analysis"]),
-        # Feedback without backticks, so it cannot carry a code block.
-        xml_text("feedback", FIELD_CHARS["feedback"], piece="feedback_piece", exclude="`"),
         BLANK,
-        xml_piece(TAGS),
-        xml_piece(TAGS, name="feedback_piece", exclude="`"),
     )

@@ -12,7 +12,7 @@ import pytest
 
 from mapcoder_lite import roles
 from mapcoder_lite.prompts import coder, confidence, debugger, direct, planner, retriever, supervisor
-from mapcoder_lite.prompts.grammar import code_block, xml_piece
+from mapcoder_lite.prompts.grammar import STEP_WIDTH, code_block, field
 from tests.integration.vllm_setup import need
 
 
@@ -56,9 +56,11 @@ def retrieval(*problems: tuple[str, str, str], algorithm: str = "Brute force: tr
     return f"<root>\n{body}<algorithm>{algorithm}</algorithm>\n</root>"
 
 
-PAIRS = ("Count pairs with a < b.", "\nfor i in range(n):\n    if a[i] < b[i] and a[i] & b[i] == 0:\n        c += 1\n",
+# A field holds no "<" (it could open or close an element): code in XML writes "&lt;", as XML does.
+PAIRS = ("Count pairs with a &lt; b.",
+         "\nfor i in range(n):\n    if a[i] &lt; b[i] and a[i] & b[i] == 0:\n        c += 1\n",
          "1. loop over pairs\n2. count")
-CPP = ("Sort numbers.", "```cpp\n#include<bits/stdc++.h>\nvector<int> v; cout << v[0] << endl;\n```", "sort; print")
+CPP = ("Sort numbers.", "```cpp\n#include&lt;bits/stdc++.h>\nvector&lt;int> v; cout &lt;&lt; v[0];\n```", "sort; print")
 SQUARES = ("Sum of squares.", "print(sum(x * x for x in xs))", "1. square 2. add")
 
 
@@ -79,13 +81,13 @@ def test_retrieval_fields_cannot_hold_tags_or_run_on() -> None:
     # Stricter than is_strict, which reads these: a field holding a tag of the answer would be read as
     # that element by the tolerant reader, and a field past its bound is a model that loops.
     two = retriever.answer_grammar("python", 2)
-    nested = ("See <code>x</code> here.", "x = 1", "plan")
-    assert not accepts(two, retrieval(PAIRS, nested))
-    assert not accepts(two, retrieval(PAIRS, ("A <Problem attr> tag.", "x = 1", "plan")))
-    assert not accepts(two, retrieval(PAIRS, ("A </b> closing tag.", "x = 1", "plan")))
-    assert accepts(two, retrieval(PAIRS, ("A <codec> and a <problems> word.", "x = 1", "plan")))
+    code = retriever.parse(retrieval(PAIRS, CPP)).examples[0]["code"]
+    assert code.startswith("for i in range(n):\n    if a[i] < b[i]")  # "&lt;" reads as "<"
+    for text in ("See <code>x</code> here.", "A <Problem attr> tag.", "A </b> closing tag.", "if a < b:"):
+        assert not accepts(two, retrieval(PAIRS, (text, "x = 1", "plan"))), text
     bound = retriever.FIELD_CHARS["description"]
-    assert accepts(two, retrieval(PAIRS, ("d" * bound, "x = 1", "plan")))
+    assert accepts(two, retrieval(PAIRS, ("d" * (bound + 1), "x = 1", "plan")))
+    assert not accepts(two, retrieval(PAIRS, ("d" * (bound + 2), "x = 1", "plan")))
     assert not accepts(two, retrieval(PAIRS, ("two sum " * bound, "x = 1", "plan")))
 
 
@@ -104,32 +106,36 @@ def test_confidence_grammar_is_an_explanation_then_a_score_from_0_to_100() -> No
     assert not accepts(grammar, "<root>\n<confidence>90</confidence>\n<explanation>ok</explanation>\n</root>")
     assert not accepts(grammar, answer("90", explanation="fine <confidence>10</confidence>"))
     assert not accepts(grammar, answer("90", explanation="fine " * confidence.EXPLANATION_CHARS))
+    assert accepts(grammar, answer("90", explanation="x" * (confidence.EXPLANATION_CHARS + 1)))
 
 
 def test_plan_grammar_is_numbered_steps_without_code() -> None:
     grammar = planner.answer_grammar()
-    agree(planner, grammar, "1. Read n and the list.\n2. Sort it with `sorted`.\n3. Print the middle element.\n")
-    agree(planner, grammar, "1. Return `a + b`\n")
+    agree(planner, grammar, "1. Read n and the list.\n2. Sort it with sorted(xs).\n3. Print the middle element.\n")
+    agree(planner, grammar, "".join(f"{i}. step\n" for i in range(1, planner.MAX_STEPS + 1)))
     for malformed in ("", "1. Read.\n```python\nx = 1\n```\n"):
         refuse(planner, grammar, malformed)
-    # Stricter than is_strict (which takes any text without a fence): steps, one line each, bounded.
-    for loose in ("Plan: read and print.", "- read\n- print\n", "1. read\n\n2. print\n", "1. read"):
+    # Stricter than is_strict (which takes any text without a fence): steps, one line each, bounded,
+    # and no backtick at all (what keeps a fence out is cheap to enforce only that way).
+    for loose in ("Plan: read and print.", "- read\n- print\n", "1. read\n\n2. print\n", "1. read",
+                  "1. Return `a + b`\n"):
         assert not accepts(grammar, loose), loose
     assert not accepts(grammar, "".join(f"{i}. step\n" for i in range(1, planner.MAX_STEPS + 2)))
-    assert not accepts(grammar, "1. " + "again " * planner.STEP_CHARS + "\n")
+    assert not accepts(grammar, "1. " + "again " * STEP_WIDTH + "\n")
 
 
 @pytest.mark.parametrize("language", ["python", "cpp"])
 def test_coder_grammar_is_one_code_block_and_nothing_else(language: str) -> None:
     grammar = coder.answer_grammar(language)
-    program = "def f(a, b):\n    return a < b  # `x` and ``y``\n" if language == "python" else "int main() {}"
+    program = "def f(a, b):\n    return a < b  # <b> is fine in code\n" if language == "python" else "int main() {}"
     agree(coder, grammar, f"```{language}\n{program}\n```", language)
-    agree(coder, grammar, f"```{language}\nx = '`'\n```", language)  # ends in a backtick
     refuse(coder, grammar, f"```{language}\nx = 1\n```\n```{language}\ny = 2\n```", language)
     refuse(coder, grammar, f"```{language}\n\n```", language)
     # Stricter than is_strict: the fence closed (is_strict reads an answer cut at max_tokens to its end),
-    # no prose around the block, the language's own fence, a bounded program.
+    # no prose around the block, the language's own fence, no backtick in the code, a bounded program.
     assert not accepts(grammar, f"```{language}\ndef f():\n    return 1\n")
+    assert not accepts(grammar, f"```{language}\nx = '`'\n```")
+    assert accepts(grammar, f"```{language}\n" + "x" * (coder.CODE_CHARS + 1) + "\n```")
     assert not accepts(grammar, f"Here is the code:\n```{language}\n{program}\n```")
     assert not accepts(grammar, f"```{language}\n{program}\n```\nIt compares a and b.")
     assert not accepts(grammar, f"```\n{program}\n```")  # untagged: the prompt asks for the language's fence
@@ -155,18 +161,19 @@ def test_supervisor_grammar_blames_exactly_one_agent_with_feedback_and_no_code()
                 f"<feedback>{feedback}</feedback>\n</root>")
 
     agree(supervisor, grammar, answer("planner"))
-    agree(supervisor, grammar, answer("coder", "Check that i < n before reading a[i]."))
+    agree(supervisor, grammar, answer("coder", "Check that i is below n before reading a[i]."))
     for agent in ("tester", "Planner", "the coder", "planner or coder", ""):
         refuse(supervisor, grammar, answer(agent))
     refuse(supervisor, grammar, answer("coder", "Write:\n```python\nif not xs: return 0\n```"))
     refuse(supervisor, grammar, answer("coder", ""))
+    assert not accepts(grammar, answer("coder", "Use `len(xs)`."))  # stricter: no backtick in feedback
 
 
 def test_direct_and_cot_grammars_end_with_the_code_block_the_coder_parser_reads() -> None:
     code = "```python\ndef add(a, b):\n    return a + b\n```"
     assert direct.answer_grammar("python") == coder.answer_grammar("python")
     cot = direct.answer_grammar("python", cot=True)
-    reasoning = "We add two numbers. Sample: add(2, 3) gives 5.\n1. Return `a + b`."
+    reasoning = "We add two numbers. Sample: add(2, 3) gives 5.\n1. Return a + b."
     agree(coder, cot, f"{reasoning}\n\n{code}")
     assert not accepts(cot, code)  # the reasoning comes first
     assert not accepts(cot, f"{reasoning}\n\n{code}\nDone.")
@@ -189,9 +196,9 @@ def test_every_role_with_a_format_registers_its_grammar() -> None:
 
 
 def test_grammar_pieces_refuse_what_they_cannot_write() -> None:
-    with pytest.raises(ValueError, match="tag names"):
-        xml_piece(["Root"])
+    with pytest.raises(ValueError, match="exclude holds"):
+        field("]", 10)
     with pytest.raises(ValueError, match="code-fence grammar"):
-        code_block("block", 'py"thon', 100)
+        code_block('py"thon', 100)
     with pytest.raises(ValueError, match="at least one"):
         retriever.answer_grammar("python", 0)
