@@ -27,7 +27,8 @@ def context(server: Any, structured_outputs: str) -> Context:
     """Two plans, one debugging round each; the planner and the coder on their adapters. The budget
     leaves room for a grammar's longest fields (a cut answer would be out of format, whatever the grammar)."""
     return Context(base_url=server.base_url, model=server.served_model_name, planner_model="planner",
-                   coder_model="coder", k=K, t=1, max_tokens=1024, structured_outputs=structured_outputs)
+                   coder_model="coder", k=K, t=1, max_tokens=1024, structured_outputs=structured_outputs,
+                   direct_first=False)  # every agent answers
 
 
 def test_every_answer_is_strict_with_structured_outputs_and_the_graph_runs_without(vllm_server: Any) -> None:

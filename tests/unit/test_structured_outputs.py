@@ -82,7 +82,8 @@ def serving(endpoint: Endpoint) -> Iterator[str]:
 
 
 def run_graph(url: str, **settings: Any) -> dict[str, Any]:
-    return build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=1, t=1, direct_first=False, **settings))
+    return build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=1, t=1, direct_first=False,
+                                                              **({"structured_outputs": "auto"} | settings)))
 
 
 def test_auto_sends_each_roles_grammar_to_vllm_and_asks_once() -> None:
@@ -146,16 +147,16 @@ def test_direct_and_cot_send_their_own_grammar_on_the_coders_model(cot: bool) ->
                       entry_point="add", hidden_tests=["assert add(2, 2) == 4"])
     with serving(endpoint) as url:
         strategy = make_strategy("cot" if cot else "direct")
-        asyncio.run(strategy.solve(problem, Context.lite(base_url=url), Attempt()))
+        asyncio.run(strategy.solve(problem, Context.lite(base_url=url, structured_outputs="auto"), Attempt()))
     assert endpoint.grammars() == {"coder": direct.answer_grammar("python", 3, cot=cot)}
 
 
 def test_the_setting_is_checked_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Context().structured_outputs == "auto"
+    assert Context().structured_outputs == "off"
     with pytest.raises(ValueError, match="structured_outputs must be one of auto, on, off"):
         Context(structured_outputs="yes")
-    monkeypatch.setenv("MAPCODER_LITE_STRUCTURED_OUTPUTS", "off")
-    assert Context().structured_outputs == "off"
+    monkeypatch.setenv("MAPCODER_LITE_STRUCTURED_OUTPUTS", "auto")
+    assert Context().structured_outputs == "auto"
     monkeypatch.setenv("MAPCODER_LITE_STRUCTURED_OUTPUTS", "always")
     with pytest.raises(ValueError, match="'always'"):
         Context()
@@ -176,7 +177,7 @@ def test_solve_takes_the_option_and_refuses_a_bad_value_before_any_call() -> Non
 
 def test_a_run_records_the_setting_and_a_run_from_before_it_was_free_text() -> None:
     strategy = make_strategy("direct", scripted(coder=lambda prompt: ANSWERS["coder"]))
-    auto = RunSettings.make("toy", "test", strategy, Context())
+    auto = RunSettings.make("toy", "test", strategy, Context(structured_outputs="auto"))
     off = RunSettings.make("toy", "test", strategy, Context(structured_outputs="off"))
     assert auto.structured_outputs == "auto"
     before = {key: value for key, value in off.to_dict().items() if key != "structured_outputs"}
