@@ -111,10 +111,8 @@ class Context:
     request_timeout_s: float = field(
         default=600.0, metadata=_describe("Seconds to wait for one model answer before giving up.")
     )
-    # Off by default until measured on complete runs: on this CPU the first grammar-constrained request
-    # of the demo did not finish in 10 minutes where the same request without a grammar takes 3 s.
     structured_outputs: str = field(
-        default="off",
+        default="auto",
         metadata=_describe(
             "Send each role's answer grammar with its request, so that the server decodes only answers in "
             "the role's format: 'on', 'off', or 'auto' (on where the role's endpoint is a vLLM server; "

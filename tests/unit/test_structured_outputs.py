@@ -152,11 +152,11 @@ def test_direct_and_cot_send_their_own_grammar_on_the_coders_model(cot: bool) ->
 
 
 def test_the_setting_is_checked_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Context().structured_outputs == "off"
+    assert Context().structured_outputs == "auto"
     with pytest.raises(ValueError, match="structured_outputs must be one of auto, on, off"):
         Context(structured_outputs="yes")
-    monkeypatch.setenv("MAPCODER_LITE_STRUCTURED_OUTPUTS", "auto")
-    assert Context().structured_outputs == "auto"
+    monkeypatch.setenv("MAPCODER_LITE_STRUCTURED_OUTPUTS", "off")
+    assert Context().structured_outputs == "off"
     monkeypatch.setenv("MAPCODER_LITE_STRUCTURED_OUTPUTS", "always")
     with pytest.raises(ValueError, match="'always'"):
         Context()
