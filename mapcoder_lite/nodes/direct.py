@@ -15,21 +15,21 @@ from langgraph.runtime import Runtime
 from mapcoder_lite.graph.context import ROLES, Context, context_of
 from mapcoder_lite.graph.state import State
 from mapcoder_lite.llm import PromptTooLong, RoleModels
-from mapcoder_lite.nodes.testing import test_code
+from mapcoder_lite.nodes.testing import nothing_left_to_check, test_code
 from mapcoder_lite.prompts import direct as prompt
 from mapcoder_lite.sandbox import validate_tests
 
 
 def start(state: State, runtime: Runtime[Context]) -> Literal["direct", "retriever"]:
-    """The graph's entry: the direct attempt first (the default), or retrieval as in the paper."""
+    """The graph's entry: the direct attempt first (the default), or retrieval as in the paper. Tests
+    that cannot run are refused here, whichever way the run goes, before any model call is spent."""
+    validate_tests(state["sample_tests"], state.get("language") or "python", allow_empty=True)
     return "direct" if context_of(runtime.context).direct_first else "retriever"
 
 
 def direct(state: State, runtime: Runtime[Context], *, models: RoleModels) -> dict[str, Any]:
     context = context_of(runtime.context)
     language = state.get("language") or "python"
-    # The graph's first step: a test that cannot run is refused before any model call is spent.
-    validate_tests(state["sample_tests"], language, allow_empty=True)
     messages = prompt.build_messages(state["problem"], state["sample_tests"], language, state.get("entry_point"))
     try:
         code, call = models.ask("coder", messages, context, language)
@@ -56,6 +56,4 @@ def direct(state: State, runtime: Runtime[Context], *, models: RoleModels) -> di
 
 def after_direct(state: State) -> Literal["finish", "retriever"]:
     """Done when the direct code passes the samples (or there are none to check); else MapCoder."""
-    if state["test_report"]["all_passed"] or not state["sample_tests"]:
-        return "finish"
-    return "retriever"
+    return "finish" if nothing_left_to_check(state) else "retriever"

@@ -10,14 +10,11 @@ from mapcoder_lite.graph.context import ROLES, Context, context_of
 from mapcoder_lite.graph.state import State
 from mapcoder_lite.llm import RoleModels
 from mapcoder_lite.prompts import retriever as prompt
-from mapcoder_lite.sandbox import validate_tests
 
 
 def retriever(state: State, runtime: Runtime[Context], *, models: RoleModels) -> dict[str, Any]:
     context = context_of(runtime.context)
     language = state.get("language") or "python"
-    # The graph's first step: a test that cannot run is refused before any model call is spent.
-    validate_tests(state["sample_tests"], language, allow_empty=True)
     messages = prompt.build_messages(state["problem"], language, context.k)
     retrieval, call = models.ask("retriever", messages, context, language)
     update = call.update()

@@ -66,13 +66,18 @@ def after_tests(state: State, runtime: Runtime[Context]) -> Literal["finish", "d
     """Stop at the first passing code (or the first code at all, without samples); else debug (at most t
     rounds) unless the code is one already tried; else the next plan; else finish."""
     context = context_of(runtime.context)
-    if state["test_report"]["all_passed"] or not state["sample_tests"]:
-        return "finish"  # passing, or nothing to debug against
+    if nothing_left_to_check(state):
+        return "finish"
     if state["debug_round"] < context.t and not (context.stop_repeats and _tried_before(state)):
         return "debugger"
     if state["plan_index"] + 1 < len(state["plans"]):
         return "next_plan"
     return "finish"
+
+
+def nothing_left_to_check(state: State) -> bool:
+    """The code just tested passes the samples, or there are none to debug against."""
+    return state["test_report"]["all_passed"] or not state["sample_tests"]
 
 
 def _tried_before(state: State) -> bool:

@@ -12,10 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mapcoder_lite.sandbox.base import Limits, Sandbox, clip, language_spec, with_stderr
-from mapcoder_lite.sandbox.verdict import Verdict, direct_asserts, judge_checked, judge_direct
-
-# Outcome fields (actual output, errors) are stored clipped: they travel in graph state and results files.
-MAX_FIELD_CHARS = 20_000
+from mapcoder_lite.sandbox.verdict import MAX_FIELD_CHARS, Verdict, direct_asserts, judge_checked, judge_direct
 
 _SHAPES = (
     "each test must be either an assert string such as \"assert add(1, 2) == 3\" (function problem) "

@@ -28,6 +28,7 @@ from mapcoder_lite.sandbox.base import Limits, RunResult, Sandbox, with_stderr
 from mapcoder_lite.sandbox.harness import program
 from mapcoder_lite.sandbox.harness.codec import NotData, clip_repr, decode, dumps, loads
 
+# Outcome fields (actual output, errors) are stored clipped: they travel in graph state and results files.
 MAX_FIELD_CHARS = 20_000
 # A judge run that keeps meeting new questions is a test whose questions depend on the answers at
 # every step; each round adds at least one answered question.
