@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mapcoder_lite.collection.records import round_of  # noqa: E402
 from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results  # noqa: E402
 from mapcoder_lite.finetune.data import (  # noqa: E402
     CONFIDENCE_FAIL_MAX,
@@ -46,7 +47,6 @@ from mapcoder_lite.finetune.data import (  # noqa: E402
 from mapcoder_lite.graph.context import ROLES, Context  # noqa: E402
 from mapcoder_lite.llm import RoleCallError, RoleModels  # noqa: E402
 from mapcoder_lite.prompts import confidence as confidence_prompt  # noqa: E402
-from mapcoder_lite.supervisor.records import round_of  # noqa: E402
 
 
 @dataclass

@@ -256,11 +256,11 @@ def demo(
 def _register_commands() -> None:
     # These modules import only typer and rich at module level; vLLM, torch and matplotlib load
     # inside the commands, so `mapcoder-lite --help` stays fast.
+    from mapcoder_lite.collection.cli import collect_command, extract_command
     from mapcoder_lite.evals.cli import eval_command, report_command
     from mapcoder_lite.finetune.cli import finetune_command
     from mapcoder_lite.pipeline.cli import pipeline_command
     from mapcoder_lite.serving.cli import models_app, serve
-    from mapcoder_lite.supervisor.cli import collect_command, extract_command
 
     app.add_typer(models_app, name="models", help="Prepare local model checkpoints.")
     app.command("serve")(serve)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from mapcoder_lite.prompts import coder, confidence, debugger, planner, retriever, supervisor
 from mapcoder_lite.prompts.grammar import Grammar
 
-# The collection tracks (run by `mapcoder_lite.supervisor.tracks`), named here because each role
+# The collection tracks (run by `mapcoder_lite.collection.tracks`), named here because each role
 # says which of them feed it.
 TRAJ_RET = "traj_ret"
 TRAJ_DEBUG = "traj_debug"

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mapcoder_lite.collection import collect_problems
 from mapcoder_lite.evals import Problem
 from mapcoder_lite.graph import Context
-from mapcoder_lite.supervisor import collect_problems
 
 SECRET = 987654
 STRICT = ("<root>\n<problem>\n<description>Add a constant MARK</description>\n<code>y = x + 1</code>\n"

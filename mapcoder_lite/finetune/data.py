@@ -3,7 +3,7 @@
     from mapcoder_lite.finetune.data import extract
     stats = extract(["runs/collect/traj_ret-apps-train", "runs/collect/traj_debug-apps-train"], "data/sft")
 
-Each collection run (`mapcoder_lite.supervisor.collect`) yields examples for the roles its track trains:
+Each collection run (`mapcoder_lite.collection.collect`) yields examples for the roles its track trains:
 
     traj_ret                   retriever: the (teacher's) retrieval answer of a run that passed its hidden tests
     traj_debug                 debugger: each turn that made failing code pass the samples, in a run that passed
@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mapcoder_lite.collection.records import classify_corrections, round_of
 from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
 from mapcoder_lite.files import jsonl, write_atomic
 from mapcoder_lite.graph.context import ROLES
@@ -49,7 +50,6 @@ from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
 from mapcoder_lite.prompts.common import Message
 from mapcoder_lite.roles import TRACK_ROLES, role_spec
-from mapcoder_lite.supervisor.records import classify_corrections, round_of
 
 CONFIDENCE_PASS_MIN = 70
 CONFIDENCE_FAIL_MAX = 30

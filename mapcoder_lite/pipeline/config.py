@@ -31,9 +31,9 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from mapcoder_lite.collection.tracks import TRACKS
 from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.train import AGENTS, BACKENDS
-from mapcoder_lite.supervisor.tracks import TRACKS
 
 STAGES = ("prepare", "collect", "extract", "finetune", "eval", "report")
 TEST_SPLITS = ("test",)

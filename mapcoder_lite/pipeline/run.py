@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from mapcoder_lite.collection.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 from mapcoder_lite.evals.runner import RESULTS_FILE, RunDir, read_results
 from mapcoder_lite.files import write_atomic
@@ -35,7 +36,6 @@ from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig
 from mapcoder_lite.serving.models import prepare_model
 from mapcoder_lite.serving.vllm import VLLMServer, served_roots
-from mapcoder_lite.supervisor.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
 
 # A server to have running: model folder, port, cores (None: vLLM's binding), adapters by name.
 ServerSpec = tuple[Path, int, list[int] | None, dict[str, Path] | None]

@@ -3,7 +3,7 @@
 The supervisor is a strong model (DeepSeek-V3 by default) used only to collect training data. It sees
 the plan, its confidence, the code, the sample-test reports and, by default, the first failing hidden
 test; it must answer in the XML below. The feedback goes to the blamed agent's retry, never into a
-training prompt (see `mapcoder_lite.supervisor`).
+training prompt (see `mapcoder_lite.collection`).
 """
 
 from __future__ import annotations

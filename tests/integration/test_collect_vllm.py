@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from mapcoder_lite.collection import SupervisorContext, collect_problems
 from mapcoder_lite.evals import Problem, read_results
 from mapcoder_lite.finetune.data import extract
 from mapcoder_lite.serving.vllm import VLLMServer
-from mapcoder_lite.supervisor import SupervisorContext, collect_problems
 
 pytestmark = pytest.mark.integration
 

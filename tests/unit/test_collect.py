@@ -11,12 +11,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from mapcoder_lite.collection import SupervisorContext, collect_problems
+from mapcoder_lite.collection.cli import collect_command, extract_command
 from mapcoder_lite.evals import SettingsMismatch, read_results
 from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT
 from mapcoder_lite.graph import Context
 from mapcoder_lite.prompts import retriever as retriever_prompt
-from mapcoder_lite.supervisor import SupervisorContext, collect_problems
-from mapcoder_lite.supervisor.cli import collect_command, extract_command
 from tests.scripted import scripted
 from tests.servers import free_port
 from tests.toy_collection import (

@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from mapcoder_lite.collection.cli import extract_command
 from mapcoder_lite.finetune.data import (
     DISAGREES,
     DUPLICATE,
@@ -21,7 +22,6 @@ from mapcoder_lite.finetune.data import (
     plan_outcome,
     split_problems,
 )
-from mapcoder_lite.supervisor.cli import extract_command
 from tests.collection_files import FIXED_PLAN, FIXING, call, retrieval, write_run
 
 

@@ -13,7 +13,7 @@ from tests.scripted import scripted
 
 
 def test_tracks_train_and_teach_the_roles_the_collection_docs_name() -> None:
-    # As mapcoder_lite.finetune.data and mapcoder_lite.supervisor.tracks describe the four tracks.
+    # As mapcoder_lite.finetune.data and mapcoder_lite.collection.tracks describe the four tracks.
     assert {track: set(trained) for track, trained in roles.TRACK_ROLES.items()} == {
         "traj_ret": {"retriever", "confidence"},
         "traj_debug": {"debugger", "confidence"},

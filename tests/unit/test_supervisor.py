@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
+from mapcoder_lite.collection import SupervisorContext, build_supervisor_graph
+from mapcoder_lite.collection.records import DEBUGGED, SUPERSEDED, UNREADABLE, classify_corrections
+from mapcoder_lite.collection.supervisor_graph import graph as exported_graph
 from mapcoder_lite.graph import Context
 from mapcoder_lite.llm import RoleModels
 from mapcoder_lite.prompts import coder as coder_prompt
 from mapcoder_lite.prompts import planner as planner_prompt
 from mapcoder_lite.prompts import supervisor as supervisor_prompt
-from mapcoder_lite.supervisor import SupervisorContext, build_supervisor_graph
-from mapcoder_lite.supervisor.graph import graph as exported_graph
-from mapcoder_lite.supervisor.records import DEBUGGED, SUPERSEDED, UNREADABLE, classify_corrections
 from tests.scripted import scripted
 
 SECRET = 987654  # only in hidden tests: may reach the supervisor, never an agent

@@ -1,8 +1,8 @@
-"""Training-data collection: the supervised correction graph and the three collection tracks.
+"""Training-data collection: the four collection tracks and the supervisor-guided correction graph.
 
     import asyncio
     from mapcoder_lite.graph import Context
-    from mapcoder_lite.supervisor import SupervisorContext, collect
+    from mapcoder_lite.collection import SupervisorContext, collect
 
     # A strong debugger (another server), the small model everywhere else.
     context = Context(model="qwen2.5-coder-0.5b-instruct", debugger_model="deepseek-chat",
@@ -17,22 +17,22 @@ The same from the command line: `mapcoder-lite collect --track ... --dataset ...
 datasets of several collections together: `mapcoder_lite.finetune.data.extract` / `mapcoder-lite extract`.
 """
 
-from mapcoder_lite.supervisor.context import (
+from mapcoder_lite.collection.context import (
     DEEPSEEK_BASE_URL,
     DEEPSEEK_MODEL,
     SUPERVISOR,
     SUPERVISOR_ROLES,
     SupervisorContext,
 )
-from mapcoder_lite.supervisor.graph import (
+from mapcoder_lite.collection.records import classify_corrections, corrected_pairs
+from mapcoder_lite.collection.supervisor_graph import (
     CorrectionInput,
     CorrectionOutput,
     CorrectionState,
     build_supervisor_graph,
     scoring_of,
 )
-from mapcoder_lite.supervisor.records import classify_corrections, corrected_pairs
-from mapcoder_lite.supervisor.tracks import (
+from mapcoder_lite.collection.tracks import (
     TRACKS,
     CollectSettings,
     CollectSummary,

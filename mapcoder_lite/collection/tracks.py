@@ -27,13 +27,13 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 from mapcoder_lite.evals.datasets import Problem
 from mapcoder_lite.evals.runner import Runner, RunSettings, RunSummary, safe_name
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.roles import TEACHER_ROLES, TRACKS
 from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
-from mapcoder_lite.supervisor.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 
 # TEACHER_ROLES: the agents a strong teacher plays in each track, the others being the student (small)
 # model; none in the supervised track, whose strong model is its supervisor.
@@ -105,12 +105,12 @@ class SupervisedCorrection(GraphStrategy):
         super().__init__()
 
     def build(self, checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-        from mapcoder_lite.supervisor.graph import build_supervisor_graph
+        from mapcoder_lite.collection.supervisor_graph import build_supervisor_graph
 
         return build_supervisor_graph(self.chat_models, checkpointer)
 
     def graph_input(self, problem: Problem) -> dict[str, Any]:
-        from mapcoder_lite.supervisor.graph import scoring_of
+        from mapcoder_lite.collection.supervisor_graph import scoring_of
 
         return dict(problem.graph_input()) | {"id": problem.id, "scoring": scoring_of(problem)}
 

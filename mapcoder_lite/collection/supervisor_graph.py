@@ -33,6 +33,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from mapcoder_lite.collection.context import SUPERVISOR_ROLES, SupervisorContext, supervisor_context_of
+from mapcoder_lite.collection.records import corrected_pairs
 from mapcoder_lite.evals.datasets import Problem
 from mapcoder_lite.evals.scoring import score, scoring_limits
 from mapcoder_lite.graph.context import ROLES, Context, context_of
@@ -43,8 +45,6 @@ from mapcoder_lite.nodes import coder, debugger, finish, sample_testing
 from mapcoder_lite.prompts import coder as coder_prompt
 from mapcoder_lite.prompts import planner as planner_prompt
 from mapcoder_lite.prompts import supervisor as prompt
-from mapcoder_lite.supervisor.context import SUPERVISOR_ROLES, SupervisorContext, supervisor_context_of
-from mapcoder_lite.supervisor.records import corrected_pairs
 
 GRAPH_INPUT_KEYS = ("problem", "sample_tests", "entry_point", "language")
 

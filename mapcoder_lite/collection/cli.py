@@ -34,11 +34,8 @@ from mapcoder_lite.cli_options import (
     make_context,
     print_error,
 )
-from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
-from mapcoder_lite.evals.runner import EndpointDown, EvalError
-from mapcoder_lite.graph.context import ROLES
-from mapcoder_lite.supervisor.context import DEEPSEEK_BASE_URL, DEEPSEEK_MODEL, HIDDEN_REPORTS, SupervisorContext
-from mapcoder_lite.supervisor.tracks import (
+from mapcoder_lite.collection.context import DEEPSEEK_BASE_URL, DEEPSEEK_MODEL, HIDDEN_REPORTS, SupervisorContext
+from mapcoder_lite.collection.tracks import (
     DATASETS_DIR,
     SUPERVISED,
     TEACHER_ROLES,
@@ -49,6 +46,9 @@ from mapcoder_lite.supervisor.tracks import (
     default_collect_dir,
     track_context,
 )
+from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
+from mapcoder_lite.evals.runner import EndpointDown, EvalError
+from mapcoder_lite.graph.context import ROLES
 
 RoleApiKeyOption = Annotated[
     list[str] | None,

@@ -23,7 +23,7 @@ def _describe(text: str) -> dict[str, Any]:
 
 @dataclass(kw_only=True)
 class SupervisorContext(Context):
-    """Context of `mapcoder_lite.supervisor.graph`: every graph setting, and who supervises how long."""
+    """Context of `mapcoder_lite.collection.supervisor_graph`: every graph setting, and who supervises how long."""
 
     # The correction graph runs the paper's MapCoder: its runs are the trajectories collected.
     direct_first: bool = field(default=False, metadata=_describe("False here: collection runs the paper's graph."))
