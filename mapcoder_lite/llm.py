@@ -85,6 +85,20 @@ class Call:
         }
 
 
+def merge_calls(calls: Sequence[Call]) -> dict[str, Any]:
+    """The state update of a node that made several calls: every record, call and format failure."""
+    updates = [call.update() for call in calls]
+    failures: dict[str, int] = {}
+    for update in updates:
+        for role, count in update["format_failures"].items():
+            failures[role] = failures.get(role, 0) + count
+    return {
+        "trajectory": [record for update in updates for record in update["trajectory"]],
+        "llm_calls": sum(update["llm_calls"] for update in updates),
+        "format_failures": failures,
+    }
+
+
 def _reason(error: Exception, context: Context) -> str | None:
     """A sentence for the endpoint failures a user can fix; None for anything else."""
     if isinstance(error, openai.NotFoundError):

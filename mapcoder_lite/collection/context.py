@@ -28,6 +28,7 @@ class SupervisorContext(Context):
     # The correction graph runs the paper's MapCoder: its runs are the trajectories collected.
     direct_first: bool = field(default=False, metadata=_describe("False here: collection runs the paper's graph."))
     stop_repeats: bool = field(default=False, metadata=_describe("False here: collection runs the paper's graph."))
+    plan_diversity: bool = field(default=False, metadata=_describe("False here: collection runs the paper's graph."))
     supervisor_model: str = field(
         default=DEEPSEEK_MODEL,
         metadata=_describe("Model that reads failed runs and blames the planner or the coder (DeepSeek-V3)."),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def track_context(track: str, context: Context | None, **supervisor: Any) -> Con
     """The context a track runs with: the paper's graph (a direct attempt that passes would leave the
     agents no trajectory to learn from; every debugging round is a turn to learn from); the supervised
     track also needs the supervisor's settings."""
-    context = replace(context or Context(), direct_first=False, stop_repeats=False)
+    context = (context or Context()).paper_graph()
     if track != SUPERVISED or (isinstance(context, SupervisorContext) and not supervisor):
         return context
     return SupervisorContext.from_context(context, **supervisor)

@@ -51,7 +51,7 @@ from mapcoder_lite.evals.datasets import Problem, ProblemSet
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
 from mapcoder_lite.files import jsonl, write_atomic
-from mapcoder_lite.graph.context import Context
+from mapcoder_lite.graph.context import LEVERS, Context
 from mapcoder_lite.llm import RoleCallError
 
 RESULTS_FILE = "results.jsonl"
@@ -84,6 +84,7 @@ class RunSettings:
     t: int | None = None
     direct_first: bool | None = None
     stop_repeats: bool | None = None
+    plan_diversity: bool | None = None
     endpoint: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
@@ -109,6 +110,7 @@ class RunSettings:
             t=context.t if graph else None,
             direct_first=context.direct_first if graph else None,
             stop_repeats=context.stop_repeats if graph else None,
+            plan_diversity=context.plan_diversity if graph else None,
             endpoint=context.base_url if uses_models else None,
             temperature=context.temperature if uses_models else None,
             max_tokens=context.max_tokens if uses_models else None,
@@ -129,11 +131,11 @@ class RunSettings:
 
 def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
     """What a setting missing from a recorded run stands for: the setting did not exist yet when the run
-    was made (runs before structured outputs decoded free text; MapCoder runs before direct_first and
-    stop_repeats ran the paper's graph)."""
+    was made (runs before structured outputs decoded free text; MapCoder runs before a lever ran the
+    paper's graph)."""
     if key == "structured_outputs":
         return (None, "off")
-    if key in ("direct_first", "stop_repeats"):
+    if key in LEVERS:
         return (False,) if recorded.get("strategy") == "mapcoder" else (None,)
     return (None,)
 

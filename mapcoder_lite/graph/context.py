@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from mapcoder_lite.roles import AGENTS, role_spec
@@ -19,6 +19,9 @@ ROLES: tuple[str, ...] = AGENTS  # the graph's roles are MapCoder's five agents 
 ENV_PREFIX = "MAPCODER_LITE_"
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 STRUCTURED_OUTPUTS = ("auto", "on", "off")
+# Where the graph departs from the paper's MapCoder: bool fields, on by default; all off is the paper's
+# graph, which collection runs (its trajectories train the agents of that graph).
+LEVERS: tuple[str, ...] = ("direct_first", "stop_repeats", "plan_diversity")
 
 
 def _describe(text: str) -> dict[str, Any]:
@@ -100,6 +103,17 @@ class Context:
             "itself): the verdict is known. False: every plan gets its t rounds, as in the paper."
         ),
     )
+    plan_diversity: bool = field(
+        default=True,
+        metadata=_describe(
+            "Different plans, not copies: a plan that repeats a higher-ranked one (normalised) is dropped, and "
+            "when the coder writes a program already tested in this run it is asked once more at "
+            "diversity_temperature. False: every plan is coded and tested as it comes, as in the paper."
+        ),
+    )
+    diversity_temperature: float = field(
+        default=0.7, metadata=_describe("Sampling temperature of the coder's second try at a repeated program.")
+    )
     direct_first: bool = field(
         default=True,
         metadata=_describe(
@@ -160,6 +174,8 @@ class Context:
             role, sep, variable = pair.partition("=")
             if not sep or role.strip() not in ROLES or not variable.strip():
                 raise ValueError(f"Context.role_api_keys: {pair!r} is not ROLE=ENV_VAR with ROLE one of {ROLES}")
+        if self.diversity_temperature < 0:
+            raise ValueError(f"Context.diversity_temperature must be 0 or more (got {self.diversity_temperature})")
         if self.sandbox not in ("local", "e2b"):
             raise ValueError(f"Context.sandbox must be 'local' or 'e2b' (got {self.sandbox!r})")
         if self.structured_outputs not in STRUCTURED_OUTPUTS:
@@ -193,6 +209,10 @@ class Context:
                     raise ValueError(f"role_api_keys names {variable.strip()!r} for {role}, but it is not set")
                 return key
         return self.api_key
+
+    def paper_graph(self) -> Context:
+        """These settings with every lever off: the paper's MapCoder."""
+        return replace(self, **dict.fromkeys(LEVERS, False))
 
     @classmethod
     def lite(cls, **overrides: Any) -> Context:

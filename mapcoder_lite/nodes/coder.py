@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from mapcoder_lite.graph.context import Context, context_of
 from mapcoder_lite.graph.state import State
-from mapcoder_lite.llm import PromptTooLong, RoleModels
+from mapcoder_lite.llm import PromptTooLong, RoleModels, merge_calls
+from mapcoder_lite.nodes.testing import is_tested
 from mapcoder_lite.prompts import coder as prompt
 
 
@@ -32,8 +34,17 @@ def coder(state: State, runtime: Runtime[Context], *, models: RoleModels) -> dic
     except PromptTooLong as refused:
         # A plan too long to code within the context window: no code, and no debugging of nothing.
         return refused.call.update() | update | {"current_code": "", "debug_round": context.t}
+    calls = [call]
+    if context.plan_diversity and is_tested(code or "", state):
+        # The program is one whose verdict is known (at temperature 0 another plan often yields the
+        # same code): a sample at diversity_temperature gives the plan a program of its own.
+        plan["repeated"] = True
+        resample = replace(context, temperature=context.diversity_temperature)
+        code, second = models.ask("coder", messages, resample, language)
+        calls.append(second)
+        plan["still_repeated"] = is_tested(code or "", state)
     # Fallback: no usable code is a failed attempt (empty code), which debugging may still rescue.
-    return call.update() | update | {"current_code": code or "", "debug_round": 0}
+    return merge_calls(calls) | update | {"current_code": code or "", "debug_round": 0}
 
 
 def next_plan(state: State) -> dict[str, Any]:

@@ -29,9 +29,27 @@ def confidence(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels)
     return call.update() | {"candidate_plans": [candidate | score]}
 
 
-def rank_plans(state: State) -> dict[str, Any]:
-    """Order plans by descending confidence (ties keep retrieval order); start with the first."""
+def rank_plans(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Order plans by descending confidence (ties keep retrieval order); start with the first. With
+    Context.plan_diversity a plan that repeats a higher-ranked one is dropped: coding it again would
+    spend the coder's and debugger's calls on a copy (three planners shown no example write one plan)."""
     ranked = sorted(state["candidate_plans"], key=lambda p: (-p["confidence"], p["example_index"]))
+    if context_of(runtime.context).plan_diversity:
+        ranked = _distinct(ranked)
     plans = [plan | {"tried": False, "passed": False, "attempts": []} for plan in ranked]
     # The best attempt so far is the direct one, if the run made it (Context.direct_first), else none.
     return {"plans": plans, "plan_index": 0, "debug_round": 0, "best": state.get("best") or {}}
+
+
+def _distinct(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plans in order, without those whose text (case and spacing aside) an earlier one has; two
+    empty plans (failed planners) both mean "solve it directly", so the second goes too."""
+    seen: set[str] = set()
+    kept = []
+    for plan in plans:
+        text = " ".join(plan["plan"].lower().split())
+        if text in seen:
+            continue
+        seen.add(text)
+        kept.append(plan)
+    return kept

@@ -90,6 +90,15 @@ def _tried_before(state: State) -> bool:
     return bool(code) and any(normalized(attempt["code"]) == code for attempt in earlier)
 
 
+def is_tested(code: str, state: State) -> bool:
+    """Whether `code` was already tested in this run: as the direct attempt or under any plan."""
+    program = normalized(code)
+    if not program:
+        return False
+    tested = [state.get("direct") or {}, *(a for plan in state.get("plans", []) for a in plan.get("attempts", []))]
+    return any(normalized(attempt.get("code", "")) == program for attempt in tested)
+
+
 def normalized(code: str) -> str:
     """Code compared for sameness: trailing spaces and blank lines do not count."""
     return "\n".join(line.rstrip() for line in code.splitlines() if line.strip())

@@ -123,6 +123,7 @@ class EvalConfig:
     t: int = 5
     direct_first: bool = True  # Context.direct_first for the graph strategies; false: the paper's graph
     stop_repeats: bool = True  # Context.stop_repeats likewise
+    plan_diversity: bool = True  # Context.plan_diversity likewise
     concurrency: int = 16
     problem_timeout_s: float | None = 3600.0  # 0: no limit
     retry_errors: bool = False  # run problems recorded with an error (timeouts, a lost server) again

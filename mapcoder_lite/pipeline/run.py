@@ -204,7 +204,8 @@ class Pipeline:
     def eval_context(self, strategy: str, student_url: str, teacher_url: str) -> Context:
         assert self.models is not None
         ec = self.config.eval
-        graph = {"k": ec.k, "t": ec.t, "direct_first": ec.direct_first, "stop_repeats": ec.stop_repeats}
+        graph = {"k": ec.k, "t": ec.t, "direct_first": ec.direct_first, "stop_repeats": ec.stop_repeats,
+                 "plan_diversity": ec.plan_diversity}
         if strategy == "mapcoder-teacher":
             return self._context(teacher_url, self.models.teacher_name, **graph)
         roles = {}

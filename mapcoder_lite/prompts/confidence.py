@@ -9,20 +9,27 @@ from mapcoder_lite.prompts.common import Message, chat, language_name
 from mapcoder_lite.prompts.grammar import BLANK, element, grammar
 from mapcoder_lite.prompts.parsing import xml_tag
 
-SYSTEM = """You are a strict reviewer of solution plans for programming problems.
+SYSTEM = """You review solution plans for programming problems.
 You answer only in the XML format the user asks for."""
 
+# A filled-in answer rather than placeholders: a small model copied capitalised placeholders back
+# ("WHY THE PLAN DOES OR DOES NOT SOLVE THE PROBLEM"), and their negative wording pulled its scores
+# down. The example is about another problem, so nothing in it can be copied as an answer.
 USER = """## Problem
 {problem}
 
 ## Plan ({language})
 {plan}
 
-Would this plan, implemented faithfully, solve the problem, including its edge cases?
-Answer with exactly this XML and nothing else, replacing each CAPITALISED placeholder:
+Check the plan step by step against the problem: does it compute what is asked, for every input the
+problem allows? Then say how confident you are that the plan, implemented faithfully, solves it: a
+whole number from 0 (it surely fails) to 100 (it surely works).
+
+Answer in this XML format and nothing else. An answer about another plan, for illustration:
 <root>
-<explanation>WHY THE PLAN DOES OR DOES NOT SOLVE THE PROBLEM</explanation>
-<confidence>YOUR SCORE: ONE WHOLE NUMBER, 0 = SURELY WRONG, 100 = SURELY RIGHT</confidence>
+<explanation>The plan sorts the numbers and returns the middle one, which is the median asked for, but
+for an even count it should average the two middle numbers and it does not.</explanation>
+<confidence>20</confidence>
 </root>"""
 
 # A score is a bare whole number, optionally written as a percentage or out of 100. Anything else

@@ -30,6 +30,7 @@ from mapcoder_lite.evals.cli import eval_command, report_command
 from mapcoder_lite.evals.datasets import default_data_dir
 from mapcoder_lite.evals.strategies import Strategy
 from mapcoder_lite.graph import Context
+from mapcoder_lite.graph.context import LEVERS
 from mapcoder_lite.llm import RoleCallError
 from tests.scripted import scripted
 from tests.servers import free_port
@@ -365,7 +366,7 @@ def test_a_run_from_before_checkpoints_resumes(tmp_path: Path) -> None:
 
 
 def test_a_kill_between_parallel_planners_keeps_the_finished_branch(tmp_path: Path) -> None:
-    context = Context(test_timeout_s=5.0, k=2, t=1, direct_first=False)
+    context = Context(test_timeout_s=5.0, k=2, t=1).paper_graph()  # two plans alike
     recalled = ("<root><problem><description>EX-A</description><code>c</code><planning>p</planning></problem>"
                 "<problem><description>EX-B</description><code>c</code><planning>p</planning></problem>"
                 "<algorithm>Arithmetic</algorithm></root>")
@@ -514,12 +515,11 @@ def test_only_a_runner_that_owns_the_loop_takes_over_ctrl_c(tmp_path: Path, drai
     assert (after is not before) == drains
 
 
-def test_a_mapcoder_run_from_before_direct_first_resumes_only_as_the_papers_graph(tmp_path: Path) -> None:
+def test_a_mapcoder_run_from_before_the_levers_resumes_only_as_the_papers_graph(tmp_path: Path) -> None:
     strategy = make_strategy("mapcoder", scripted())
-    paper = RunSettings.make("toy", "test", strategy, Context(direct_first=False, stop_repeats=False)).to_dict()
-    for key in ("direct_first", "stop_repeats"):
+    paper = RunSettings.make("toy", "test", strategy, Context().paper_graph()).to_dict()
+    for key in LEVERS:
         del paper[key]  # what run.json held before these settings existed
-    assert RunSettings.make("toy", "test", strategy, Context(direct_first=False, stop_repeats=False)) \
-        .differences(paper) == []
+    assert RunSettings.make("toy", "test", strategy, Context().paper_graph()).differences(paper) == []
     assert RunSettings.make("toy", "test", strategy, Context()).differences(paper) == [
-        "direct_first: False there, True now", "stop_repeats: False there, True now"]
+        f"{lever}: False there, True now" for lever in LEVERS]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from mapcoder_lite.graph import Context, build_graph
+from mapcoder_lite.graph.context import LEVERS
 from tests.graph_answers import BAD, FUNCTION_PROBLEM, GOOD, HALF, by_marker, confidence, retrieval
 from tests.scripted import scripted
 
 # The paper's MapCoder: no direct attempt, every plan its t debugging rounds.
-PAPER = {"direct_first": False, "stop_repeats": False}
+PAPER = dict.fromkeys(LEVERS, False)
 
 
 def run(models: dict, problem: dict = FUNCTION_PROBLEM, **context: object) -> dict:
@@ -168,7 +169,7 @@ def test_graph_without_context_uses_defaults() -> None:
     result = build_graph(chat_models=models).invoke(FUNCTION_PROBLEM)
     assert result["passed"] is True and Context().direct_first  # the direct attempt passed: one call
     assert roles(result) == ["coder"] and result["plans"] == [] and result["direct"]["samples_passed"] == 2
-    result = build_graph(chat_models=models).invoke(FUNCTION_PROBLEM, context={"direct_first": False})
+    result = build_graph(chat_models=models).invoke(FUNCTION_PROBLEM, context=Context().paper_graph())
     assert len(result["plans"]) == Context().k == 3  # a fourth recalled example is dropped
 
 
@@ -217,3 +218,61 @@ def test_a_debugger_that_returns_code_already_tried_ends_its_plan() -> None:
     assert result["passed"] is True and "a + b" in result["code"]
     assert roles(result).count("debugger") == 1  # not 5: its first answer was the code it was shown
     assert [len(plan["attempts"]) for plan in result["plans"]] == [2, 1]
+
+
+# ---------------------------------------------------------------- different plans (Context.plan_diversity)
+
+
+def test_plans_alike_are_coded_once_with_plan_diversity_and_each_without() -> None:
+    def models() -> dict:
+        return scripted(
+            retriever=lambda p: retrieval("EXA", "EXB", "EXC"),
+            planner=by_marker({"EXA example": "1. Add  them", "EXB example": "1. add them", "EXC example": "PLAN-C"}),
+            confidence=by_marker({"PLAN-C": confidence(10)}, default=confidence(50)),
+            coder=by_marker({"PLAN-C": GOOD}, default=BAD),
+            debugger=lambda p: "1. still wrong\n" + BAD,
+        )
+    result = run(models(), k=3, t=0, plan_diversity=True)
+    # "1. add them" repeats "1. Add  them" (case and spacing aside): only two plans are coded.
+    assert result["passed"] is True and [p["plan"] for p in result["plans"]] == ["1. Add  them", "PLAN-C"]
+    assert roles(result).count("coder") == 2
+    result = run(models(), k=3, t=0)  # the paper's graph: the copy is coded too
+    assert len(result["plans"]) == 3 and roles(result).count("coder") == 3 and result["passed"] is True
+
+
+def test_a_program_already_tested_is_asked_for_once_more() -> None:
+    # The direct answer fails; the plan's coder first writes the same program, then (asked again) another.
+    answers = iter([BAD, BAD, GOOD])
+    models = scripted(
+        retriever=lambda p: retrieval("EXA"),
+        planner=lambda p: "PLAN-A",
+        confidence=lambda p: confidence(60),
+        coder=lambda p: next(answers),
+        debugger=lambda p: "1. still wrong\n" + BAD,
+    )
+    result = run(models, k=1, t=0, direct_first=True, plan_diversity=True)
+    assert result["passed"] is True and "a + b" in result["code"]
+    assert roles(result) == ["coder", "retriever", "planner", "confidence", "coder", "coder"]
+    assert result["llm_calls"] == 6 and result["plans"][0]["repeated"] and not result["plans"][0]["still_repeated"]
+    assert [a["code"] for a in result["plans"][0]["attempts"]] == [result["code"]]  # the repeat is never run
+
+
+def test_a_program_still_repeated_is_tested_and_debugged_under_its_plan() -> None:
+    models = scripted(
+        retriever=lambda p: retrieval("EXA"),
+        planner=lambda p: "PLAN-A",
+        confidence=lambda p: confidence(60),
+        coder=lambda p: BAD,
+        debugger=lambda p: "1. add\n" + GOOD,
+    )
+    result = run(models, k=1, t=1, direct_first=True, plan_diversity=True)
+    assert result["passed"] is True and result["plans"][0]["still_repeated"]
+    assert roles(result) == ["coder", "retriever", "planner", "confidence", "coder", "coder", "debugger"]
+
+
+def test_collection_contexts_run_the_papers_graph() -> None:
+    from mapcoder_lite.collection import SupervisorContext
+
+    assert all(getattr(SupervisorContext(), lever) is False for lever in LEVERS)
+    assert all(getattr(Context(), lever) is True for lever in LEVERS)
+    assert all(getattr(Context(k=2).paper_graph(), lever) is False for lever in LEVERS)
