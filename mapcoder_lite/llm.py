@@ -65,11 +65,15 @@ class Call:
     completion_tokens: int
     seconds: float
     error: str | None = None  # the endpoint refused the call (PromptTooLong): no answer, no tokens
+    # Why the answer ended, as the server says: "length" is an answer cut at its token budget (a small
+    # model repeating itself); None where the model does not say (scripted models).
+    finish_reason: str | None = None
 
     def record(self) -> dict[str, Any]:
         record = asdict(self)
-        if self.error is None:
-            del record["error"]
+        for optional in ("error", "finish_reason"):
+            if record[optional] is None:
+                del record[optional]
         return record
 
     def update(self) -> dict[str, Any]:
@@ -260,6 +264,7 @@ class RoleModels:
             prompt_tokens=int(usage.get("input_tokens", 0)),
             completion_tokens=int(usage.get("output_tokens", 0)),
             seconds=round(time.perf_counter() - start, 3),
+            finish_reason=(getattr(answer, "response_metadata", None) or {}).get("finish_reason"),
         )
         return text, call
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from mapcoder_lite.evals.datasets import distinct_count
 from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, RunDir, read_results
+from mapcoder_lite.evals.trajectories import TrajectoryStats, trajectory_stats
 from mapcoder_lite.graph.context import ROLES
 
 
@@ -36,6 +37,7 @@ class RunStats:
     wall_seconds: float = 0.0
     common_only: bool = False  # restricted to the problems every compared run finished
     rows_in_file: int | None = None  # the data file's rows behind the `total` problems (some may repeat)
+    trajectories: TrajectoryStats = field(default_factory=TrajectoryStats)
 
     @property
     def pass_at_1(self) -> float:
@@ -91,6 +93,7 @@ def load_run(path: str | Path, label: str | None = None, only: set[str] | None =
         wall_seconds=0.0 if only is not None else sum(float(s.get("seconds") or 0) for s in run.get("sessions", [])),
         common_only=only is not None,
         rows_in_file=run.get("rows_in_file"),
+        trajectories=trajectory_stats(run_dir.path, records, run.get("settings", {}).get("max_tokens")),
     )
 
 
@@ -123,6 +126,23 @@ def _problems_cell(s: RunStats) -> str:
     return f"{s.problems} of {s.total}" if s.partial else str(s.problems)
 
 
+def _at_budget_cell(s: RunStats) -> str:
+    t = s.trajectories
+    if not t.calls:
+        return "-"
+    share = t.tokens_at_budget / t.completion_tokens if t.completion_tokens else 0.0
+    return f"{t.calls_at_budget}/{t.calls} ({share:.0%})"
+
+
+def _repeats_cell(s: RunStats) -> str:
+    """Coded plans, and how many repeated a tested program (-> still after plan_diversity asked again)."""
+    t = s.trajectories
+    if not t.plans_coded:
+        return "-"
+    after = f" -> {t.plans_still_repeated}" if t.plans_still_repeated != t.plans_repeated else ""
+    return f"{t.plans_coded} / {t.plans_repeated}{after}"
+
+
 def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
     """The table's rows: (metric, one cell per run)."""
     def each(fn: Any) -> list[str]:
@@ -153,6 +173,8 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("mean LLM calls / problem", each(lambda s: f"{s.mean(s.llm_calls):.2f}")),
         ("mean prompt tokens / problem", each(lambda s: f"{s.mean(s.prompt_tokens):,.0f}")),
         ("mean completion tokens / problem", each(lambda s: f"{s.mean(s.completion_tokens):,.0f}")),
+        ("answers cut at max_tokens (share of tokens)", each(_at_budget_cell)),
+        ("plans coded / repeating a tested program", each(_repeats_cell)),
         ("wall time", each(lambda s: _duration(s.wall_seconds) if s.wall_seconds else "-")),
         ("throughput (problems / min)", each(
             lambda s: f"{s.problems / s.wall_seconds * 60:.1f}" if s.wall_seconds else "-")),

@@ -568,6 +568,7 @@ class Runner:
             "hidden": verdict.report if verdict else None,
             "extra": verdict.extra_report if verdict else None,
             "plans": attempt.plans,
+            "direct": attempt.direct,  # the graph's direct attempt (Context.direct_first), else None
             "format_failures": attempt.format_failures,
             "llm_calls": attempt.llm_calls,
             "prompt_tokens": attempt.prompt_tokens,

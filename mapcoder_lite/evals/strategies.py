@@ -39,6 +39,7 @@ class Attempt:
     code: str = ""
     samples_passed: bool | None = None  # the graph's own verdict on the samples; None if not tested
     plans: list[dict[str, Any]] = field(default_factory=list)
+    direct: dict[str, Any] | None = None  # the graph's direct attempt, when it made one
     trajectory: list[dict[str, Any]] = field(default_factory=list)
     format_failures: dict[str, int] = field(default_factory=dict)
     llm_calls: int = 0
@@ -49,6 +50,7 @@ class Attempt:
         one call adds to a state (`Call.update`) with its code."""
         self.trajectory = list(state.get("trajectory") or [])
         self.plans = list(state.get("plans") or [])
+        self.direct = state.get("direct") or self.direct
         self.format_failures = dict(state.get("format_failures") or {})
         self.llm_calls = int(state.get("llm_calls") or 0)
         # "code" appears when the graph finishes (the passing or best program); until then the
