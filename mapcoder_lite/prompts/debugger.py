@@ -8,9 +8,9 @@ from typing import Any
 from mapcoder_lite.prompts.coder import CODE_CHARS
 from mapcoder_lite.prompts.coder import parse as parse_code
 from mapcoder_lite.prompts.common import Message, chat, io_contract, problem_section
-from mapcoder_lite.prompts.grammar import BLANK, code_block, grammar, numbered_steps
+from mapcoder_lite.prompts.grammar import BLANK, code_block, field, grammar
 from mapcoder_lite.prompts.parsing import code_blocks, text_before_code
-from mapcoder_lite.prompts.planner import MAX_STEPS
+from mapcoder_lite.prompts.planner import PLAN_CHARS
 
 SYSTEM = """You are an expert competitive programmer who finds and fixes bugs.
 You answer with a corrected plan followed by the corrected code in one fenced code block."""
@@ -78,9 +78,5 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:
-    """The asked format: the corrected plan as numbered steps (the planner's), then one code block."""
-    return grammar(
-        f'root ::= plan "\\n"? {code_block(language, CODE_CHARS)}',
-        numbered_steps("plan", MAX_STEPS),
-        BLANK,
-    )
+    """The asked format: the corrected plan (bounded text, as the planner's), then one code block."""
+    return grammar(f'root ::= {field("`", PLAN_CHARS)} {code_block(language, CODE_CHARS)}', BLANK)

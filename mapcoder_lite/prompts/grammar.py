@@ -32,10 +32,6 @@ Grammar = Callable[[str, int], str]
 # Blank space allowed where the parsers strip it, bounded so that it cannot run on either.
 BLANK = "blank ::= [ \\t\\n]{0,8}"
 
-# Numbered steps are one line each, of at most this many characters.
-STEP_WIDTH = 240
-
-
 def field(exclude: str, max_chars: int) -> str:
     """An expression for free text: not blank, of at most `max_chars` characters after the first one
     (and some blank space before it), holding none of the characters of `exclude` (needs BLANK).
@@ -60,15 +56,6 @@ def code_block(language: str, max_chars: int) -> str:
     if not re.fullmatch(r"[a-z0-9+#]+", tag):
         raise ValueError(f"cannot write a code-fence grammar for the language {language!r}")
     return f'"```{tag}\\n" {field("`", max_chars)} "\\n```"'
-
-
-def numbered_steps(name: str, max_steps: int) -> str:
-    """Rules for `name`: a plan as 1 to `max_steps` numbered steps ("1. ..."), one line each of at
-    most STEP_WIDTH characters without backticks (so no code block), each ending with a line break."""
-    return "\n".join((
-        f"{name} ::= {name}_step{{1,{max_steps}}}",
-        f'{name}_step ::= [1-9] [0-9]? ". " [^ \\t\\n`] [^`\\n]{{0,{STEP_WIDTH}}} "\\n"',
-    ))
 
 
 def grammar(*rules: str) -> str:
