@@ -53,7 +53,11 @@ class RoleSpec:
     prompt: RolePrompt
     trained_by: tuple[str, ...] = ()  # the tracks whose runs yield its training examples
     teacher_in: tuple[str, ...] = ()  # the tracks in which a strong teacher plays this agent instead of the student
-    max_tokens: int | None = None  # its answer budget; None: the run's Context.max_tokens, one budget for all today
+    # Its answer budget; None: the run's Context.max_tokens. A role with a budget of its own writes
+    # short free text (a plan, a judgement) that a model caught repeating itself would otherwise spin
+    # out to the ceiling; each leaves room for the longest answer its grammar allows, written normally
+    # (tests/unit/test_roles.py); the roles with code answers have their grammar's bounds instead.
+    max_tokens: int | None = None
     # Its answer format as a grammar (EBNF) for the server's structured outputs, from the language and
     # k (the prompt module's `answer_grammar`); None: free text.
     grammar: Grammar | None = None
@@ -66,9 +70,10 @@ REGISTRY: Mapping[str, RoleSpec] = {
     for spec in (
         RoleSpec("retriever", retriever, trained_by=(TRAJ_RET,), teacher_in=(TRAJ_RET,),
                  grammar=retriever.answer_grammar),
-        RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,), grammar=planner.answer_grammar),
+        RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,), max_tokens=512,
+                 grammar=planner.answer_grammar),
         # Every track labels the confidence answers it sees by how their plans turned out.
-        RoleSpec("confidence", confidence, trained_by=TRACKS, teacher_in=(TRAJ_CONF,),
+        RoleSpec("confidence", confidence, trained_by=TRACKS, teacher_in=(TRAJ_CONF,), max_tokens=384,
                  grammar=confidence.answer_grammar),
         RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,), grammar=coder.answer_grammar),
         RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG,), teacher_in=(TRAJ_DEBUG,),

@@ -88,6 +88,7 @@ class RunSettings:
     endpoint: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    role_max_tokens: dict[str, int] | None = None  # each role's own budget (Context.max_tokens_for)
     test_timeout_s: float = 10.0
     memory_mb: int = 1024
     sandbox: str = "local"
@@ -114,6 +115,7 @@ class RunSettings:
             endpoint=context.base_url if uses_models else None,
             temperature=context.temperature if uses_models else None,
             max_tokens=context.max_tokens if uses_models else None,
+            role_max_tokens={role: context.max_tokens_for(role) for role in strategy.roles} if uses_models else None,
             test_timeout_s=context.test_timeout_s,
             memory_mb=context.memory_mb,
             sandbox=context.sandbox,
@@ -135,6 +137,9 @@ def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
     paper's graph)."""
     if key == "structured_outputs":
         return (None, "off")
+    if key == "role_max_tokens":  # every role had the one budget, max_tokens
+        models = recorded.get("models") or {}
+        return ({role: recorded["max_tokens"] for role in models} if models else None,)
     if key in LEVERS:
         return (False,) if recorded.get("strategy") == "mapcoder" else (None,)
     return (None,)

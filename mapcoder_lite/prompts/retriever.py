@@ -92,8 +92,9 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
 
 
 # Field bounds in characters: room for a recalled problem, its program and plan, while a model that
-# repeats the problem inside a field must close it and go on.
-FIELD_CHARS = {"description": 400, "code": 1200, "planning": 600, "algorithm": 1000}
+# repeats the problem inside a field must close it and go on. The recalled code is the shortest: the
+# planner is shown an example's description and plan, not its code (about 15 lines fit).
+FIELD_CHARS = {"description": 400, "code": 600, "planning": 600, "algorithm": 1000}
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:

@@ -523,3 +523,13 @@ def test_a_mapcoder_run_from_before_the_levers_resumes_only_as_the_papers_graph(
     assert RunSettings.make("toy", "test", strategy, Context().paper_graph()).differences(paper) == []
     assert RunSettings.make("toy", "test", strategy, Context()).differences(paper) == [
         f"{lever}: False there, True now" for lever in LEVERS]
+
+
+def test_a_run_from_before_role_budgets_had_max_tokens_for_every_role(tmp_path: Path) -> None:
+    strategy = make_strategy("mapcoder", scripted())
+    legacy = RunSettings.make("toy", "test", strategy, Context(max_tokens=256)).to_dict()
+    del legacy["role_max_tokens"]  # every role's budget was max_tokens, 256 <= each role's default
+    assert RunSettings.make("toy", "test", strategy, Context(max_tokens=256)).differences(legacy) == []
+    legacy["max_tokens"] = 1536
+    assert any(d.startswith("role_max_tokens:") for d in
+               RunSettings.make("toy", "test", strategy, Context()).differences(legacy))

@@ -53,3 +53,14 @@ def test_a_roles_own_answer_budget_replaces_the_runs(monkeypatch: pytest.MonkeyP
     models, context = RoleModels(), Context(max_tokens=512)
     assert models.chat_model("coder", context).max_tokens == 64
     assert models.chat_model("planner", context).max_tokens == 512
+
+
+def test_a_role_budget_leaves_room_for_the_longest_answer_its_grammar_allows() -> None:
+    # A grammar bounds characters; Qwen's tokens hold about four characters of English or code, so a
+    # budget of a third of the bound in tokens leaves room for the longest answer written normally.
+    from mapcoder_lite.prompts import confidence, planner
+
+    bounds = {"planner": planner.PLAN_CHARS, "confidence": confidence.EXPLANATION_CHARS + 60}
+    for role, chars in bounds.items():
+        budget = roles.REGISTRY[role].max_tokens
+        assert budget is not None and budget >= chars / 3, (role, budget, chars)
