@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,19 @@ ServerSpec = tuple[Path, int, list[int] | None, dict[str, Path] | None]
 
 STATE_FILE = "pipeline.json"
 
+
+
+def core_shares(servers: int) -> list[list[int] | None]:
+    """The cores of each of `servers` started side by side: one server gets None (every core, the
+    default binding), several get disjoint shares, since two servers on the same cores starved each
+    other here (a teacher and a student during collection)."""
+    if servers <= 1:
+        return [None] * servers
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < servers:
+        return [None] * servers  # nothing to split: each binds every core
+    size = len(cores) // servers
+    return [cores[i * size:(i + 1) * size] for i in range(servers)]
 
 class PipelineError(RuntimeError):
     """A stage cannot run; the message says which and what to do. Nothing finished is lost."""
@@ -134,7 +148,8 @@ class Pipeline:
         A server serving other weights under the same names is an error, never used."""
         serving = self.config.serving
         urls, starting = [], []
-        for model, port, cpus, loras in specs:
+        for (model, port, cpus, loras), share in zip(specs, core_shares(len(specs)), strict=True):
+            cpus = cpus or share  # side by side, servers without cores of their own split the machine
             url = self._url(port)
             urls.append(url)
             needed = {model.name: model.resolve(), **{name: path.resolve() for name, path in (loras or {}).items()}}

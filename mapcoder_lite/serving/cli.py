@@ -121,7 +121,8 @@ def serve(
     ),
     threads: Annotated[
         int | None,
-        typer.Option(help="Bind this many OpenMP threads to the first cores; default: vLLM's binding."),
+        typer.Option(help="Bind this many OpenMP threads to the first cores; default: every core (0: vLLM's "
+                          "own binding, which keeps a core for its API process)."),
     ] = None,
     cpus: Annotated[
         str | None,

@@ -326,3 +326,13 @@ def test_report_of_a_config_that_never_trains_has_no_adapter_table(tmp_path: Pat
     assert "## Adapters" not in text and "## Stages" in text
     pipeline.state["stages"]["finetune"] = {"agents": {}, "seconds": 1.0}  # a config that trains: the table is there
     assert "## Adapters" in pipeline.report().read_text()
+
+
+def test_servers_side_by_side_split_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapcoder_lite.pipeline.run import core_shares
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 4})
+    assert core_shares(1) == [None]  # alone: every core
+    assert core_shares(2) == [[0, 1], [2, 3]]
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert core_shares(2) == [None, None]

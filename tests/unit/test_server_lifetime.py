@@ -63,7 +63,9 @@ def test_not_armed_from_a_worker_thread() -> None:
 
 def test_own_thread_binding_turns_on_idle_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(IDLE_WAIT_ENV, raising=False)
-    assert IDLE_WAIT_ENV not in VLLMServer(tmp_path).environment()  # vLLM's binding keeps a core to spin on
+    assert IDLE_WAIT_ENV not in VLLMServer(tmp_path, threads=0).environment()  # vLLM's binding keeps a core to spin on
+    every = VLLMServer(tmp_path).environment()  # the default: every core this process may use
+    assert every[IDLE_WAIT_ENV] == "1" and every["OMP_NUM_THREADS"] == str(len(os.sched_getaffinity(0)))
     assert VLLMServer(tmp_path, threads=2).environment()[IDLE_WAIT_ENV] == "1"
     assert VLLMServer(tmp_path, cpus=[1]).environment()[IDLE_WAIT_ENV] == "1"
     monkeypatch.setenv(IDLE_WAIT_ENV, "0")  # the user's choice wins
