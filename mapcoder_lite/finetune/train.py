@@ -452,6 +452,47 @@ def train(config: TrainConfig) -> TrainResult:
     device = "cuda" if _gpu_available() else "cpu"
     dtype = resolve_dtype(torch, config.dtype, device)
     trl = _import_trl()  # first, before Unsloth imports it
+    model, tokenizer = _load_model(config, backend, dtype, device)
+    train_rows, train_dropped = _tokenize_all(tokenizer, examples, config.max_length)
+    val_rows, val_dropped = _tokenize_all(tokenizer, validation, config.max_length)
+    if not train_rows:
+        raise DataError(f"{config.data}: no example has an answer within max_length {config.max_length}")
+    schedule = _Schedule.of(config, len(train_rows))
+    trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    base_count = sum(p.numel() for p in model.parameters()) - trainable_count
+    fit = _fit(trl, config, model, tokenizer, train_rows, val_rows, schedule, device=device, dtype=dtype)
+    _save_adapter(fit.model, out, config)
+
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "agent": config.agent,
+        "backend": backend,
+        "base_model": _base_model_record(config.base_model),
+        "data": _file_record(config.data, len(examples), train_dropped),
+        "validation": _file_record(config.validation, len(validation), val_dropped) if config.validation else None,
+        "hyperparameters": _hyperparameters(config, schedule, fit),
+        "losses": {
+            "train_per_epoch": fit.epoch_train,
+            "validation_per_epoch": fit.epoch_val,
+            "validation_before": fit.initial_val,
+            "train_per_step": fit.step_losses,
+        },
+        "trainable_parameters": trainable_count,
+        "base_parameters": base_count,
+        "trainable_share": trainable_count / base_count if base_count else None,
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "versions": package_versions(),
+        "seconds": round(time.monotonic() - started, 2),
+        "seconds_per_step": round(fit.runtime_s / fit.steps, 3) if fit.steps else None,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_manifest(out, manifest)
+    return TrainResult(out, manifest, fit.step_losses)
+
+
+def _load_model(config: TrainConfig, backend: str, dtype: Any, device: str) -> tuple[Any, Any]:
+    """The base model with fresh LoRA layers, and its tokenizer (which must have a chat template)."""
     if backend == "unsloth":
         model, tokenizer = _load_unsloth(config, dtype)
     else:
@@ -460,31 +501,56 @@ def train(config: TrainConfig) -> TrainResult:
         raise ValueError(f"{config.base_model}: the tokenizer has no chat template")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # right padding; pads are masked out of attention and loss
+    return model, tokenizer
 
-    train_rows, train_dropped = _tokenize_all(tokenizer, examples, config.max_length)
-    val_rows, val_dropped = _tokenize_all(tokenizer, validation, config.max_length)
-    if not train_rows:
-        raise DataError(f"{config.data}: no example has an answer within max_length {config.max_length}")
 
-    micro = min(config.micro_batch, config.batch)
-    accumulation = max(1, math.ceil(config.batch / micro))
-    # Trainer's count of optimizer steps; warm-up rounds down, so a three-step run does not spend its
-    # first step at learning rate 0 (a ratio given to Trainer would round up).
-    steps_per_epoch = max(1, math.ceil(math.ceil(len(train_rows) / micro) / accumulation))
-    warmup = int(config.warmup_ratio * (config.max_steps or config.epochs * steps_per_epoch))
-    trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    base_count = sum(p.numel() for p in model.parameters()) - trainable_count
+@dataclass
+class _Schedule:
+    """Batches and warm-up as Trainer will run them."""
 
+    micro: int  # examples per forward pass
+    accumulation: int  # forward passes per optimizer step
+    steps_per_epoch: int
+    warmup: int  # optimizer steps
+
+    @classmethod
+    def of(cls, config: TrainConfig, examples: int) -> _Schedule:
+        micro = min(config.micro_batch, config.batch)
+        accumulation = max(1, math.ceil(config.batch / micro))
+        # Trainer's count of optimizer steps; warm-up rounds down, so a three-step run does not spend its
+        # first step at learning rate 0 (a ratio given to Trainer would round up).
+        steps_per_epoch = max(1, math.ceil(math.ceil(examples / micro) / accumulation))
+        warmup = int(config.warmup_ratio * (config.max_steps or config.epochs * steps_per_epoch))
+        return cls(micro, accumulation, steps_per_epoch, warmup)
+
+
+@dataclass
+class _Fit:
+    """What a training run left: the trained model and its losses."""
+
+    model: Any
+    steps: int
+    runtime_s: float
+    initial_val: float | None  # validation loss before the first step; None without validation data
+    step_losses: list[float]
+    epoch_train: list[float]
+    epoch_val: list[float]
+
+
+def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict],
+         schedule: _Schedule, *, device: str, dtype: Any) -> _Fit:  # fmt: skip
+    """TRL's SFTTrainer over the tokenized rows, with the answer-only loss and the rich progress bar."""
+    import torch
     from datasets import Dataset
     from transformers import PrinterCallback
 
     with tempfile.TemporaryDirectory(prefix="mapcoder-lite-sft-") as scratch:
         args = trl.SFTConfig(
             output_dir=scratch, save_strategy="no", report_to="none", disable_tqdm=True,
-            per_device_train_batch_size=micro, per_device_eval_batch_size=micro,
-            gradient_accumulation_steps=accumulation, num_train_epochs=config.epochs,
+            per_device_train_batch_size=schedule.micro, per_device_eval_batch_size=schedule.micro,
+            gradient_accumulation_steps=schedule.accumulation, num_train_epochs=config.epochs,
             max_steps=config.max_steps or -1, learning_rate=config.lr, weight_decay=config.weight_decay,
-            warmup_steps=warmup, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
+            warmup_steps=schedule.warmup, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
             logging_strategy="steps", logging_steps=1, eval_strategy="epoch" if val_rows else "no",
             seed=config.seed, data_seed=config.seed, max_length=config.max_length, packing=False,
             gradient_checkpointing=config.gradient_checkpointing,
@@ -500,10 +566,13 @@ def train(config: TrainConfig) -> TrainResult:
         trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
         initial_val = trainer.evaluate()["eval_loss"] if val_rows else None
         metrics = trainer.train().metrics
-        model = trainer.model
-    steps = trainer.state.global_step
     step_losses, epoch_train, epoch_val = _losses(trainer.state.log_history)
+    return _Fit(trainer.model, trainer.state.global_step, metrics["train_runtime"], initial_val, step_losses,
+                epoch_train, epoch_val)  # fmt: skip
 
+
+def _save_adapter(model: Any, out: Path, config: TrainConfig) -> None:
+    """The adapter alone, in a fresh `out`, checked to be one vLLM serves."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -511,52 +580,33 @@ def train(config: TrainConfig) -> TrainResult:
     (out / "README.md").unlink(missing_ok=True)  # PEFT's model-card stub; the manifest says more
     _check_servable(out, config)
 
-    versions = package_versions()
-    manifest: dict[str, Any] = {
-        "format": MANIFEST_FORMAT,
-        "agent": config.agent,
-        "backend": backend,
-        "base_model": {
-            "path": str(Path(config.base_model).expanduser().resolve()),
-            "name": Path(config.base_model).name,
-            "sha256": base_model_hash(config.base_model),
-            "files": [p.name for p in base_model_files(config.base_model)],
-        },
-        "data": _file_record(config.data, len(examples), train_dropped),
-        "validation": _file_record(config.validation, len(validation), val_dropped) if config.validation else None,
-        "hyperparameters": {
-            **{f.name: getattr(config, f.name) for f in fields(config) if f.metadata["recorded"]},
-            "modules": list(config.modules),
-            "micro_batch": micro,
-            "gradient_accumulation": accumulation,
-            "effective_batch": micro * accumulation,
-            "steps": steps,
-            "steps_per_epoch": steps_per_epoch,
-            "epochs_run": len(epoch_train),
-            "warmup_steps": warmup,
-            "schedule": "linear warm-up, linear decay",
-            "optimizer": "AdamW (torch)",
-            "trainer": "trl.SFTTrainer",
-            "loss": "cross-entropy on completion tokens only (prompt tokens -100)",
-        },
-        "losses": {
-            "train_per_epoch": epoch_train,
-            "validation_per_epoch": epoch_val,
-            "validation_before": initial_val,
-            "train_per_step": step_losses,
-        },
-        "trainable_parameters": trainable_count,
-        "base_parameters": base_count,
-        "trainable_share": trainable_count / base_count if base_count else None,
-        "device": device,
-        "dtype": str(dtype).removeprefix("torch."),
-        "versions": versions,
-        "seconds": round(time.monotonic() - started, 2),
-        "seconds_per_step": round(metrics["train_runtime"] / steps, 3) if steps else None,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+
+def _base_model_record(base_model: str | os.PathLike[str]) -> dict[str, Any]:
+    return {
+        "path": str(Path(base_model).expanduser().resolve()),
+        "name": Path(base_model).name,
+        "sha256": base_model_hash(base_model),
+        "files": [p.name for p in base_model_files(base_model)],
     }
-    write_manifest(out, manifest)
-    return TrainResult(out, manifest, step_losses)
+
+
+def _hyperparameters(config: TrainConfig, schedule: _Schedule, fit: _Fit) -> dict[str, Any]:
+    """The manifest's record of how the adapter was trained: the recorded settings and what they came to."""
+    return {
+        **{f.name: getattr(config, f.name) for f in fields(config) if f.metadata["recorded"]},
+        "modules": list(config.modules),
+        "micro_batch": schedule.micro,
+        "gradient_accumulation": schedule.accumulation,
+        "effective_batch": schedule.micro * schedule.accumulation,
+        "steps": fit.steps,
+        "steps_per_epoch": schedule.steps_per_epoch,
+        "epochs_run": len(fit.epoch_train),
+        "warmup_steps": schedule.warmup,
+        "schedule": "linear warm-up, linear decay",
+        "optimizer": "AdamW (torch)",
+        "trainer": "trl.SFTTrainer",
+        "loss": "cross-entropy on completion tokens only (prompt tokens -100)",
+    }
 
 
 def _losses(history: list[dict[str, Any]]) -> tuple[list[float], list[float], list[float]]:
