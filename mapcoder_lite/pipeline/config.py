@@ -35,6 +35,14 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from mapcoder_lite.collection.tracks import TRACKS
 from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
+from mapcoder_lite.graph.context import Context
+from mapcoder_lite.serving.vllm import (
+    DEFAULT_HOST,
+    DEFAULT_KV_CACHE_GIB,
+    DEFAULT_MAX_MODEL_LEN,
+    DEFAULT_PORT,
+    DEFAULT_STARTUP_TIMEOUT_S,
+)
 
 STAGES = ("prepare", "collect", "extract", "finetune", "eval", "report")
 TEST_SPLITS = ("test",)
@@ -57,16 +65,16 @@ class ModelsConfig:
 
 @dataclass
 class ServingConfig:
-    host: str = "127.0.0.1"
-    student_port: int = 8000
-    teacher_port: int = 8001
+    host: str = DEFAULT_HOST
+    student_port: int = DEFAULT_PORT
+    teacher_port: int = DEFAULT_PORT + 1
     # Cores per server: the teacher and the student run side by side during collection; on a small
     # CPU machine each gets its own core (two vLLM servers binding core 0 starve each other).
     student_cpus: list[int] | None = None
     teacher_cpus: list[int] | None = None
-    kv_cache_gib: int = 2
-    max_model_len: int = 4096
-    startup_timeout_s: float = 900.0
+    kv_cache_gib: int = DEFAULT_KV_CACHE_GIB
+    max_model_len: int = DEFAULT_MAX_MODEL_LEN
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
 
 
 @dataclass
@@ -75,7 +83,7 @@ class CollectConfig:
     splits: list[str] = field(default_factory=lambda: ["train"])
     limit: int | None = 16
     tracks: list[str] = field(default_factory=lambda: list(TRACKS))
-    k: int = 3
+    k: int = Context.k  # a graph setting's default is the Context's, unless the pipeline has its own
     t: int = 2
     correction_rounds: int = 2
     concurrency: int = 8
@@ -134,10 +142,10 @@ class EvalConfig:
     benchmarks: list[Benchmark] = field(default_factory=lambda: [Benchmark("humaneval", limit=20),
                                                                  Benchmark("mbpp", "test", 20)])
     strategies: list[str] = field(default_factory=lambda: ["direct", "mapcoder", "mapcoder-lite"])
-    k: int = 3
-    t: int = 5
-    direct_first: bool = True  # Context.direct_first for the graph strategies; false: the paper's graph
-    stop_repeats: bool = True  # Context.stop_repeats likewise
+    k: int = Context.k
+    t: int = Context.t
+    direct_first: bool = Context.direct_first  # for the graph strategies; false: the paper's graph
+    stop_repeats: bool = Context.stop_repeats  # likewise
     concurrency: int = 16
     problem_timeout_s: float | None = 3600.0  # 0: no limit
     retry_errors: bool = False  # run problems recorded with an error (timeouts, a lost server) again
@@ -148,10 +156,10 @@ class PipelineConfig:
     workdir: Path = Path("runs/pipeline")
     data_dir: Path | None = None  # benchmark files; default $MAPCODER_LITE_DATA_DIR, else ../shared/data
     source: str = "auto"
-    sandbox: str = "local"
-    temperature: float = 0.0
-    max_tokens: int = 1536
-    test_timeout_s: float = 10.0
+    sandbox: str = Context.sandbox
+    temperature: float = Context.temperature
+    max_tokens: int = Context.max_tokens
+    test_timeout_s: float = Context.test_timeout_s
     models: ModelsConfig = field(default_factory=ModelsConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
