@@ -23,15 +23,19 @@ RoleBaseUrlOption = Annotated[
     list[str] | None, typer.Option(help="ROLE=URL: the endpoint of one role when not --base-url; repeatable.")
 ]
 LiteOption = Annotated[bool, typer.Option(help="MapCoder-Lite: each role asks for the adapter named after it.")]
-KOption = Annotated[int | None, typer.Option(help="Examples recalled, hence plans (default 3).")]
-TOption = Annotated[int | None, typer.Option(help="Debugging rounds per plan (default 5).")]
+# The defaults these options name are Context's: an option left unset keeps it (see make_context).
+KOption = Annotated[int | None, typer.Option(help=f"Examples recalled, hence plans (default {Context.k}).")]
+TOption = Annotated[int | None, typer.Option(help=f"Debugging rounds per plan (default {Context.t}).")]
 DirectFirstOption = Annotated[
     bool | None,
     typer.Option("--direct-first/--no-direct-first",
-                 help="Try one direct answer before retrieval, and stop if it passes the samples (default on); "
+                 help="Try one direct answer before retrieval, and stop if it passes the samples "
+                      f"(default {'on' if Context.direct_first else 'off'}); "
                       "--no-direct-first runs the paper's MapCoder."),
 ]
-TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (default 0).")]
+TemperatureOption = Annotated[
+    float | None, typer.Option(help=f"Sampling temperature (default {Context.temperature:g}).")
+]
 MaxTokensOption = Annotated[int | None, typer.Option(help="Maximum tokens of one answer.")]
 SandboxOption = Annotated[str | None, typer.Option(help="Where generated code runs: 'local' or 'e2b'.")]
 StructuredOutputsOption = Annotated[

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mapcoder_lite.finetune.train import DEFAULT_MODULES
+
 
 def make_random_adapters(
     base: str | Path,
@@ -16,7 +18,7 @@ def make_random_adapters(
     *,
     rank: int = 32,
     std: float = 0.05,
-    target_modules: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+    target_modules: Sequence[str] = DEFAULT_MODULES,  # the modules `finetune` adapts
 ) -> dict[str, Path]:
     """Untrained LoRA adapters (one directory per name) for tests and benchmarks.
 

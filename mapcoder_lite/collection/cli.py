@@ -34,22 +34,31 @@ from mapcoder_lite.cli_options import (
     make_context,
     print_error,
 )
-from mapcoder_lite.collection.context import DEEPSEEK_BASE_URL, DEEPSEEK_MODEL, HIDDEN_REPORTS, SupervisorContext
+from mapcoder_lite.collection.context import HIDDEN_REPORTS, SupervisorContext
 from mapcoder_lite.collection.tracks import (
     DATASETS_DIR,
     SUPERVISED,
     TEACHER_ROLES,
     TRACKS,
     CollectSettings,
+    CollectSummary,
     check_track,
     collect_problems,
     default_collect_dir,
     track_context,
 )
-from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
+from mapcoder_lite.evals.datasets import DatasetError, Problem, dataset_spec, load_problems
 from mapcoder_lite.evals.runner import EndpointDown, EvalError
-from mapcoder_lite.graph.context import ROLES
+from mapcoder_lite.graph.context import ROLES, Context
 
+TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]
+SplitOption = Annotated[
+    str, typer.Option(help="Split to collect on (use a training split: the problems' examples are trained on).")
+]
+CollectOutOption = Annotated[
+    Path | None,
+    typer.Option(help="Collection directory; the same one resumes. Default: runs/collect/<track>-<dataset>-<split>."),
+]
 RoleApiKeyOption = Annotated[
     list[str] | None,
     typer.Option(help="ROLE=ENV_VAR: the variable holding a role's API key (a teacher on a hosted API); "
@@ -57,6 +66,26 @@ RoleApiKeyOption = Annotated[
 ]
 ValidationOption = Annotated[float, typer.Option(help="Share of problems in the validation split.")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the train/validation assignment of problems.")]
+# The supervisor's options; the defaults they name are SupervisorContext's, which an unset option keeps.
+SupervisorModelOption = Annotated[
+    str | None, typer.Option(help=f"Supervisor model of {SUPERVISED} (default {SupervisorContext.supervisor_model}).")
+]
+SupervisorBaseUrlOption = Annotated[
+    str | None, typer.Option(help=f"Supervisor endpoint (default {SupervisorContext.supervisor_base_url}).")
+]
+SupervisorApiKeyEnvOption = Annotated[
+    str | None,
+    typer.Option(help=f"Variable holding the supervisor's key (default {SupervisorContext.supervisor_api_key_env})."),
+]
+CorrectionRoundsOption = Annotated[
+    int | None,
+    typer.Option(help=f"Most supervisor rounds per failed run (default {SupervisorContext.correction_rounds})."),
+]
+HiddenReportOption = Annotated[
+    str | None,
+    typer.Option(help=f"{' | '.join(HIDDEN_REPORTS)}: what the supervisor sees of the hidden tests "
+                      f"(default {SupervisorContext.supervisor_hidden_report})."),
+]
 
 
 def print_datasets(console: Console, datasets: dict[str, dict[str, Any]], out: Path) -> None:
@@ -72,11 +101,11 @@ def print_datasets(console: Console, datasets: dict[str, dict[str, Any]], out: P
     console.print(table)
 
 
+# Most of its length is the option list; the steps are the helpers below it.
 def collect_command(
-    track: Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")],
+    track: TrackOption,
     dataset: DatasetOption,
-    split: Annotated[str, typer.Option(help="Split to collect on (use a training split: the problems' "
-                                            "examples are trained on).")],
+    split: SplitOption,
     limit: LimitOption = None,
     base_url: BaseUrlOption = None,
     model: ModelOption = None,
@@ -84,17 +113,11 @@ def collect_command(
     role_base_url: RoleBaseUrlOption = None,
     role_api_key: RoleApiKeyOption = None,
     lite: LiteOption = False,
-    supervisor_model: Annotated[str | None, typer.Option(help=f"Supervisor model of {SUPERVISED} "
-                                                              f"(default {DEEPSEEK_MODEL}).")] = None,
-    supervisor_base_url: Annotated[str | None, typer.Option(help="Supervisor endpoint (default "
-                                                                 f"{DEEPSEEK_BASE_URL}).")] = None,
-    supervisor_api_key_env: Annotated[str | None, typer.Option(help="Variable holding the supervisor's key "
-                                                                    "(default DEEPSEEK_API_KEY).")] = None,
-    correction_rounds: Annotated[int | None, typer.Option(help="Most supervisor rounds per failed run "
-                                                               "(default 3).")] = None,
-    supervisor_hidden_report: Annotated[str | None, typer.Option(help=f"{' | '.join(HIDDEN_REPORTS)}: what the "
-                                                                      "supervisor sees of the hidden tests "
-                                                                      "(default failing).")] = None,
+    supervisor_model: SupervisorModelOption = None,
+    supervisor_base_url: SupervisorBaseUrlOption = None,
+    supervisor_api_key_env: SupervisorApiKeyEnvOption = None,
+    correction_rounds: CorrectionRoundsOption = None,
+    supervisor_hidden_report: HiddenReportOption = None,
     k: KOption = None,
     t: TOption = None,
     temperature: TemperatureOption = None,
@@ -104,8 +127,7 @@ def collect_command(
     test_timeout: TestTimeoutOption = None,
     concurrency: ConcurrencyOption = 4,
     problem_timeout: ProblemTimeoutOption = None,
-    out: Annotated[Path | None, typer.Option(help="Collection directory; the same one resumes. Default: "
-                                                  "runs/collect/<track>-<dataset>-<split>.")] = None,
+    out: CollectOutOption = None,
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
     validation_fraction: ValidationOption = 0.1,
@@ -121,24 +143,45 @@ def collect_command(
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,
                                max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout,
                                role_api_keys=keys or None, structured_outputs=structured_outputs)
-        supervisor = {"supervisor_model": supervisor_model, "supervisor_base_url": supervisor_base_url,
-                      "supervisor_api_key_env": supervisor_api_key_env, "correction_rounds": correction_rounds,
-                      "supervisor_hidden_report": supervisor_hidden_report}
-        if track != SUPERVISED and any(v is not None for v in supervisor.values()):
-            raise ValueError(f"--supervisor-* and --correction-rounds apply to {SUPERVISED} only")
-        context = track_context(track, context, **supervisor)
-        missing = context.missing_supervisor_key() if isinstance(context, SupervisorContext) else None
-        if missing:
-            raise ValueError(missing)
-        for role in ROLES:
-            context.api_key_for(role)  # a named key variable that is unset fails here, not mid-run
+        context = _checked_track_context(track, context, supervisor_model=supervisor_model,
+                                         supervisor_base_url=supervisor_base_url,
+                                         supervisor_api_key_env=supervisor_api_key_env,
+                                         correction_rounds=correction_rounds,
+                                         supervisor_hidden_report=supervisor_hidden_report)
         problems = load_problems(spec.name, split, limit=limit, data_dir=data_dir, source=source)
         settings = CollectSettings.for_track(track, spec.name, split, context)
         out_dir = out or default_collect_dir(track, spec.name, split)
     except (DatasetError, ValueError) as error:
         print_error(console, error)
         raise typer.Exit(2) from None
+    _print_plan(console, track, settings, f"{len(problems)} problems of {spec.name}/{split} -> {out_dir}")
+    summary = _collect(console, track, problems, dataset=spec.name, split=split, context=context, out_dir=out_dir,
+                       concurrency=concurrency, problem_timeout_s=problem_timeout, progress=progress,
+                       validation_fraction=validation_fraction, seed=seed)
+    run = summary.run
+    console.print(f"hidden tests passed by {run.passed}/{run.done} runs; {run.new} problems run now in "
+                  f"{run.seconds:.1f} s, {run.errors} with errors.")
+    if run.interrupted:
+        exit_interrupted(console, out_dir)
+    print_datasets(console, summary.datasets, out_dir / DATASETS_DIR)
 
+
+def _checked_track_context(track: str, context: Context, **supervisor: Any) -> Context:
+    """The track's context (with the supervisor's settings that are given); every API key it names must be
+    set now, not found missing mid-run."""
+    if track != SUPERVISED and any(v is not None for v in supervisor.values()):
+        raise ValueError(f"--supervisor-* and --correction-rounds apply to {SUPERVISED} only")
+    context = track_context(track, context, **supervisor)
+    missing = context.missing_supervisor_key() if isinstance(context, SupervisorContext) else None
+    if missing:
+        raise ValueError(missing)
+    for role in ROLES:
+        context.api_key_for(role)  # a named key variable that is unset fails here
+    return context
+
+
+def _print_plan(console: Console, track: str, settings: CollectSettings, what: str) -> None:
+    """Who answers each role (and a note when a teacher role is a student model), and what is collected."""
     same = [role for role in TEACHER_ROLES[track] if settings.teachers[role] in settings.students.values()]
     if same:
         console.print(f"[yellow]note:[/yellow] the teacher role {', '.join(same)} uses a student model; pass "
@@ -147,13 +190,14 @@ def collect_command(
     console.print(f"[dim]{track}: {endpoints}"
                   + (f"; supervisor={settings.supervisor['model']}@{settings.supervisor['base_url']}"
                      if settings.supervisor else "") + "[/dim]")
-    console.print(f"[dim]{len(problems)} problems of {spec.name}/{split} -> {out_dir}[/dim]")
+    console.print(f"[dim]{what}[/dim]")
+
+
+def _collect(console: Console, track: str, problems: list[Problem], *, out_dir: Path, **options: Any) -> CollectSummary:
+    """The collection run; Ctrl-C, a lost server or a failed run end the command, saying what is kept."""
     try:
-        summary = asyncio.run(collect_problems(
-            track, problems, dataset=spec.name, split=split, context=context, out_dir=out_dir,
-            concurrency=concurrency, problem_timeout_s=problem_timeout, progress=progress, console=console,
-            validation_fraction=validation_fraction, seed=seed, ctrl_c_drains=True,
-        ))
+        return asyncio.run(collect_problems(track, problems, out_dir=out_dir, console=console, ctrl_c_drains=True,
+                                            **options))
     except KeyboardInterrupt:
         exit_interrupted(console, out_dir)
     except EndpointDown as error:
@@ -165,12 +209,6 @@ def collect_command(
     except EvalError as error:
         print_error(console, error)
         raise typer.Exit(2) from None
-    run = summary.run
-    console.print(f"hidden tests passed by {run.passed}/{run.done} runs; {run.new} problems run now in "
-                  f"{run.seconds:.1f} s, {run.errors} with errors.")
-    if run.interrupted:
-        exit_interrupted(console, out_dir)
-    print_datasets(console, summary.datasets, out_dir / DATASETS_DIR)
 
 
 def extract_command(

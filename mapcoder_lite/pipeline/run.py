@@ -34,7 +34,7 @@ from mapcoder_lite.evals.runner import RESULTS_FILE, RunDir, read_results
 from mapcoder_lite.files import write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
-from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig
+from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig, training_settings
 from mapcoder_lite.serving.models import prepare_model
 from mapcoder_lite.serving.vllm import VLLMServer, served_roots
 
@@ -339,11 +339,8 @@ class Pipeline:
                 has_validation = validation.is_file() and validation.stat().st_size > 0
                 train(TrainConfig(
                     agent=agent, data=data, base_model=self.models.student, out=out,
-                    validation=validation if has_validation else None, backend=fc.backend, rank=fc.rank,
-                    alpha=fc.alpha, modules=tuple(fc.modules), epochs=fc.epochs, batch=fc.batch,
-                    micro_batch=fc.micro_batch, lr=fc.lr, max_steps=fc.max_steps, max_length=fc.max_length,
-                    gradient_checkpointing=fc.gradient_checkpointing, seed=fc.seed, dtype=fc.dtype,
-                    progress=self.progress, overwrite=True,
+                    validation=validation if has_validation else None, progress=self.progress, overwrite=True,
+                    **training_settings(fc),
                 ))  # fmt: skip
                 outcome[agent] = "trained"
             entry["agents"] = outcome

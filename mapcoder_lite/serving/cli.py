@@ -27,9 +27,11 @@ from mapcoder_lite.serving.models import (
     prepare_model,
 )
 from mapcoder_lite.serving.vllm import (
+    DEFAULT_HOST,
     DEFAULT_KV_CACHE_GIB,
     DEFAULT_MAX_MODEL_LEN,
     DEFAULT_PORT,
+    DEFAULT_STARTUP_TIMEOUT_S,
     VLLMServer,
     VLLMServerError,
     discover_adapters,
@@ -102,72 +104,75 @@ def check_vllm_args(args: list[str]) -> None:
             raise ValueError(f"--vllm-arg {arg}: serve sets {arg.split('=', 1)[0]} itself; use its own option")
 
 
+ServeModelOption = Annotated[
+    str, typer.Option(help="Checkpoint directory, .gguf file, or known model name (prepared if needed).")
+]
+LoraOption = Annotated[
+    list[str] | None, typer.Option(help="ROLE=ADAPTER_DIR: serve an adapter under the role's name; repeatable.")
+]
+AdaptersDirOption = Annotated[
+    Path | None,
+    typer.Option("--adapters", help="Serve every adapter in this folder's subfolders under its manifest's agent."),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(help="Bind this many OpenMP threads to the first cores; default: every core (0: vLLM's own "
+                      "binding, which keeps a core for its API process)."),
+]
+CpusOption = Annotated[
+    str | None,
+    typer.Option(help="Bind OpenMP threads to these cores, comma-separated (e.g. 1): two servers on one small "
+                      "machine each get their own."),
+]
+ServedModelNameOption = Annotated[
+    str | None, typer.Option(help="Name of the base model (default: the model directory's name).")
+]
+MaxLorasOption = Annotated[int | None, typer.Option(help="Adapters in one batch (default: one per --lora).")]
+EnableLoraOption = Annotated[
+    bool, typer.Option(help="Enable LoRA even without --lora, for adapters loaded at run time.")
+]
+VllmPythonOption = Annotated[
+    str | None, typer.Option(help="Python that has vLLM (default: $MAPCODER_LITE_VLLM_PYTHON or this one).")
+]
+VllmArgOption = Annotated[
+    list[str] | None,
+    typer.Option(help="One more argument for vLLM's server, e.g. --vllm-arg=--enable-auto-tool-choice; "
+                      "repeatable."),
+]
+
+
 def serve(
-    model: Annotated[
-        str, typer.Option(help="Checkpoint directory, .gguf file, or known model name (prepared if needed).")
-    ] = DEFAULT_MODEL,
-    lora: Annotated[
-        list[str] | None, typer.Option(help="ROLE=ADAPTER_DIR: serve an adapter under the role's name; repeatable.")
-    ] = None,
-    adapters_dir: Annotated[
-        Path | None,
-        typer.Option("--adapters", help="Serve every adapter in this folder's subfolders under its manifest's agent."),
-    ] = None,
+    model: ServeModelOption = DEFAULT_MODEL,
+    lora: LoraOption = None,
+    adapters_dir: AdaptersDirOption = None,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_PORT,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = DEFAULT_HOST,
     max_model_len: Annotated[int, typer.Option(help="Longest context, prompt plus answer.")] = DEFAULT_MAX_MODEL_LEN,
     kv_cache_gib: Annotated[int, typer.Option(help="KV cache size in GiB (VLLM_CPU_KVCACHE_SPACE).")] = (
         DEFAULT_KV_CACHE_GIB
     ),
-    threads: Annotated[
-        int | None,
-        typer.Option(help="Bind this many OpenMP threads to the first cores; default: every core (0: vLLM's "
-                          "own binding, which keeps a core for its API process)."),
-    ] = None,
-    cpus: Annotated[
-        str | None,
-        typer.Option(help="Bind OpenMP threads to these cores, comma-separated (e.g. 1): two servers on one small "
-                          "machine each get their own."),
-    ] = None,
-    served_model_name: Annotated[
-        str | None, typer.Option(help="Name of the base model (default: the model directory's name).")
-    ] = None,
-    max_loras: Annotated[int | None, typer.Option(help="Adapters in one batch (default: one per --lora).")] = None,
-    enable_lora: Annotated[
-        bool, typer.Option(help="Enable LoRA even without --lora, for adapters loaded at run time.")
-    ] = False,
-    python: Annotated[
-        str | None, typer.Option(help="Python that has vLLM (default: $MAPCODER_LITE_VLLM_PYTHON or this one).")
-    ] = None,
+    threads: ThreadsOption = None,
+    cpus: CpusOption = None,
+    served_model_name: ServedModelNameOption = None,
+    max_loras: MaxLorasOption = None,
+    enable_lora: EnableLoraOption = False,
+    python: VllmPythonOption = None,
     log_file: Annotated[Path | None, typer.Option(help="Server log (default: in the cache's logs folder).")] = None,
-    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to be ready.")] = 900.0,
-    vllm_arg: Annotated[
-        list[str] | None,
-        typer.Option(help="One more argument for vLLM's server, e.g. --vllm-arg=--enable-auto-tool-choice; "
-                          "repeatable."),
-    ] = None,
+    startup_timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to be ready.")] = (
+        DEFAULT_STARTUP_TIMEOUT_S
+    ),
+    vllm_arg: VllmArgOption = None,
 ) -> None:
     """Serve the base model and one LoRA adapter per role with vLLM (OpenAI-compatible API)."""
     console = Console()
     try:
         check_vllm_args(vllm_arg or [])
-        adapters = parse_lora_specs(lora or [])
-        if adapters_dir is not None:
-            for name, path in discover_adapters(adapters_dir).items():
-                if name in adapters:
-                    raise ValueError(f"adapter {name!r} given by --lora and found in --adapters {adapters_dir}")
-                adapters[name] = path
-        if cpus and not all(c.strip().isdigit() for c in cpus.split(",")):
-            raise ValueError(f"--cpus {cpus!r}: expected core numbers separated by commas, e.g. 0 or 0,1")
-        cores = [int(c) for c in cpus.split(",") if c.strip()] if cpus else None
-        available = os.sched_getaffinity(0)
-        if cores and not set(cores) <= available:
-            raise ValueError(f"--cpus {cpus}: this machine offers cores {sorted(available)}")
+        adapters = _adapters(lora or [], adapters_dir)
+        cores = _cores(cpus)
         model_dir = prepare_with_status(console, model, None, "auto", True)
     except (ModelPrepareError, ValueError) as error:
         print_error(console, error)
         raise typer.Exit(2) from None
-    log_path = log_file or cache_root() / "logs" / f"vllm-{port}.log"
     server = VLLMServer(
         model_dir,
         adapters,
@@ -181,10 +186,37 @@ def serve(
         enable_lora=bool(adapters) or enable_lora,
         max_loras=max_loras,
         python=python,
-        log_path=log_path,
+        log_path=log_file or cache_root() / "logs" / f"vllm-{port}.log",
         startup_timeout_s=startup_timeout,
         extra_args=vllm_arg or [],
     )
+    _serve_until_stopped(console, server)
+
+
+def _adapters(lora: list[str], adapters_dir: Path | None) -> dict[str, Path]:
+    """The adapters to serve by name: the --lora ones and those found in --adapters, no name twice."""
+    adapters = parse_lora_specs(lora)
+    if adapters_dir is not None:
+        for name, path in discover_adapters(adapters_dir).items():
+            if name in adapters:
+                raise ValueError(f"adapter {name!r} given by --lora and found in --adapters {adapters_dir}")
+            adapters[name] = path
+    return adapters
+
+
+def _cores(cpus: str | None) -> list[int] | None:
+    """The --cpus core numbers, each one this process may run on."""
+    if cpus and not all(c.strip().isdigit() for c in cpus.split(",")):
+        raise ValueError(f"--cpus {cpus!r}: expected core numbers separated by commas, e.g. 0 or 0,1")
+    cores = [int(c) for c in cpus.split(",") if c.strip()] if cpus else None
+    available = os.sched_getaffinity(0)
+    if cores and not set(cores) <= available:
+        raise ValueError(f"--cpus {cpus}: this machine offers cores {sorted(available)}")
+    return cores
+
+
+def _serve_until_stopped(console: Console, server: VLLMServer) -> None:
+    """Start the server and wait until it exits (exit 1) or the process is told to stop (Ctrl-C, SIGTERM)."""
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt  # every way of being told to stop leaves through `finally: server.stop()`
@@ -193,11 +225,12 @@ def serve(
     stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
     try:
-        with console.status(f"starting vLLM (log {log_path})…"):
+        with console.status(f"starting vLLM (log {server.log_path})…"):
             server.start()
         _print_endpoint(console, server)
         code = server.wait()
-        console.print(f"[red]vLLM exited with code {code}[/red]; last lines of {log_path}:\n{server.log_tail()}")
+        console.print(f"[red]vLLM exited with code {code}[/red]; last lines of {server.log_path}:\n"
+                      f"{server.log_tail()}")
         raise typer.Exit(1)
     except VLLMServerError as error:
         print_error(console, error)

@@ -31,6 +31,7 @@ from types import TracebackType
 import httpx
 
 PYTHON_ENV = "MAPCODER_LITE_VLLM_PYTHON"
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_MODEL_LEN = 4096  # MapCoder prompts plus a 1.5k-token answer fit; more only costs KV cache
 # VLLM_CPU_KVCACHE_SPACE, allocated (and resident) up front. Qwen2.5-0.5B needs 12 KiB per token, so
@@ -38,6 +39,7 @@ DEFAULT_MAX_MODEL_LEN = 4096  # MapCoder prompts plus a 1.5k-token answer fit; m
 DEFAULT_KV_CACHE_GIB = 2
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 DEFAULT_MAX_LORA_RANK = 32
+DEFAULT_STARTUP_TIMEOUT_S = 900.0
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_LORA_ENV = "MAPCODER_LITE_CPU_LORA"
 IDLE_WAIT_ENV = "MAPCODER_LITE_VLLM_IDLE_WAIT"  # read by serving/idle_wait.py
@@ -47,7 +49,7 @@ class VLLMServerError(RuntimeError):
     """The server could not start, died, or refused an adapter; the message carries its log's tail."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = DEFAULT_HOST) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -250,7 +252,7 @@ class VLLMServer:
         model: str | os.PathLike[str],
         loras: Mapping[str, str | os.PathLike[str]] | None = None,
         *,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int | None = None,
         served_model_name: str | None = None,
         max_model_len: int = DEFAULT_MAX_MODEL_LEN,
@@ -264,7 +266,7 @@ class VLLMServer:
         dtype: str = "auto",
         python: str | None = None,
         log_path: str | os.PathLike[str] | None = None,
-        startup_timeout_s: float = 900.0,
+        startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:

@@ -9,6 +9,7 @@ import json
 import re
 import textwrap
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mapcoder_lite.cli import app
+from mapcoder_lite.graph.context import Context
 from mapcoder_lite.pipeline import ConfigError, Pipeline, PipelineError, parse_config, render_config
 from mapcoder_lite.pipeline import config as pipeline_config
 from mapcoder_lite.pipeline import run as pipeline_run
@@ -29,6 +31,17 @@ def test_defaults_render_to_toml_that_parses_back_to_the_same_config(tmp_path: P
     assert again == config
     assert again.eval.benchmarks[0].dataset == "humaneval"
     assert again.finetune.rank == 32 and again.finetune.alpha == 32
+
+
+def test_graph_settings_default_to_the_contexts() -> None:
+    """A key the pipeline passes on to the graph's Context has the Context's default, unless the pipeline
+    chose its own (collections run fewer debugging rounds)."""
+    own = {("collect", "t")}
+    graph = {f.name: f.default for f in fields(Context)}  # not Context(): that reads the environment
+    config = pipeline_config.PipelineConfig()
+    for section, table in (("top level", config), ("collect", config.collect), ("eval", config.eval)):
+        for name in [f.name for f in fields(table) if f.name in graph and (section, f.name) not in own]:
+            assert getattr(table, name) == graph[name], f"{section} {name}"
 
 
 @pytest.mark.parametrize(("data", "message"), [
