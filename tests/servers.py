@@ -121,8 +121,9 @@ def json_endpoint(
         server.shutdown()
 
 
-def completion(model: str, content: str) -> dict[str, Any]:
-    """A chat completion answering `content`, as an OpenAI-style server sends it."""
+def completion(model: str, content: str | None, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A chat completion answering `content` (or calling tools), as an OpenAI-style server sends it."""
+    message = {"role": "assistant", "content": content} | ({"tool_calls": tool_calls} if tool_calls else {})
     return {"id": "1", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
