@@ -399,7 +399,7 @@ def _prepare_from_parts(
     start = time.perf_counter()
 
     def assemble_and_convert(model: Path) -> dict[str, Any]:
-        # The assembled GGUF stays in the staging folder, beside the checkpoint, and goes with it.
+        # The assembled GGUF goes beside the checkpoint, in the staging folder, and is removed with it.
         gguf_path = assemble_gguf(
             known, model.parent / "gguf" / f"{known.name}.gguf", allow_download=allow_download, progress=progress
         )
