@@ -1,9 +1,11 @@
-"""Servers for tests: real ones started here (readiness waits, and no server left running), and a
-local JSON endpoint that answers as a test says."""
+"""Servers for tests: real ones started here (readiness waits, and no server left running), a local
+JSON endpoint that answers as a test says, and skipping a test whose serving dependencies are missing
+(unit and integration tests share it)."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -17,10 +19,35 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from mapcoder_lite.serving.vllm import free_port  # re-exported for the tests: one definition
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def vllm_python() -> str:
+    """The Python that runs vLLM: $MAPCODER_LITE_VLLM_PYTHON (another environment), else this one."""
+    return os.environ.get("MAPCODER_LITE_VLLM_PYTHON") or sys.executable
+
+
+def _vllm_available() -> bool:
+    python = vllm_python()
+    if python == sys.executable:
+        return importlib.util.find_spec("vllm") is not None
+    return subprocess.run([python, "-c", "import vllm"], capture_output=True).returncode == 0
+
+
+def need(modules: list[str]) -> None:
+    """Skip when optional serving dependencies are missing, unless the run demands them."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if "vllm" in modules and "vllm" in missing and _vllm_available():
+        missing.remove("vllm")  # vLLM lives in another environment ($MAPCODER_LITE_VLLM_PYTHON)
+    if missing:
+        message = f"serving dependencies not installed: {', '.join(missing)}"
+        if os.environ.get("MAPCODER_LITE_REQUIRE_SERVING"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def wait_for(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
@@ -121,8 +148,9 @@ def json_endpoint(
         server.shutdown()
 
 
-def completion(model: str, content: str) -> dict[str, Any]:
-    """A chat completion answering `content`, as an OpenAI-style server sends it."""
+def completion(model: str, content: str | None, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A chat completion answering `content` (or calling tools), as an OpenAI-style server sends it."""
+    message = {"role": "assistant", "content": content} | ({"tool_calls": tool_calls} if tool_calls else {})
     return {"id": "1", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}

@@ -20,9 +20,9 @@ from tests.integration.vllm_setup import (
     RUNTIME_ADAPTER,
     STARTUP_ADAPTERS,
     TEST_MODEL,
-    need,
     startup_adapter_server,
 )
+from tests.servers import need
 
 
 @pytest.fixture(scope="session")

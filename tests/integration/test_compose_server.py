@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.integration.test_graph_vllm import AGENT_NODES, small_run
+from tests.integration.vllm_setup import AGENT_NODES, small_run
 from tests.servers import ROOT, langgraph_dev
 
 pytestmark = pytest.mark.integration

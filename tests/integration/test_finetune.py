@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.vllm_setup import need, vllm_python
+from tests.servers import need, vllm_python
 
 pytestmark = pytest.mark.integration
 

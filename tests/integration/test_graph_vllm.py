@@ -15,29 +15,12 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_sync_client
 
+from tests.integration.vllm_setup import AGENT_NODES, small_run
 from tests.servers import ROOT, langgraph_dev
 
 pytestmark = pytest.mark.integration
 
 OUTPUT_KEYS = {"code", "passed", "plans", "trajectory", "format_failures", "llm_calls"}
-AGENT_NODES = {"retriever", "planner", "confidence", "rank_plans", "coder", "sample_testing", "finish"}
-
-
-def small_run(server: Any) -> dict[str, Any]:
-    """Context for a short run of the paper's graph (every agent takes a turn): one plan, one debugging
-    round, short answers; two roles on adapters."""
-    return {
-        "direct_first": False,
-        "base_url": server.base_url,
-        "model": server.served_model_name,
-        "planner_model": "planner",
-        "coder_model": "coder",
-        "k": 1,
-        "t": 1,
-        "max_tokens": 192,
-    }
-
-
 def test_solve_command_runs_the_graph_through_vllm(vllm_server: Any) -> None:
     context = small_run(vllm_server)
     command = [

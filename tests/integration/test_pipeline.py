@@ -16,7 +16,7 @@ import pytest
 from mapcoder_lite.pipeline import Pipeline, parse_config
 from mapcoder_lite.serving.vllm import free_port
 from tests.collection_files import FIXED_PLAN, FIXING, call, retrieval, write_run
-from tests.integration.vllm_setup import need
+from tests.servers import need
 
 pytestmark = pytest.mark.integration
 

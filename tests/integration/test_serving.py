@@ -22,10 +22,9 @@ from tests.integration.vllm_setup import (
     PROMPT,
     RUNTIME_ADAPTER,
     STARTUP_ADAPTERS,
-    need,
     startup_adapter_server,
-    vllm_python,
 )
+from tests.servers import need, vllm_python
 
 pytestmark = pytest.mark.integration
 

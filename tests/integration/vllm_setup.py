@@ -1,19 +1,16 @@
-"""What the integration tests with real models share: the test model, its adapters, where vLLM runs,
-the server with the startup adapters, and skipping (or failing) when serving dependencies are missing.
+"""What the integration tests with real models share: the test model, its adapters, the server with
+the startup adapters, and a short run of the graph on it. Skipping (or failing) when serving
+dependencies are missing, and where vLLM runs, are in tests/servers.py (a unit test needs them too).
 
 The session fixtures built from these are in conftest.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import pytest
+from tests.servers import vllm_python
 
 if TYPE_CHECKING:
     from mapcoder_lite.serving.vllm import VLLMServer
@@ -24,30 +21,23 @@ STARTUP_ADAPTERS = {"coder": 1, "planner": 2}  # role -> seed, served from the s
 # Seeds chosen so that each adapter's greedy answer to PROMPT differs from the base model's.
 PROMPT = "Write a Python function that returns the sum of a list of numbers."
 RUNTIME_ADAPTER = ("debugger", 5)  # loaded into the running server by a test
+# The graph's agent nodes: a run with small_run's settings passes through each.
+AGENT_NODES = {"retriever", "planner", "confidence", "rank_plans", "coder", "sample_testing", "finish"}
 
 
-def vllm_python() -> str:
-    """The Python that runs vLLM: $MAPCODER_LITE_VLLM_PYTHON (another environment), else this one."""
-    return os.environ.get("MAPCODER_LITE_VLLM_PYTHON") or sys.executable
-
-
-def _vllm_available() -> bool:
-    python = vllm_python()
-    if python == sys.executable:
-        return importlib.util.find_spec("vllm") is not None
-    return subprocess.run([python, "-c", "import vllm"], capture_output=True).returncode == 0
-
-
-def need(modules: list[str]) -> None:
-    """Skip when optional serving dependencies are missing, unless the run demands them."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if "vllm" in modules and "vllm" in missing and _vllm_available():
-        missing.remove("vllm")  # vLLM lives in another environment ($MAPCODER_LITE_VLLM_PYTHON)
-    if missing:
-        message = f"serving dependencies not installed: {', '.join(missing)}"
-        if os.environ.get("MAPCODER_LITE_REQUIRE_SERVING"):
-            pytest.fail(message)
-        pytest.skip(message)
+def small_run(server: VLLMServer) -> dict[str, Any]:
+    """Context for a short run of the paper's graph (every agent takes a turn): one plan, one debugging
+    round, short answers; two roles on adapters."""
+    return {
+        "direct_first": False,
+        "base_url": server.base_url,
+        "model": server.served_model_name,
+        "planner_model": "planner",
+        "coder_model": "coder",
+        "k": 1,
+        "t": 1,
+        "max_tokens": 192,
+    }
 
 
 def startup_adapter_server(model_dir: Path, adapters: dict[str, Path], log_path: Path,

@@ -8,12 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -24,6 +22,7 @@ from mapcoder_lite.graph import Context
 from mapcoder_lite.problem import ProblemError, load_problem
 from tests.graph_answers import BAD, confidence, prompts, retrieval
 from tests.scripted import ScriptedAgentModel, scripted
+from tests.servers import Reply, completion, json_endpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO_SUM = (ROOT / "examples" / "two_sum.md").read_text()
@@ -181,52 +180,34 @@ def test_solve_and_review_rejects_a_task_without_samples_and_a_bad_review_answer
 # -- the coding agent's command, over HTTP ---------------------------------------------------------------
 
 
-class _ToolCallingEndpoint(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint standing in for vLLM with tool calling on: the agent's first request
-    (it offers tools) gets a tool call, its next one an answer; MapCoder-Lite's agents get a program."""
-
-    requests: ClassVar[list[dict[str, Any]]] = []
-    tool_args: ClassVar[dict[str, Any]] = {}
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        type(self).requests.append(request)
-        message: dict[str, Any] = {"role": "assistant", "content": TWO_SUM_CODE}
-        if request.get("tools"):
-            if any(m["role"] == "tool" for m in request["messages"]):
-                message = {"role": "assistant", "content": "It passes; here it is:\n" + TWO_SUM_CODE}
-            else:
-                message = {"role": "assistant", "content": None, "tool_calls": [{
-                    "id": "call-1", "type": "function",
-                    "function": {"name": "solve_programming_problem", "arguments": json.dumps(self.tool_args)}}]}
-        body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": request["model"],
-                           "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
-                           "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
-def tool_calling_endpoint() -> Iterator[str]:
+def tool_calling_endpoint() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """An OpenAI-compatible endpoint standing in for vLLM with tool calling on: the agent's first request
+    (it offers tools) gets a tool call, its next one an answer; MapCoder-Lite's agents get a program.
+    Yields its URL and the requests it gets."""
     problem = dict(load_problem(ROOT / "examples" / "two_sum.md"))
-    _ToolCallingEndpoint.requests = []
-    _ToolCallingEndpoint.tool_args = {"problem": problem["problem"], "sample_tests": problem["sample_tests"]}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ToolCallingEndpoint)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    tool_args = {"problem": problem["problem"], "sample_tests": problem["sample_tests"]}
+    requests: list[dict[str, Any]] = []
+
+    def respond(request: dict[str, Any]) -> Reply:
+        requests.append(request)
+        if not request.get("tools"):
+            return 200, completion(request["model"], TWO_SUM_CODE)
+        if any(m["role"] == "tool" for m in request["messages"]):
+            return 200, completion(request["model"], "It passes; here it is:\n" + TWO_SUM_CODE)
+        call = {"id": "call-1", "type": "function",
+                "function": {"name": "solve_programming_problem", "arguments": json.dumps(tool_args)}}
+        return 200, completion(request["model"], None, tool_calls=[call])
+
+    with json_endpoint(respond) as url:
+        yield url, requests
 
 
-def test_coding_agent_command_runs_over_an_openai_compatible_endpoint(tool_calling_endpoint: str) -> None:
+def test_coding_agent_command_runs_over_an_openai_compatible_endpoint(
+        tool_calling_endpoint: tuple[str, list[dict[str, Any]]]) -> None:
+    url, requests = tool_calling_endpoint
     command = [sys.executable, str(ROOT / "examples" / "coding_agent.py"), str(ROOT / "examples" / "two_sum.md"),
-               "--base-url", tool_calling_endpoint, "--model", "served", "--k", "1", "--t", "0"]
+               "--base-url", url, "--model", "served", "--k", "1", "--t", "0"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT,
                           env=os.environ | {"PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -236,8 +217,8 @@ def test_coding_agent_command_runs_over_an_openai_compatible_endpoint(tool_calli
     assert "check: Sample check: I ran the returned code on the 3 sample tests; 3 passed." in lines
     assert done.stdout.split("answer:\n")[1].startswith("It passes; here it is:")
 
-    agent_requests = [r for r in _ToolCallingEndpoint.requests if r.get("tools")]
-    assert len(agent_requests) == 2 and all(r["model"] == "served" for r in _ToolCallingEndpoint.requests)
+    agent_requests = [r for r in requests if r.get("tools")]
+    assert len(agent_requests) == 2 and all(r["model"] == "served" for r in requests)
     (tool,) = agent_requests[0]["tools"]
     assert tool["function"]["name"] == "solve_programming_problem"
     last = agent_requests[1]["messages"][-1]

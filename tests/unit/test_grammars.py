@@ -13,7 +13,7 @@ import pytest
 from mapcoder_lite import roles
 from mapcoder_lite.prompts import coder, confidence, debugger, direct, planner, retriever, supervisor
 from mapcoder_lite.prompts.grammar import code_block, field
-from tests.integration.vllm_setup import need
+from tests.servers import need
 
 
 @functools.cache

@@ -14,51 +14,39 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.servers import Reply, completion, json_endpoint
 
-class _Stuck(BaseHTTPRequestHandler):
-    arrived = threading.Event()
-    delay = 60.0  # a long generation on a busy CPU server
+MODELS: Reply = (200, {"object": "list", "data": [{"id": "stub", "object": "model"}]})
 
-    def log_message(self, *args: object) -> None:
-        pass
 
-    def do_GET(self) -> None:
-        body = json.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class Stuck:
+    """The model's answers: each after `delay` seconds (a long generation on a busy CPU server);
+    `arrived` is set when the first call comes in."""
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        _Stuck.arrived.set()
-        time.sleep(_Stuck.delay)
-        answer = {"id": "stub", "object": "chat.completion", "created": 0, "model": "stub",
-                  "choices": [{"index": 0, "finish_reason": "stop",
-                               "message": {"role": "assistant", "content": "```python\ndef f():\n    return 1\n```"}}],
-                  "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}
-        body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.delay = 60.0
+
+    def __call__(self, request: dict[str, Any]) -> Reply:
+        self.arrived.set()
+        time.sleep(self.delay)
+        return 200, completion("stub", "```python\ndef f():\n    return 1\n```")
 
 
 @pytest.fixture
-def stub_endpoint() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stuck)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Stuck.arrived.clear()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+def stuck() -> Stuck:
+    return Stuck()
+
+
+@pytest.fixture
+def stub_endpoint(stuck: Stuck) -> Iterator[str]:
+    with json_endpoint(stuck, get=lambda path: MODELS) as url:
+        yield url
 
 
 def _eval(endpoint: str, out: Path, concurrency: int) -> subprocess.Popen[str]:
@@ -69,12 +57,12 @@ def _eval(endpoint: str, out: Path, concurrency: int) -> subprocess.Popen[str]:
 
 
 def test_ctrl_c_once_finishes_the_problems_in_flight_and_starts_no_new_one(
-        stub_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_Stuck, "delay", 3.0)
+        stub_endpoint: str, stuck: Stuck, tmp_path: Path) -> None:
+    stuck.delay = 3.0
     out = tmp_path / "run"
     process = _eval(stub_endpoint, out, concurrency=1)
     try:
-        assert _Stuck.arrived.wait(60), "no model call arrived"
+        assert stuck.arrived.wait(60), "no model call arrived"
         process.send_signal(signal.SIGINT)  # while HumanEval/0's call is in flight
         output, _ = process.communicate(timeout=60)
     finally:
@@ -85,11 +73,11 @@ def test_ctrl_c_once_finishes_the_problems_in_flight_and_starts_no_new_one(
     assert finished == ["HumanEval/0"], output  # the one in flight, answered and scored; nothing after it
 
 
-def test_ctrl_c_twice_stops_an_eval_with_calls_in_flight(stub_endpoint: str, tmp_path: Path) -> None:
+def test_ctrl_c_twice_stops_an_eval_with_calls_in_flight(stub_endpoint: str, stuck: Stuck, tmp_path: Path) -> None:
     out = tmp_path / "run"
     process = _eval(stub_endpoint, out, concurrency=3)
     try:
-        assert _Stuck.arrived.wait(60), "no model call arrived"
+        assert stuck.arrived.wait(60), "no model call arrived"
         time.sleep(0.5)
         started = time.monotonic()
         process.send_signal(signal.SIGINT)

