@@ -811,6 +811,11 @@ class DatasetSpec:
     def splits(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*SPECS_FILES[self.name], *_HUB_SPLITS.get(self.name, ())]))
 
+    @property
+    def training_splits(self) -> tuple[str, ...]:
+        """The splits a model may learn from or a retrieval bank may hold (`TRAINING_SPLITS`)."""
+        return TRAINING_SPLITS.get(self.name, ())
+
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -825,6 +830,16 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("codecontests", "test", "deepmind/code_contests", _codecontests_local, _codecontests_hub,
               ("code_contests", "code-contests", "codecontest")),
     )
+}
+
+
+# The splits whose problems may teach a model or fill a retrieval bank; any other split of a benchmark is
+# held out for evaluation. MBPP's prompt split (1-10) is the one its authors set aside for few-shot
+# examples; xCodeEval's validation split is its evaluation split here (the default), so it is not one.
+TRAINING_SPLITS: dict[str, tuple[str, ...]] = {
+    "mbpp": ("train", "validation", "prompt"),
+    "apps": ("train",),
+    "codecontests": ("train", "validation"),
 }
 
 
