@@ -14,12 +14,14 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from mapcoder_lite.cli_options import (
+    BankOption,
     BaseUrlOption,
     DirectFirstOption,
     KOption,
     LiteOption,
     MaxTokensOption,
     ModelOption,
+    RetrievalOption,
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
@@ -31,6 +33,7 @@ from mapcoder_lite.cli_options import (
 )
 from mapcoder_lite.graph.context import DEFAULT_MODEL, ROLES, Context
 from mapcoder_lite.llm import RoleCallError
+from mapcoder_lite.nodes.retriever import bank_of
 from mapcoder_lite.problem import ProblemError, load_problem
 
 app = typer.Typer(
@@ -66,8 +69,13 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
             flag = ""
         cost = f"  [dim]{call['seconds']:.1f}s, {call['prompt_tokens']}+{call['completion_tokens']} tok[/dim]{flag}"
     if node == "retriever":
+        examples = update.get("examples", [])
+        banked = [e.get("id", "?") for e in examples if e.get("source") == "bank"]
+        found = f"{len(examples) - len(banked)} examples recalled"
+        if banked:
+            found = f"{len(banked)} from the bank ({', '.join(banked)})" + (f", {found}" if calls else "")
         algorithm = _first_line(update.get("algorithm", "")) or "none named"
-        return f"{len(update.get('examples', []))} examples recalled; algorithm: {algorithm}{cost}"
+        return f"{found}; algorithm: {algorithm}{cost}"
     if node == "planner":
         return f"plan: {_first_line(calls[0]['response']) if calls else ''}{cost}"
     if node == "confidence":
@@ -151,6 +159,8 @@ def solve(
     k: KOption = None,
     t: TOption = None,
     direct_first: DirectFirstOption = None,
+    retrieval: RetrievalOption = None,
+    bank: BankOption = None,
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
@@ -171,11 +181,14 @@ def solve(
             k=k,
             t=t,
             direct_first=direct_first,
+            retrieval=retrieval,
+            bank=bank,
             temperature=temperature,
             max_tokens=max_tokens,
             sandbox=sandbox,
             structured_outputs=structured_outputs,
         )
+        bank_of(context)  # a missing or damaged bank is refused before anything runs
     except (ProblemError, ValueError) as error:
         print_error(console, error)
         raise typer.Exit(2) from None
@@ -214,6 +227,8 @@ def demo(
     k: KOption = None,
     t: TOption = None,
     direct_first: DirectFirstOption = None,
+    retrieval: RetrievalOption = None,
+    bank: BankOption = None,
 ) -> None:
     """The embedded default end to end: prepare the model, start vLLM here, solve a problem, stop vLLM."""
     from mapcoder_lite.serving.cli import prepare_with_status
@@ -224,6 +239,7 @@ def demo(
     stages: dict[str, float] = {}
     try:
         problem = load_problem(problem_file)
+        bank_of(make_context(retrieval=retrieval, bank=bank))  # refused before minutes of model start-up
         loras = discover_adapters(adapters) if adapters is not None else {}
         start = time.perf_counter()
         model_dir = prepare_with_status(console, model, None, "auto", True)
@@ -235,7 +251,8 @@ def demo(
         stages["start vLLM"] = time.perf_counter() - start
         with server:
             roles = [f"{role}={role}" for role in loras]  # the adapter is served under its agent's name
-            context = make_context(server.base_url, model, role_model=roles, k=k, t=t, direct_first=direct_first)
+            context = make_context(server.base_url, model, role_model=roles, k=k, t=t, direct_first=direct_first,
+                                   retrieval=retrieval, bank=bank)
             console.print(f"[dim]vLLM serves {model} at {server.base_url}"
                           + (f" with adapters for {', '.join(loras)}" if loras else "") + "[/dim]")
             start = time.perf_counter()
@@ -256,6 +273,7 @@ def demo(
 def _register_commands() -> None:
     # These modules import only typer and rich at module level; vLLM, torch and matplotlib load
     # inside the commands, so `mapcoder-lite --help` stays fast.
+    from mapcoder_lite.bank.cli import bank_app
     from mapcoder_lite.collection.cli import collect_command, extract_command
     from mapcoder_lite.evals.cli import eval_command, report_command
     from mapcoder_lite.finetune.cli import finetune_command
@@ -263,6 +281,7 @@ def _register_commands() -> None:
     from mapcoder_lite.serving.cli import models_app, serve
 
     app.add_typer(models_app, name="models", help="Prepare local model checkpoints.")
+    app.add_typer(bank_app, name="bank", help="Build and inspect verified exemplar banks for retrieval.")
     app.command("serve")(serve)
     app.command("eval")(eval_command)
     app.command("report")(report_command)

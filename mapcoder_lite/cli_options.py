@@ -11,7 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mapcoder_lite.evals.datasets import DATASETS, SOURCES
-from mapcoder_lite.graph.context import ROLES, STRUCTURED_OUTPUTS, Context
+from mapcoder_lite.graph.context import RETRIEVALS, ROLES, STRUCTURED_OUTPUTS, Context
 
 # typer option types; each command declares `base_url: BaseUrlOption = None` and so on.
 BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")]
@@ -42,6 +42,14 @@ StructuredOutputsOption = Annotated[
     str | None,
     typer.Option(help=f"{' | '.join(STRUCTURED_OUTPUTS)}: have the server decode each role's answers in its format "
                       "(default auto: on for a vLLM endpoint)."),
+]
+RetrievalOption = Annotated[
+    str | None,
+    typer.Option(help=f"{' | '.join(RETRIEVALS)}: the planner's examples recalled by the retriever model (the "
+                      "paper's, default), the nearest verified exemplars of --bank (no model call), or both."),
+]
+BankOption = Annotated[
+    Path | None, typer.Option(help="Exemplar bank directory (`mapcoder-lite bank build`), for --retrieval bank|both.")
 ]
 
 # Options of the commands that run over a benchmark (eval, collect).
@@ -83,6 +91,8 @@ def make_context(
 ) -> Context:
     """A Context from command-line options; options left unset keep the environment's or defaults."""
     overrides = {key: value for key, value in settings.items() if value is not None}
+    if isinstance(overrides.get("bank"), Path):  # absolute: a graph may run elsewhere than the command
+        overrides["bank"] = str(overrides["bank"].expanduser().resolve())
     if base_url:
         overrides["base_url"] = base_url
     if model:

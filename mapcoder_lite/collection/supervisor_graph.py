@@ -46,7 +46,7 @@ from mapcoder_lite.prompts import coder as coder_prompt
 from mapcoder_lite.prompts import planner as planner_prompt
 from mapcoder_lite.prompts import supervisor as prompt
 
-GRAPH_INPUT_KEYS = ("problem", "sample_tests", "entry_point", "language")
+GRAPH_INPUT_KEYS = ("problem", "sample_tests", "entry_point", "language", "id")
 
 
 class Scoring(TypedDict, total=False):
@@ -59,9 +59,8 @@ class Scoring(TypedDict, total=False):
 
 
 class CorrectionInput(InputState):
-    """One problem, with the hidden tests that decide whether a run needs correcting."""
+    """One problem (its `id` too), with the hidden tests that decide whether a run needs correcting."""
 
-    id: NotRequired[str]
     scoring: NotRequired[Scoring]
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from mapcoder_lite.cli_options import (
+    BankOption,
     BaseUrlOption,
     ConcurrencyOption,
     DataDirOption,
@@ -22,6 +23,7 @@ from mapcoder_lite.cli_options import (
     ModelOption,
     ProblemTimeoutOption,
     ProgressOption,
+    RetrievalOption,
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
@@ -54,6 +56,8 @@ def eval_command(
     k: KOption = None,
     t: TOption = None,
     direct_first: DirectFirstOption = None,
+    retrieval: RetrievalOption = None,
+    bank: BankOption = None,
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
@@ -75,8 +79,8 @@ def eval_command(
         spec = dataset_spec(dataset)
         chosen_split = split or spec.default_split
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, direct_first=direct_first,
-                               temperature=temperature, max_tokens=max_tokens, sandbox=sandbox,
-                               test_timeout_s=test_timeout, structured_outputs=structured_outputs)
+                               retrieval=retrieval, bank=bank, temperature=temperature, max_tokens=max_tokens,
+                               sandbox=sandbox, test_timeout_s=test_timeout, structured_outputs=structured_outputs)
         chosen = make_strategy(strategy)
         problems = load_problems(spec.name, chosen_split, limit=limit, data_dir=data_dir, source=source)
         settings = RunSettings.make(spec.name, chosen_split, chosen, context)
@@ -91,6 +95,9 @@ def eval_command(
     if settings.models:
         console.print(f"[dim]endpoint {context.base_url}; models: "
                       + ", ".join(f"{role}={name}" for role, name in settings.models.items()) + "[/dim]")
+    if settings.bank:
+        console.print(f"[dim]retrieval {context.retrieval}: exemplar bank {context.bank} (sha256 "
+                      f"{settings.bank[:12]}…)[/dim]")
     console.print(f"[dim]{problems.describe()} of {spec.name}/{chosen_split} -> {out_dir}[/dim]")
     try:
         summary = asyncio.run(runner.run(problems))

@@ -47,6 +47,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from mapcoder_lite.bank.store import bank_sha256
 from mapcoder_lite.evals.datasets import Problem, ProblemSet
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
@@ -93,6 +94,8 @@ class RunSettings:
     memory_mb: int = 1024
     sandbox: str = "local"
     structured_outputs: str | None = None  # Context.structured_outputs: answer formats enforced at decoding
+    retrieval: str | None = None  # Context.retrieval of a graph strategy: recall | bank | both
+    bank: str | None = None  # sha256 of the exemplar bank's content, where retrieval uses one
     # {role: sha256 of its adapter's weights}, where the caller knows them (the pipeline): an adapter
     # trained again under the same name then makes a different run, not a resumable one.
     adapters: dict[str, str] | None = None
@@ -120,6 +123,8 @@ class RunSettings:
             memory_mb=context.memory_mb,
             sandbox=context.sandbox,
             structured_outputs=context.structured_outputs if uses_models else None,
+            retrieval=context.retrieval if graph else None,
+            bank=bank_sha256(context.bank) if graph and context.retrieval != "recall" else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,12 +139,14 @@ class RunSettings:
 def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
     """What a setting missing from a recorded run stands for: the setting did not exist yet when the run
     was made (runs before structured outputs decoded free text; MapCoder runs before a lever ran the
-    paper's graph)."""
+    paper's graph; MapCoder runs before retrieval recalled examples, with no bank)."""
     if key == "structured_outputs":
         return (None, "off")
     if key == "role_max_tokens":  # every role had the one budget, max_tokens
         models = recorded.get("models") or {}
         return ({role: recorded["max_tokens"] for role in models} if models else None,)
+    if key == "retrieval":
+        return ("recall",) if recorded.get("strategy") == "mapcoder" else (None,)
     if key in LEVERS:
         return (False,) if recorded.get("strategy") == "mapcoder" else (None,)
     return (None,)
@@ -658,11 +665,13 @@ class _Progress:
 
 
 def default_out_dir(settings: RunSettings) -> Path:
-    """runs/<dataset>-<split>-<strategy>[-<coder model>]: one directory per comparable run."""
+    """runs/<dataset>-<split>-<strategy>[-<coder model>][-<bank|both>]: one directory per comparable run."""
     parts = [settings.dataset, settings.split, settings.strategy]
     if settings.models:
         models = sorted(set(settings.models.values()))
         parts.append(models[0] if len(models) == 1 else "lite-" + settings.models.get("coder", models[0]))
+    if settings.retrieval not in (None, "recall"):
+        parts.append(settings.retrieval)
     return Path("runs") / safe_name("-".join(parts))
 
 

@@ -94,7 +94,8 @@ class GraphStrategy(Strategy):
         """Compile the strategy's graph."""
 
     def graph_input(self, problem: Problem) -> dict[str, Any]:
-        return dict(problem.graph_input())  # only what the graph may see
+        # Only what the graph may see, and the id, which no prompt shows: a bank retrieval skips that problem.
+        return dict(problem.graph_input()) | {"id": problem.id}
 
     async def solve(self, problem: Problem, context: Context, attempt: Attempt,
                     checkpointer: BaseCheckpointSaver | None = None) -> Attempt:

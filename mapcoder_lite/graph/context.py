@@ -22,6 +22,7 @@ STRUCTURED_OUTPUTS = ("auto", "on", "off")
 # Where the graph departs from the paper's MapCoder: bool fields, on by default; all off is the paper's
 # graph, which collection runs (its trajectories train the agents of that graph).
 LEVERS: tuple[str, ...] = ("direct_first", "stop_repeats", "plan_diversity")
+RETRIEVALS = ("recall", "bank", "both")
 
 
 def _describe(text: str) -> dict[str, Any]:
@@ -95,6 +96,22 @@ class Context:
     coder_max_tokens: int = field(default=0, metadata=_describe("Token budget of the coder's answer (0: its default)."))
     debugger_max_tokens: int = field(
         default=0, metadata=_describe("Token budget of one debugging answer (0: its default).")
+    )
+    retrieval: str = field(
+        default="recall",
+        metadata=_describe(
+            "Where the planner's examples come from: 'recall' (the paper's: the retriever model recalls k "
+            "examples and names the algorithm), 'bank' (the k nearest verified exemplars of the bank, no model "
+            "call, no algorithm named), or 'both' (the bank's nearest first, then the model's recalled ones, k "
+            "in all; the model names the algorithm)."
+        ),
+    )
+    bank: str = field(
+        default="",
+        metadata=_describe(
+            "Directory of a verified exemplar bank (`mapcoder-lite bank build`); needed by retrieval 'bank' and "
+            "'both'."
+        ),
     )
     stop_repeats: bool = field(
         default=True,
@@ -178,6 +195,11 @@ class Context:
             raise ValueError(f"Context.diversity_temperature must be 0 or more (got {self.diversity_temperature})")
         if self.sandbox not in ("local", "e2b"):
             raise ValueError(f"Context.sandbox must be 'local' or 'e2b' (got {self.sandbox!r})")
+        if self.retrieval not in RETRIEVALS:
+            raise ValueError(f"Context.retrieval must be one of {', '.join(RETRIEVALS)} (got {self.retrieval!r})")
+        if self.retrieval != "recall" and not self.bank.strip():
+            raise ValueError(f"Context.retrieval {self.retrieval!r} needs Context.bank, the directory of an exemplar "
+                             "bank (`mapcoder-lite bank build ... --out DIR`)")
         if self.structured_outputs not in STRUCTURED_OUTPUTS:
             raise ValueError(f"Context.structured_outputs must be one of {', '.join(STRUCTURED_OUTPUTS)} "
                              f"(got {self.structured_outputs!r})")

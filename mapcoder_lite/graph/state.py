@@ -27,6 +27,8 @@ class InputState(TypedDict):
     sample_tests: list[SampleTest]
     entry_point: NotRequired[str | None]
     language: NotRequired[str]
+    # The problem's id in its benchmark (evals pass it): a bank retrieval never returns that problem.
+    id: NotRequired[str]
 
 
 class OutputState(TypedDict):

@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from mapcoder_lite.graph.context import ROLES, Context, context_of
 from mapcoder_lite.graph.state import State
 from mapcoder_lite.llm import PromptTooLong, RoleModels
+from mapcoder_lite.nodes.retriever import bank_of
 from mapcoder_lite.nodes.testing import nothing_left_to_check, test_code
 from mapcoder_lite.prompts import direct as prompt
 from mapcoder_lite.sandbox import validate_tests
@@ -22,9 +23,12 @@ from mapcoder_lite.sandbox import validate_tests
 
 def start(state: State, runtime: Runtime[Context]) -> Literal["direct", "retriever"]:
     """The graph's entry: the direct attempt first (the default), or retrieval as in the paper. Tests
-    that cannot run are refused here, whichever way the run goes, before any model call is spent."""
+    that cannot run, and an exemplar bank that is missing or damaged (Context.retrieval 'bank' or
+    'both'), are refused here, whichever way the run goes, before any model call is spent."""
     validate_tests(state["sample_tests"], state.get("language") or "python", allow_empty=True)
-    return "direct" if context_of(runtime.context).direct_first else "retriever"
+    context = context_of(runtime.context)
+    bank_of(context)
+    return "direct" if context.direct_first else "retriever"
 
 
 def direct(state: State, runtime: Runtime[Context], *, models: RoleModels) -> dict[str, Any]:

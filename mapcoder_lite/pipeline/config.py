@@ -35,7 +35,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from mapcoder_lite.collection.tracks import TRACKS
 from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
-from mapcoder_lite.graph.context import Context
+from mapcoder_lite.graph.context import RETRIEVALS, Context
 from mapcoder_lite.serving.vllm import (
     DEFAULT_HOST,
     DEFAULT_KV_CACHE_GIB,
@@ -153,6 +153,17 @@ class EvalConfig:
 
 
 @dataclass
+class BankConfig:
+    """The eval's retrieval; with `bank` or `both`, the eval stage first builds WORKDIR/bank from these
+    training splits, with the plans of the collections' passing runs, and its graph runs retrieve from it."""
+
+    retrieval: str = "recall"  # recall (the paper's) | bank | both, for the eval's graph strategies
+    dataset: str = "mbpp"
+    splits: list[str] = field(default_factory=lambda: ["train", "validation"])
+    limit: int | None = None  # problems per split
+
+
+@dataclass
 class PipelineConfig:
     workdir: Path = Path("runs/pipeline")
     data_dir: Path | None = None  # benchmark files; default $MAPCODER_LITE_DATA_DIR, else ../shared/data
@@ -166,6 +177,7 @@ class PipelineConfig:
     collect: CollectConfig = field(default_factory=CollectConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # type: ignore[valid-type]
     eval: EvalConfig = field(default_factory=EvalConfig)
+    bank: BankConfig = field(default_factory=BankConfig)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -185,6 +197,15 @@ class PipelineConfig:
         if bad:
             raise ConfigError(f"[collect] splits {bad}: training on test problems would leak them into the "
                               "evaluation; use the train or validation split")
+        if self.bank.retrieval not in RETRIEVALS:
+            raise ConfigError(f"[bank] retrieval {self.bank.retrieval!r}: choose one of {', '.join(RETRIEVALS)}")
+        if self.bank.retrieval != "recall":
+            from mapcoder_lite.bank.build import training_splits
+
+            try:
+                training_splits(self.bank.dataset, self.bank.splits)
+            except ValueError as error:
+                raise ConfigError(f"[bank] {error}") from None
         unknown = set(self.collect.tracks) - set(TRACKS)
         if unknown:
             raise ConfigError(f"[collect] tracks: unknown {sorted(unknown)}; tracks are {', '.join(TRACKS)}")
@@ -248,7 +269,7 @@ def parse_config(data: dict[str, Any], *, base: Path | None = None) -> PipelineC
     data = dict(data)
     sections: dict[str, Any] = {}
     for name, cls in (("models", ModelsConfig), ("serving", ServingConfig), ("collect", CollectConfig),
-                      ("finetune", FinetuneConfig)):  # fmt: skip
+                      ("finetune", FinetuneConfig), ("bank", BankConfig)):  # fmt: skip
         table = data.pop(name, {})
         if not isinstance(table, dict):
             raise ConfigError(f"[{name}] must be a table")

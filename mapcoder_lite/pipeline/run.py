@@ -109,6 +109,10 @@ class Pipeline:
     def eval_dir(self, bench: Benchmark, strategy: str) -> Path:
         return self.workdir / "eval" / bench.name / strategy
 
+    @property
+    def bank_dir(self) -> Path:
+        return self.workdir / "bank"
+
     def _load_state(self) -> None:
         path = self.workdir / STATE_FILE
         self.state = json.loads(path.read_text()) if path.is_file() else {}
@@ -221,6 +225,8 @@ class Pipeline:
         ec = self.config.eval
         graph = {"k": ec.k, "t": ec.t, "direct_first": ec.direct_first, "stop_repeats": ec.stop_repeats,
                  "plan_diversity": ec.plan_diversity}
+        if self.config.bank.retrieval != "recall":
+            graph |= {"retrieval": self.config.bank.retrieval, "bank": str(self.bank_dir)}
         if strategy == "mapcoder-teacher":
             return self._context(teacher_url, self.models.teacher_name, **graph)
         roles = {}
@@ -346,12 +352,44 @@ class Pipeline:
             entry["agents"] = outcome
         return outcome
 
+    def build_bank(self) -> Path:
+        """WORKDIR/bank for the eval's retrieval, built unless one with the [bank] settings is there; its
+        plans come from the collections' passing runs on the bank's dataset. A bank is built once: to
+        take in later collections, delete it (the eval runs made with it then refuse to resume)."""
+        from mapcoder_lite.bank.build import build_bank
+        from mapcoder_lite.bank.store import MANIFEST_FILE, BankError
+
+        bc = self.config.bank
+        wanted = {"dataset": dataset_spec(bc.dataset).name, "splits": list(bc.splits), "limit": bc.limit}
+        manifest = self.bank_dir / MANIFEST_FILE
+        if manifest.is_file():
+            made = json.loads(manifest.read_text(encoding="utf-8"))
+            if {key: made.get(key) for key in wanted} == wanted:
+                self.log(f"exemplar bank {self.bank_dir}: {made['counts']['exemplars']} exemplars, up to date")
+                return self.bank_dir
+            self.log(f"exemplar bank {self.bank_dir}: made with other [bank] settings; building it again")
+        cc, c = self.config.collect, self.config
+        same_dataset = dataset_spec(cc.dataset).name == wanted["dataset"]
+        runs = [self.collect_dir(t, s) for s in cc.splits for t in cc.tracks
+                if same_dataset and (self.collect_dir(t, s) / "run.json").is_file()]
+        with self._stage("bank") as entry:
+            try:
+                stats = build_bank(bc.dataset, bc.splits, self.bank_dir, runs=runs, limit=bc.limit, data_dir=c.data_dir,
+                                   source=c.source, sandbox=c.sandbox, test_timeout_s=c.test_timeout_s,
+                                   progress=self.progress, console=self.console, log=self.log)
+            except BankError as error:
+                raise PipelineError(f"[bank] {error}") from None
+            entry["counts"] = stats.counts
+        return self.bank_dir
+
     def evaluate(self) -> None:
         from mapcoder_lite.evals.runner import Runner, RunSettings
         from mapcoder_lite.evals.strategies import make_strategy
 
         assert self.models is not None
         ec, serving = self.config.eval, self.config.serving
+        if self.config.bank.retrieval != "recall":
+            self.build_bank()
         trained = self.trained_agents()
         strategies = [s for s in ec.strategies if s != "mapcoder-lite" or trained]
         if "mapcoder-lite" in ec.strategies and not trained:

@@ -20,6 +20,19 @@ EXAMPLE = """Here is a solved problem that resembles the one to solve.
 {planning}
 """
 
+# A bank's exemplar whose plan no run recorded: its verified solution stands in for the plan (the
+# paper's prompt shows a recalled example's plan only, so recalled examples keep EXAMPLE).
+EXAMPLE_SOLUTION = """Here is a solved problem that resembles the one to solve.
+
+## Example problem
+{description}
+
+## Example solution
+```{fence}
+{code}
+```
+"""
+
 USER = """{example}
 ## Algorithm to consider
 {algorithm}
@@ -38,7 +51,13 @@ def build_messages(
     example: dict[str, str] | None,
     algorithm: str,
 ) -> list[Message]:
-    shown = EXAMPLE.format(**example) if example else "(No example problem is available.)\n"
+    if not example:
+        shown = "(No example problem is available.)\n"
+    elif example.get("source") == "bank" and not example.get("planning", "").strip():
+        shown = EXAMPLE_SOLUTION.format(description=example["description"], code=example["code"].strip(),
+                                        fence=language)
+    else:
+        shown = EXAMPLE.format(**example)
     user = USER.format(
         example=shown,
         algorithm=algorithm.strip() or "(none named)",

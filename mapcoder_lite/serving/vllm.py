@@ -42,7 +42,8 @@ DEFAULT_MAX_LORA_RANK = 32
 DEFAULT_STARTUP_TIMEOUT_S = 900.0
 SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 CPU_LORA_ENV = "MAPCODER_LITE_CPU_LORA"
-IDLE_WAIT_ENV = "MAPCODER_LITE_VLLM_IDLE_WAIT"  # read by serving/idle_wait.py
+IDLE_WAIT_ENV = "MAPCODER_LITE_VLLM_IDLE_WAIT"
+THREADS_BIND_ENV = "VLLM_CPU_OMP_THREADS_BIND"  # read by serving/idle_wait.py
 
 
 class VLLMServerError(RuntimeError):
@@ -354,9 +355,11 @@ class VLLMServer:
         env.setdefault(CPU_LORA_ENV, "grouped")
         if self.model.is_dir():
             env.setdefault("HF_HUB_OFFLINE", "1")  # a local checkpoint needs no Hub round trips
-        if self.cpus or self.threads != 0:
+        # Left to the default, a binding the caller's environment already names is theirs to keep.
+        default = self.threads is None and not self.cpus and THREADS_BIND_ENV in os.environ
+        if (self.cpus or self.threads != 0) and not default:
             cpus = self.cpus or sorted(os.sched_getaffinity(0))[: self.threads or None]
-            env["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cpus))
+            env[THREADS_BIND_ENV] = ",".join(map(str, cpus))
             env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
             env["OMP_NUM_THREADS"] = str(len(cpus))
             # No core is left to vLLM's spinning queue readers: they wait instead (serving/idle_wait.py).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -361,7 +362,8 @@ def test_server_command_serves_each_role_under_its_name(tmp_path: Path, monkeypa
     env = server.environment()
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2"
-    assert "VLLM_CPU_OMP_THREADS_BIND" not in env  # no threads or cores asked for: vLLM binds its own
+    # No threads or cores asked for: every core this process may use.
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == ",".join(map(str, sorted(os.sched_getaffinity(0))))
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-3")
     assert server.environment()["VLLM_CPU_OMP_THREADS_BIND"] == "0-3"  # the caller's own binding passes through
     assert server.base_url == "http://127.0.0.1:8123/v1"

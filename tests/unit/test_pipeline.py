@@ -35,8 +35,9 @@ def test_defaults_render_to_toml_that_parses_back_to_the_same_config(tmp_path: P
 
 def test_graph_settings_default_to_the_contexts() -> None:
     """A key the pipeline passes on to the graph's Context has the Context's default, unless the pipeline
-    chose its own (collections run fewer debugging rounds)."""
-    own = {("collect", "t")}
+    chose its own (collections run fewer debugging rounds); the top-level [bank] is a section, not the
+    Context's bank path."""
+    own = {("collect", "t"), ("top level", "bank")}
     graph = {f.name: f.default for f in fields(Context)}  # not Context(): that reads the environment
     config = pipeline_config.PipelineConfig()
     for section, table in (("top level", config), ("collect", config.collect), ("eval", config.eval)):

@@ -185,4 +185,4 @@ def test_a_run_records_the_setting_and_a_run_from_before_it_was_free_text() -> N
     assert auto.differences(before) == ["structured_outputs: None there, 'auto' now"]
     assert RunSettings.make("toy", "test", make_strategy("reference"), Context()).differences(
         json.loads(json.dumps({**before, "models": {}, "endpoint": None, "temperature": None, "max_tokens": None,
-                               "strategy": "reference"}))) == []
+                               "role_max_tokens": None, "strategy": "reference"}))) == []

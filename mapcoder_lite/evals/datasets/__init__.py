@@ -49,7 +49,14 @@ from mapcoder_lite.evals.datasets.records import (
     numbered_jsonl,
     read_records,
 )
-from mapcoder_lite.evals.datasets.registry import DATASETS, SOURCES, DatasetSpec, dataset_spec, load_problems
+from mapcoder_lite.evals.datasets.registry import (
+    DATASETS,
+    SOURCES,
+    TRAINING_SPLITS,
+    DatasetSpec,
+    dataset_spec,
+    load_problems,
+)
 from mapcoder_lite.evals.datasets.stdio import FUNCTION_NOTE, STDIO_NOTE, stdio_tests
 from mapcoder_lite.evals.datasets.xcodeeval import xcodeeval_id, xcodeeval_problem
 
@@ -61,6 +68,7 @@ __all__ = [
     "MBPP_SPLITS",
     "SOURCES",
     "STDIO_NOTE",
+    "TRAINING_SPLITS",
     "DataFileError",
     "DatasetError",
     "DatasetSpec",

@@ -48,6 +48,11 @@ class DatasetSpec:
     def splits(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.files, *self.hub_splits]))
 
+    @property
+    def training_splits(self) -> tuple[str, ...]:
+        """The splits a model may learn from or a retrieval bank may hold (`TRAINING_SPLITS`)."""
+        return TRAINING_SPLITS.get(self.name, ())
+
     def find(self, data_dir: Path | None, split: str) -> Path:
         """The split's file under the data dir (see `find_file`)."""
         return find_file(data_dir, self.files[split], self.label, self.fallback)
@@ -82,6 +87,16 @@ DATASETS: dict[str, DatasetSpec] = {
                     hub_name="deepmind/code_contests", hub_splits=("test", "validation", "train"),
                     aliases=("code_contests", "code-contests", "codecontest")),
     )
+}
+
+
+# The splits whose problems may teach a model or fill a retrieval bank; any other split of a benchmark is
+# held out for evaluation. MBPP's prompt split (1-10) is the one its authors set aside for few-shot
+# examples; xCodeEval's validation split is its evaluation split here (the default), so it is not one.
+TRAINING_SPLITS: dict[str, tuple[str, ...]] = {
+    "mbpp": ("train", "validation", "prompt"),
+    "apps": ("train",),
+    "codecontests": ("train", "validation"),
 }
 
 
