@@ -318,6 +318,72 @@ def _base_env(home: str, tmpdir: str) -> dict[str, str]:
     }
 
 
+class _Pipes:
+    """The program's three pipes, pumped through one selector: stdin fed from `data` without blocking,
+    stdout and stderr read into buffers that together stop at the output cap."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], data: bytes, max_output_bytes: int) -> None:
+        assert proc.stdin and proc.stdout and proc.stderr
+        self.proc, self.data, self.pos = proc, data, 0
+        self.max_output_bytes, self.total, self.truncated = max_output_bytes, 0, False
+        self.out_fd, self.err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+        self.buffers = {self.out_fd: bytearray(), self.err_fd: bytearray()}
+        self.selector = selectors.DefaultSelector()
+        for pipe in (proc.stdout, proc.stderr):
+            self.selector.register(pipe, selectors.EVENT_READ)
+        if data:
+            os.set_blocking(proc.stdin.fileno(), False)
+            self.selector.register(proc.stdin, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+
+    def open(self) -> bool:
+        return bool(self.selector.get_map()) and not self.truncated
+
+    def pump(self, timeout: float) -> None:
+        """Move what is ready within `timeout`; stop reading at once when the output cap is reached."""
+        for key, _ in self.selector.select(timeout):
+            if key.fileobj is self.proc.stdin:
+                self._feed(key.fd)
+            elif not self._read(key) or self.truncated:
+                return
+
+    def _feed(self, fd: int) -> None:
+        try:
+            self.pos += os.write(fd, self.data[self.pos : self.pos + _CHUNK])
+        except BlockingIOError:
+            return
+        except OSError:  # the program closed stdin or exited: the rest is not wanted
+            self.pos = len(self.data)
+        if self.pos >= len(self.data):
+            assert self.proc.stdin
+            self.selector.unregister(self.proc.stdin)
+            self.proc.stdin.close()
+
+    def _read(self, key: selectors.SelectorKey) -> bool:
+        """Read one chunk; False when the pipe has ended."""
+        chunk = os.read(key.fd, _CHUNK)
+        if not chunk:
+            self.selector.unregister(key.fileobj)
+            return False
+        room = self.max_output_bytes - self.total
+        self.buffers[key.fd] += chunk[:room]
+        self.total += min(len(chunk), room)
+        if len(chunk) > room:
+            self.truncated = True
+        return True
+
+    def text(self, fd: int) -> str:
+        return self.buffers[fd].decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        self.selector.close()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+
+
 def _execute(
     argv: list[str],
     env: dict[str, str],
@@ -333,7 +399,6 @@ def _execute(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
         start_new_session=True, close_fds=True, preexec_fn=preexec,
     )
-    assert proc.stdin and proc.stdout and proc.stderr
     killed = False
 
     def kill() -> None:
@@ -344,22 +409,10 @@ def _execute(
             os.killpg(proc.pid, signal.SIGKILL)  # the whole group; bwrap's pid namespace dies with it
         sweep()
 
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    buffers = {out_fd: bytearray(), err_fd: bytearray()}
-    total = 0
-    truncated = timed_out = False
-    pos = 0
-    sel = selectors.DefaultSelector()
-    for pipe in (proc.stdout, proc.stderr):
-        sel.register(pipe, selectors.EVENT_READ)
-    if data:
-        os.set_blocking(proc.stdin.fileno(), False)
-        sel.register(proc.stdin, selectors.EVENT_WRITE)
-    else:
-        proc.stdin.close()
-    exited = False
+    pipes = _Pipes(proc, data, limits.max_output_bytes)
+    timed_out = exited = False
     try:
-        while sel.get_map() and not truncated:
+        while pipes.open():
             now = time.monotonic()
             if not exited and proc.poll() is not None:
                 # The program is gone; whatever still holds our pipes is a straggler: kill, then drain.
@@ -370,30 +423,10 @@ def _execute(
                 timed_out = not exited
                 kill()
                 break
-            for key, _ in sel.select(min(deadline - now, 0.1)):
-                if key.fileobj is proc.stdin:
-                    try:
-                        pos += os.write(key.fd, data[pos : pos + _CHUNK])
-                    except BlockingIOError:
-                        continue
-                    except OSError:  # the program closed stdin or exited: the rest is not wanted
-                        pos = len(data)
-                    if pos >= len(data):
-                        sel.unregister(proc.stdin)
-                        proc.stdin.close()
-                    continue
-                chunk = os.read(key.fd, _CHUNK)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    continue
-                room = limits.max_output_bytes - total
-                buffers[key.fd] += chunk[:room]
-                total += min(len(chunk), room)
-                if len(chunk) > room:
-                    truncated = True  # stop reading at once: the cap is the point
-                    kill()
-                    break
-        if not timed_out:
+            pipes.pump(min(deadline - now, 0.1))
+        if pipes.truncated:
+            kill()  # the cap is the point: no more output is read
+        elif not timed_out:
             try:
                 proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
             except subprocess.TimeoutExpired:
@@ -401,21 +434,17 @@ def _execute(
         kill()
         proc.wait()
     finally:
-        sel.close()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            with contextlib.suppress(OSError):
-                pipe.close()
+        pipes.close()
         if proc.poll() is None:
             kill()
             proc.wait()
-    seconds = time.monotonic() - start
     return RunResult(
-        stdout=buffers[out_fd].decode("utf-8", errors="replace"),
-        stderr=buffers[err_fd].decode("utf-8", errors="replace"),
+        stdout=pipes.text(pipes.out_fd),
+        stderr=pipes.text(pipes.err_fd),
         exit_code=None if killed else proc.returncode,
         timed_out=timed_out,
-        seconds=seconds,
-        truncated=truncated,
+        seconds=time.monotonic() - start,
+        truncated=pipes.truncated,
     )
 
 
