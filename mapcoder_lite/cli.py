@@ -21,10 +21,12 @@ from mapcoder_lite.cli_options import (
     LiteOption,
     MaxTokensOption,
     ModelOption,
+    PlanDiversityOption,
     RetrievalOption,
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
+    StopRepeatsOption,
     StructuredOutputsOption,
     TemperatureOption,
     TOption,
@@ -147,6 +149,7 @@ def solve_problem(problem: dict[str, Any], context: Context, console: Console, g
 
 
 @app.command()
+# Most of its length is the option list; the run is solve_problem's.
 def solve(
     problem_file: Annotated[
         Path, typer.Argument(help="JSON with the graph's input keys, or a Markdown/plain-text statement with samples.")
@@ -159,6 +162,8 @@ def solve(
     k: KOption = None,
     t: TOption = None,
     direct_first: DirectFirstOption = None,
+    stop_repeats: StopRepeatsOption = None,
+    plan_diversity: PlanDiversityOption = None,
     retrieval: RetrievalOption = None,
     bank: BankOption = None,
     temperature: TemperatureOption = None,
@@ -173,20 +178,9 @@ def solve(
     try:
         problem = load_problem(problem_file)
         context = make_context(
-            base_url,
-            model,
-            role_model,
-            lite,
-            role_base_url,
-            k=k,
-            t=t,
-            direct_first=direct_first,
-            retrieval=retrieval,
-            bank=bank,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            sandbox=sandbox,
-            structured_outputs=structured_outputs,
+            base_url, model, role_model, lite, role_base_url, k=k, t=t, direct_first=direct_first,
+            stop_repeats=stop_repeats, plan_diversity=plan_diversity, retrieval=retrieval, bank=bank,
+            temperature=temperature, max_tokens=max_tokens, sandbox=sandbox, structured_outputs=structured_outputs,
         )
         bank_of(context)  # a missing or damaged bank is refused before anything runs
     except (ProblemError, ValueError) as error:

@@ -33,6 +33,18 @@ DirectFirstOption = Annotated[
                       f"(default {'on' if Context.direct_first else 'off'}); "
                       "--no-direct-first runs the paper's MapCoder."),
 ]
+StopRepeatsOption = Annotated[
+    bool | None,
+    typer.Option("--stop-repeats/--no-stop-repeats",
+                 help="End a plan's debugging when the debugger returns code it already tried "
+                      f"(default {'on' if Context.stop_repeats else 'off'})."),
+]
+PlanDiversityOption = Annotated[
+    bool | None,
+    typer.Option("--plan-diversity/--no-plan-diversity",
+                 help="Drop plans that repeat a higher-ranked one and ask the coder again for a program already "
+                      f"tested (default {'on' if Context.plan_diversity else 'off'})."),
+]
 TemperatureOption = Annotated[
     float | None, typer.Option(help=f"Sampling temperature (default {Context.temperature:g}).")
 ]

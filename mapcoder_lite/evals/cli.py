@@ -21,6 +21,7 @@ from mapcoder_lite.cli_options import (
     LiteOption,
     MaxTokensOption,
     ModelOption,
+    PlanDiversityOption,
     ProblemTimeoutOption,
     ProgressOption,
     RetrievalOption,
@@ -28,6 +29,7 @@ from mapcoder_lite.cli_options import (
     RoleModelOption,
     SandboxOption,
     SourceOption,
+    StopRepeatsOption,
     StructuredOutputsOption,
     TemperatureOption,
     TestTimeoutOption,
@@ -41,6 +43,7 @@ from mapcoder_lite.evals.runner import EndpointDown, EvalError, Runner, RunSetti
 from mapcoder_lite.evals.strategies import STRATEGIES, make_strategy
 
 
+# Most of its length is the option list; the run itself is the Runner's.
 def eval_command(
     dataset: DatasetOption,
     split: Annotated[str | None, typer.Option(help="Split (MBPP: train, validation, test, prompt). "
@@ -56,6 +59,8 @@ def eval_command(
     k: KOption = None,
     t: TOption = None,
     direct_first: DirectFirstOption = None,
+    stop_repeats: StopRepeatsOption = None,
+    plan_diversity: PlanDiversityOption = None,
     retrieval: RetrievalOption = None,
     bank: BankOption = None,
     temperature: TemperatureOption = None,
@@ -79,6 +84,7 @@ def eval_command(
         spec = dataset_spec(dataset)
         chosen_split = split or spec.default_split
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, direct_first=direct_first,
+                               stop_repeats=stop_repeats, plan_diversity=plan_diversity,
                                retrieval=retrieval, bank=bank, temperature=temperature, max_tokens=max_tokens,
                                sandbox=sandbox, test_timeout_s=test_timeout, structured_outputs=structured_outputs)
         chosen = make_strategy(strategy)
