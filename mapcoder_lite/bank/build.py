@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -175,33 +175,18 @@ def build_bank(
         work += [(problem, split) for problem in problems]
     limits = scoring_limits(test_timeout_s, memory_mb)
 
-    verdicts: list[Verdict] = []
-    with _Bar(progress, console, len(work), f"verifying {spec.name}/{','.join(chosen)}") as advance, \
-            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bank-verify") as pool:
-        futures = [pool.submit(verify, p, s, solved.get(p.id, []), sandbox=sandbox, limits=limits) for p, s in work]
-        for future in futures:  # in dataset order, so the bank's order does not depend on timing
-            verdicts.append(future.result())
-            advance(verdicts[-1].exemplar is not None)
-
+    verdicts = _verify_all(work, solved, spec.name, chosen, sandbox=sandbox, limits=limits,
+                           concurrency=concurrency, progress=progress, console=console)
     exemplars = [v.exemplar for v in verdicts if v.exemplar is not None]
     failed = [{"id": v.problem.id, "split": v.split, "reason": v.reason} for v in verdicts if v.exemplar is None]
     with_plan = sum(1 for e in exemplars if e.planning)
-    counts = {
-        "problems": len(work),
-        "exemplars": len(exemplars),
-        "failed": len(failed),
-        "with_plan": with_plan,
-        "without_plan": len(exemplars) - with_plan,  # no run given recorded a plan that led to passing code
-        "code_from_runs": sum(1 for e in exemplars if e.code_from != "reference"),
-        "per_split": {split: sum(1 for e in exemplars if e.split == split) for split in chosen},
-    }
     manifest = {
         "dataset": spec.name,
         "splits": chosen,
         "limit": limit,
         "data_source": sources[0] if len(set(sources)) == 1 else sources,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "counts": counts,
+        "counts": _counts(len(work), exemplars, failed, chosen),
         "failed": failed,
         "runs": [str(Path(r)) for r in runs],
         "verification": {"sandbox": sandbox, "test_timeout_s": test_timeout_s, "memory_mb": memory_mb},
@@ -212,6 +197,34 @@ def build_bank(
         log(f"bank {out}: {len(exemplars)} of {len(work)} problems verified, {len(failed)} failed, "
             f"{with_plan} with a plan ({manifest['seconds']:.0f} s)")
     return BuildStats(manifest=manifest, failed=failed)
+
+
+def _verify_all(work: list[tuple[Problem, str]], solved: Mapping[str, list[Solved]], name: str, chosen: list[str], *,
+                sandbox: str, limits: Any, concurrency: int, progress: bool | Any, console: Any) -> list[Verdict]:
+    """Each problem's verdict, verified `concurrency` at a time, in dataset order (so the bank's order
+    does not depend on timing)."""
+    verdicts: list[Verdict] = []
+    with _Bar(progress, console, len(work), f"verifying {name}/{','.join(chosen)}") as advance, \
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bank-verify") as pool:
+        futures = [pool.submit(verify, p, s, solved.get(p.id, []), sandbox=sandbox, limits=limits) for p, s in work]
+        for future in futures:
+            verdicts.append(future.result())
+            advance(verdicts[-1].exemplar is not None)
+    return verdicts
+
+
+def _counts(problems: int, exemplars: list[Exemplar], failed: list[dict[str, Any]],
+            chosen: list[str]) -> dict[str, Any]:
+    with_plan = sum(1 for e in exemplars if e.planning)
+    return {
+        "problems": problems,
+        "exemplars": len(exemplars),
+        "failed": len(failed),
+        "with_plan": with_plan,
+        "without_plan": len(exemplars) - with_plan,  # no run given recorded a plan that led to passing code
+        "code_from_runs": sum(1 for e in exemplars if e.code_from != "reference"),
+        "per_split": {split: sum(1 for e in exemplars if e.split == split) for split in chosen},
+    }
 
 
 class _Bar:
