@@ -49,6 +49,8 @@ def _raised(exc):
     return {"type": type(exc).__name__, "message": message[:_ERROR_CHARS], "traceback": _trace(exc)}
 
 
+# One sequence on purpose: this is the whole life of the untrusted program's process (load, answer,
+# report), read top to bottom by whoever checks what the program can reach.
 def main(spec):
     nonce = spec["nonce"]
     module = _types.ModuleType("solution")

@@ -98,6 +98,8 @@ def handle_wire(number, value):
 _TAGS = ("$int", "$float", "$complex", "$bytes", "$tuple", "$dict", "$frozenset", "$set", "$handle")
 
 
+# One flat dispatch over the wire format's tags on purpose: this is the trust boundary, and every shape
+# it accepts is in view at once.
 def decode(wire, make_handle=None, depth=0, resolve_ref=None):
     """Plain data from wire JSON, refusing anything outside the format (NotData). Handles become
     make_handle(number, type name, repr), by default an inert Handle. A {"$ref": ...} (the checker naming
