@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+from collections.abc import Coroutine
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from mapcoder_lite.evals.datasets import DATASETS, SOURCES
 from mapcoder_lite.graph.context import RETRIEVALS, ROLES, STRUCTURED_OUTPUTS, Context
+
+T = TypeVar("T")
 
 # typer option types; each command declares `base_url: BaseUrlOption = None` and so on.
 BaseUrlOption = Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")]
@@ -137,3 +141,22 @@ def exit_interrupted(console: Any, kept: str | os.PathLike[str]) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130)
+
+
+def run_to_the_end(console: Any, work: Coroutine[Any, Any, T], out_dir: str | os.PathLike[str],
+                   kept: str = "results") -> T:
+    """Run a resumable run (an eval, a collection): Ctrl-C, a lost server or a failed run end the
+    command (exit 130, 3, 2), saying where what is done is kept."""
+    from mapcoder_lite.evals.runner import EndpointDown, EvalError  # heavy: only the running commands need it
+
+    try:
+        return asyncio.run(work)
+    except KeyboardInterrupt:
+        exit_interrupted(console, out_dir)
+    except EndpointDown as error:
+        print_error(console, label="stopped", error=f"{error}\nThe {kept} so far are kept in {out_dir}; start the "
+                                                     "server and run the same command again to resume.")
+        raise typer.Exit(3) from None
+    except EvalError as error:
+        print_error(console, error)
+        raise typer.Exit(2) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +32,7 @@ from mapcoder_lite.cli_options import (
     exit_interrupted,
     make_context,
     print_error,
+    run_to_the_end,
 )
 from mapcoder_lite.collection.context import HIDDEN_REPORTS, SupervisorContext
 from mapcoder_lite.collection.tracks import (
@@ -48,7 +48,6 @@ from mapcoder_lite.collection.tracks import (
     track_context,
 )
 from mapcoder_lite.evals.datasets import DatasetError, Problem, dataset_spec, load_problems
-from mapcoder_lite.evals.runner import EndpointDown, EvalError
 from mapcoder_lite.graph.context import ROLES, Context
 
 TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]
@@ -195,20 +194,8 @@ def _print_plan(console: Console, track: str, settings: CollectSettings, what: s
 
 def _collect(console: Console, track: str, problems: list[Problem], *, out_dir: Path, **options: Any) -> CollectSummary:
     """The collection run; Ctrl-C, a lost server or a failed run end the command, saying what is kept."""
-    try:
-        return asyncio.run(collect_problems(track, problems, out_dir=out_dir, console=console, ctrl_c_drains=True,
-                                            **options))
-    except KeyboardInterrupt:
-        exit_interrupted(console, out_dir)
-    except EndpointDown as error:
-        print_error(
-            console, label="stopped",
-            error=f"{error}\nThe trajectories so far are kept in {out_dir}; start the "
-                  "server and run the same command again to resume.")
-        raise typer.Exit(3) from None
-    except EvalError as error:
-        print_error(console, error)
-        raise typer.Exit(2) from None
+    work = collect_problems(track, problems, out_dir=out_dir, console=console, ctrl_c_drains=True, **options)
+    return run_to_the_end(console, work, out_dir, kept="trajectories")
 
 
 def extract_command(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -37,9 +36,10 @@ from mapcoder_lite.cli_options import (
     exit_interrupted,
     make_context,
     print_error,
+    run_to_the_end,
 )
 from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
-from mapcoder_lite.evals.runner import EndpointDown, EvalError, Runner, RunSettings, default_out_dir
+from mapcoder_lite.evals.runner import Runner, RunSettings, default_out_dir
 from mapcoder_lite.evals.strategies import STRATEGIES, make_strategy
 
 
@@ -105,19 +105,7 @@ def eval_command(
         console.print(f"[dim]retrieval {context.retrieval}: exemplar bank {context.bank} (sha256 "
                       f"{settings.bank[:12]}…)[/dim]")
     console.print(f"[dim]{problems.describe()} of {spec.name}/{chosen_split} -> {out_dir}[/dim]")
-    try:
-        summary = asyncio.run(runner.run(problems))
-    except KeyboardInterrupt:
-        exit_interrupted(console, out_dir)
-    except EndpointDown as error:
-        print_error(
-            console, label="stopped",
-            error=f"{error}\nThe results so far are kept in {out_dir}; start the "
-                  "server and run the same command again to resume.")
-        raise typer.Exit(3) from None
-    except EvalError as error:
-        print_error(console, error)
-        raise typer.Exit(2) from None
+    summary = run_to_the_end(console, runner.run(problems), out_dir)
     skipped = f", {summary.not_applicable} without a reference solution" if summary.not_applicable else ""
     console.print(
         f"pass@1 {summary.pass_at_1:.1%} ({summary.passed}/{summary.done}); {summary.new} solved now in "
