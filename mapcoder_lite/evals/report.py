@@ -175,6 +175,7 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("mean completion tokens / problem", each(lambda s: f"{s.mean(s.completion_tokens):,.0f}")),
         ("answers cut at max_tokens (share of tokens)", each(_at_budget_cell)),
         ("plans coded / repeating a tested program", each(_repeats_cell)),
+        ("plans dropped as copies of another", each(lambda s: s.trajectories.plans_dropped or "-")),
         ("wall time", each(lambda s: _duration(s.wall_seconds) if s.wall_seconds else "-")),
         ("throughput (problems / min)", each(
             lambda s: f"{s.problems / s.wall_seconds * 60:.1f}" if s.wall_seconds else "-")),

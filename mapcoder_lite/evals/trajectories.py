@@ -26,6 +26,7 @@ class TrajectoryStats:
     # an earlier plan's), and those still repeating one after Context.plan_diversity asked again.
     plans_repeated: int = 0
     plans_still_repeated: int = 0
+    plans_dropped: int = 0  # copies of a higher-ranked plan, never coded (Context.plan_diversity)
 
 
 def at_budget(call: Mapping[str, Any], max_tokens: int | None) -> bool:
@@ -66,6 +67,7 @@ def trajectory_stats(run_dir: str | Path, records: Iterable[Mapping[str, Any]],
         stats.plans_coded += coded
         stats.plans_repeated += repeated
         stats.plans_still_repeated += still
+        stats.plans_dropped += sum(int(plan.get("copies") or 0) for plan in record.get("plans") or [])
         name = record.get("trajectory_file")
         path = Path(run_dir) / name if name else None
         if path is None or not path.is_file():

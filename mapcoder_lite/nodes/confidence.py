@@ -43,13 +43,13 @@ def rank_plans(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def _distinct(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The plans in order, without those whose text (case and spacing aside) an earlier one has; two
-    empty plans (failed planners) both mean "solve it directly", so the second goes too."""
-    seen: set[str] = set()
-    kept = []
+    empty plans (failed planners) both mean "solve it directly", so the second goes too. A kept plan
+    counts the copies dropped after it (`copies`), so a run's output shows how often plans coincide."""
+    kept: dict[str, dict[str, Any]] = {}
     for plan in plans:
         text = " ".join(plan["plan"].lower().split())
-        if text in seen:
-            continue
-        seen.add(text)
-        kept.append(plan)
-    return kept
+        if text in kept:
+            kept[text]["copies"] += 1
+        else:
+            kept[text] = plan | {"copies": 0}
+    return list(kept.values())

@@ -235,6 +235,7 @@ def test_plans_alike_are_coded_once_with_plan_diversity_and_each_without() -> No
     result = run(models(), k=3, t=0, plan_diversity=True)
     # "1. add them" repeats "1. Add  them" (case and spacing aside): only two plans are coded.
     assert result["passed"] is True and [p["plan"] for p in result["plans"]] == ["1. Add  them", "PLAN-C"]
+    assert [p["copies"] for p in result["plans"]] == [1, 0]
     assert roles(result).count("coder") == 2
     result = run(models(), k=3, t=0)  # the paper's graph: the copy is coded too
     assert len(result["plans"]) == 3 and roles(result).count("coder") == 3 and result["passed"] is True

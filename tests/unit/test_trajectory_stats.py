@@ -33,6 +33,8 @@ def test_stats_read_each_records_trajectory_file(tmp_path: Path) -> None:
              {"role": "coder", "completion_tokens": 50, "finish_reason": "stop"}]
     (tmp_path / "trajectories").mkdir()
     (tmp_path / "trajectories" / "p1.json").write_text(json.dumps({"trajectory": calls}))
-    records = [{"id": "p1", "plans": [], "trajectory_file": "trajectories/p1.json"}, {"id": "p2", "plans": []}]
+    records = [{"id": "p1", "plans": [], "trajectory_file": "trajectories/p1.json"},
+               {"id": "p2", "plans": [{"copies": 2, "attempts": [{"code": A}]}]}]
     stats = trajectory_stats(tmp_path, records, max_tokens=1536)
+    assert (stats.plans_coded, stats.plans_dropped) == (1, 2)
     assert (stats.calls, stats.calls_at_budget, stats.completion_tokens, stats.tokens_at_budget) == (2, 1, 150, 100)
