@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mapcoder_lite.collection.records import round_of  # noqa: E402
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results  # noqa: E402
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, read_results  # noqa: E402
 from mapcoder_lite.finetune.data import (  # noqa: E402
     CONFIDENCE_FAIL_MAX,
     CONFIDENCE_PASS_MIN,

@@ -22,7 +22,7 @@ from typing import Any
 
 from mapcoder_lite.bank.store import BankError, Exemplar, check_out, write_bank
 from mapcoder_lite.evals.datasets import DatasetError, DatasetSpec, Problem, dataset_spec, load_problems
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, read_results
 from mapcoder_lite.evals.scoring import score, scoring_limits
 from mapcoder_lite.nodes.testing import normalized
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.evals.datasets import distinct_count
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, RunDir, read_results
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, RunDir, read_results
 from mapcoder_lite.evals.trajectories import TrajectoryStats, trajectory_stats
 from mapcoder_lite.graph.context import ROLES
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.collection.records import classify_corrections, round_of
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, read_results
 from mapcoder_lite.files import jsonl, write_atomic
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.prompts import confidence as confidence_prompt

@@ -30,7 +30,7 @@ import httpx
 
 from mapcoder_lite.collection.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
-from mapcoder_lite.evals.runner import RESULTS_FILE, RunDir, read_results
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RunDir, read_results
 from mapcoder_lite.files import write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
