@@ -41,7 +41,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from mapcoder_lite.evals.datasets import Problem, ProblemSet
 from mapcoder_lite.evals.errors import EvalError
-from mapcoder_lite.evals.rundir import RunDir, RunSettings, _now, safe_name
+from mapcoder_lite.evals.rundir import RunDir, RunSettings, Session, done_records, safe_name, to_run
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
 from mapcoder_lite.graph.context import Context
@@ -190,99 +190,28 @@ class Runner:
     async def run(self, problems: Sequence[Problem]) -> RunSummary:
         """Run the problems that have no result yet; returns where the run stands. Sets the running
         loop's default executor (threads for the sync graph nodes) to fit the concurrency."""
-        applicable = [p for p in problems if self.strategy.applicable(p)]
-        if not applicable:
-            raise EvalError(f"the {self.strategy.name} strategy applies to none of the {len(problems)} problems"
-                            + (" (the dataset has no reference solutions)" if self.strategy.name == "reference"
-                               else ""))
-        done = self.dir.prepare(self.settings)
-        recorded = set(done)  # before a retry drops any: none of these may resume from a checkpoint
-        if self.retry_errors:
-            failed = {i for i, r in done.items() if r.get("error")}
-            if failed:
-                self.dir.drop(failed)
-                done = {i: r for i, r in done.items() if i not in failed}
-        todo = [p for p in applicable if p.id not in done]
-        selected = {p.id for p in applicable}
-        state = _Tally(done=sum(1 for i in done if i in selected),
-                       passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
-        run = self.dir.read_run()
-        run["problems_total"] = len(applicable)
-        # Where the problems came from, and how many rows there held them (a file may repeat a row).
-        if isinstance(problems, ProblemSet):
-            run.update(data_source=problems.source, rows_in_file=problems.rows(applicable))
-        else:
-            for key in ("data_source", "rows_in_file"):
-                run.pop(key, None)
-        run.setdefault("sessions", []).append({"started": _now(), "seconds": 0.0, "finished": 0})
-        self.dir.write_run(run)
-        start = time.perf_counter()
-
-        # Sync graph nodes and model calls run in the loop's default executor, which holds
-        # min(32, cores + 4) threads: on a small machine that, not --concurrency, would bound the
-        # requests in flight. Size it for every problem's parallel planner branches.
-        # Runs gathered on one loop (the pipeline's collection tracks and evals) add up their needs
-        # instead of each replacing the executor with one sized for itself alone.
-        branches = (self.context.k + 1) if self.strategy.name == "mapcoder" else 1
+        applicable = self._applicable(problems)
+        done, recorded = self._resume()
+        todo = to_run(applicable, done)
+        ledger = self._ledger(problems, applicable, done)
         loop = asyncio.get_running_loop()
-        workers = getattr(loop, "_mapcoder_workers", 4) + self.concurrency * branches
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval")
-        loop.set_default_executor(executor)
-        loop._mapcoder_workers = workers  # type: ignore[attr-defined]
+        executor = self._size_executor(loop)
         interrupts = Interrupts.of(loop, self.console) if self.ctrl_c_drains else Interrupts(loop, install=False)
-
         queue: asyncio.Queue[Problem] = asyncio.Queue()
         for problem in todo:
             queue.put_nowait(problem)
-
-        bar = _Progress(self.progress, self.console, total=len(applicable), done=state.done,
-                        label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
-
-        async def worker() -> None:
-            while not interrupts.draining:
-                try:
-                    problem = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                async with self.limiter or contextlib.nullcontext():
-                    if interrupts.draining:  # waited for a slot while the run was being stopped
-                        return
-                    record = await self._one(problem)
-                # No await between these writes: one coroutine finishes its line before another starts.
-                self.dir.append(record)
-                state.add(record)
-                bar.update(state, time.perf_counter() - start)
-                run["sessions"][-1].update(seconds=round(time.perf_counter() - start, 3), finished=state.new)
-                self.dir.write_run(run)
-                if self.on_result:
-                    self.on_result(record)
-                if self.checkpointer is not None:  # recorded: its steps are no longer needed
-                    await self.checkpointer.adelete_thread(problem.id)
 
         tasks: list[asyncio.Task[None]] = []
         checkpoints = contextlib.AsyncExitStack()
         try:
             if isinstance(self.strategy, GraphStrategy) and todo:
-                self.checkpointer = await checkpoints.enter_async_context(
-                    LatestCheckpoints.from_conn_string(str(self.dir.checkpoints)))
-                await self.checkpointer.setup()  # its tables are otherwise made on the first save only
-                # A kill between writing a problem's line and deleting its checkpoints leaves them
-                # behind; a retried problem must start over, not go on from its failed run.
-                for problem_id in recorded:
-                    await self.checkpointer.adelete_thread(problem_id)
-            tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(todo)))]
-            with bar:
-                if tasks:
-                    finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                    for task in finished:
-                        task.result()  # re-raises EndpointDown (or a bug) at once
+                await self._open_checkpoints(checkpoints, recorded)
+            tasks = [asyncio.create_task(self._work(queue, ledger, interrupts))
+                     for _ in range(min(self.concurrency, len(todo)))]
+            with ledger.bar:
+                await _until_done(tasks)
         except asyncio.CancelledError:
-            # Ctrl-C: asyncio.run would then wait for every thread's model call in flight (minutes on a
-            # CPU server). Finished problems are on disk and unfinished ones go on from their last
-            # checkpoint on resume, so the threads are left to end unobserved and asyncio.run gets a
-            # fresh executor to close.
-            executor.shutdown(wait=False, cancel_futures=True)
-            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+            _leave_threads(loop, executor)
             raise
         finally:
             for task in tasks:
@@ -290,60 +219,95 @@ class Runner:
             await asyncio.gather(*tasks, return_exceptions=True)
             await checkpoints.aclose()
             self.checkpointer = None
-            run["sessions"][-1].update(seconds=round(time.perf_counter() - start, 3), finished=state.new,
-                                       ended=_now())
-            self.dir.write_run(run)
-        return RunSummary(out_dir=self.dir.path, total=len(applicable), done=state.done, passed=state.passed,
-                          new=state.new, errors=state.errors, seconds=round(time.perf_counter() - start, 3),
+            ledger.session.save(ledger.tally.new, ended=True)
+        tally = ledger.tally
+        return RunSummary(out_dir=self.dir.path, total=len(applicable), done=tally.done, passed=tally.passed,
+                          new=tally.new, errors=tally.errors, seconds=round(ledger.session.elapsed, 3),
                           not_applicable=len(problems) - len(applicable),
-                          interrupted=interrupts.draining and state.done < len(applicable))
+                          interrupted=interrupts.draining and tally.done < len(applicable))
+
+    def _applicable(self, problems: Sequence[Problem]) -> list[Problem]:
+        applicable = [p for p in problems if self.strategy.applicable(p)]
+        if not applicable:
+            raise EvalError(f"the {self.strategy.name} strategy applies to none of the {len(problems)} problems"
+                            + (" (the dataset has no reference solutions)" if self.strategy.name == "reference"
+                               else ""))
+        return applicable
+
+    def _resume(self) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """Prepare the run directory; returns the finished records by id (a retried error's line is
+        removed from the results) and every problem that had a line: none of these may go on from a
+        checkpoint."""
+        recorded = self.dir.prepare(self.settings)
+        done = done_records(recorded.values(), self.retry_errors)
+        if len(done) < len(recorded):
+            self.dir.drop(set(recorded) - set(done))
+        return done, set(recorded)
+
+    def _ledger(self, problems: Sequence[Problem], applicable: list[Problem],
+                done: dict[str, dict[str, Any]]) -> _Ledger:
+        """The session's bookkeeping, counting from the problems already done among those selected."""
+        selected = {p.id for p in applicable}
+        tally = _Tally(done=sum(1 for i in done if i in selected),
+                       passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
+        # Where the problems came from, and how many rows there held them (a file may repeat a row).
+        origin = ({"data_source": problems.source, "rows_in_file": problems.rows(applicable)}
+                  if isinstance(problems, ProblemSet) else None)
+        session = self.dir.begin_session(len(applicable), origin)
+        bar = _Progress(self.progress, self.console, total=len(applicable), done=tally.done,
+                        label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
+        return _Ledger(self.dir, session, tally, bar)
+
+    def _size_executor(self, loop: asyncio.AbstractEventLoop) -> ThreadPoolExecutor:
+        """Sync graph nodes and model calls run in the loop's default executor, which holds
+        min(32, cores + 4) threads: on a small machine that, not --concurrency, would bound the
+        requests in flight. Size it for every problem's parallel planner branches. Runs gathered on
+        one loop (the pipeline's collection tracks and evals) add up their needs instead of each
+        replacing the executor with one sized for itself alone."""
+        branches = (self.context.k + 1) if self.strategy.name == "mapcoder" else 1
+        workers = getattr(loop, "_mapcoder_workers", 4) + self.concurrency * branches
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval")
+        loop.set_default_executor(executor)
+        loop._mapcoder_workers = workers  # type: ignore[attr-defined]
+        return executor
+
+    async def _open_checkpoints(self, stack: contextlib.AsyncExitStack, recorded: set[str]) -> None:
+        self.checkpointer = await stack.enter_async_context(
+            LatestCheckpoints.from_conn_string(str(self.dir.checkpoints)))
+        await self.checkpointer.setup()  # its tables are otherwise made on the first save only
+        # A kill between writing a problem's line and deleting its checkpoints leaves them
+        # behind; a retried problem must start over, not go on from its failed run.
+        for problem_id in recorded:
+            await self.checkpointer.adelete_thread(problem_id)
+
+    async def _work(self, queue: asyncio.Queue[Problem], ledger: _Ledger, interrupts: Interrupts) -> None:
+        """One worker: problems from the queue until it is empty or Ctrl-C drains the run."""
+        while not interrupts.draining:
+            try:
+                problem = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            async with self.limiter or contextlib.nullcontext():
+                if interrupts.draining:  # waited for a slot while the run was being stopped
+                    return
+                record = await self._one(problem)
+            ledger.add(record)
+            if self.on_result:
+                self.on_result(record)
+            if self.checkpointer is not None:  # recorded: its steps are no longer needed
+                await self.checkpointer.adelete_thread(problem.id)
 
     async def _one(self, problem: Problem) -> dict[str, Any]:
+        """Solve and score one problem; its result line, once its trajectory file is written."""
         attempt = Attempt()
         start = time.perf_counter()
-        error: str | None = None
-        try:
-            solving = self.strategy.solve(problem, self.context, attempt, checkpointer=self.checkpointer)
-            await (asyncio.wait_for(solving, self.problem_timeout_s) if self.problem_timeout_s else solving)
-        except RoleCallError as exc:
-            if endpoint_is_down(exc):
-                raise EndpointDown(str(exc)) from exc
-            error = f"RoleCallError: {exc}"
-        except TimeoutError:
-            error = f"timed out: the problem took more than {self.problem_timeout_s:g} s"
-        except Exception as exc:  # a crash in one problem must not end the run
-            error = _describe(exc)
+        error = await self._solve(problem, attempt)
         solve_seconds = time.perf_counter() - start
-
         verdict: Score | None = None
         if error is None:
-            try:
-                verdict = await asyncio.to_thread(score, problem, attempt.code, sandbox=self.context.sandbox,
-                                                  limits=self.limits, stop_early=self.stop_early)
-            except Exception as exc:
-                error = "scoring failed: " + _describe(exc)
-        record: dict[str, Any] = {
-            "id": problem.id,
-            "passed": bool(verdict and verdict.passed),
-            "passed_et": (bool(verdict.passed_extra) if verdict and verdict.passed_extra is not None
-                          else (False if problem.extra_tests else None)),
-            "samples_passed": attempt.samples_passed,
-            "code": attempt.code,
-            "hidden": verdict.report if verdict else None,
-            "extra": verdict.extra_report if verdict else None,
-            "plans": attempt.plans,
-            "direct": attempt.direct,  # the graph's direct attempt (Context.direct_first), else None
-            "format_failures": attempt.format_failures,
-            "llm_calls": attempt.llm_calls,
-            "prompt_tokens": attempt.prompt_tokens,
-            "completion_tokens": attempt.completion_tokens,
-            "seconds": round(time.perf_counter() - start, 3),
-            "solve_seconds": round(solve_seconds, 3),
-            "score_seconds": verdict.seconds if verdict else 0.0,
-            "error": error,
-            "resumed": attempt.resumed,
-            "meta": problem.meta,
-        }
+            verdict, error = await self._score(problem, attempt)
+        record = _result_line(problem, attempt, verdict, error, seconds=time.perf_counter() - start,
+                              solve_seconds=solve_seconds)
         record["trajectory_file"] = self.dir.save_trajectory(problem.id, {
             "id": problem.id,
             "input": dict(problem.graph_input()),
@@ -357,6 +321,73 @@ class Runner:
             "error": error,
         })
         return record
+
+    async def _solve(self, problem: Problem, attempt: Attempt) -> str | None:
+        """Run the strategy into `attempt`; the error that ended it, or None. An endpoint that is down
+        raises EndpointDown instead: the run stops."""
+        try:
+            solving = self.strategy.solve(problem, self.context, attempt, checkpointer=self.checkpointer)
+            await (asyncio.wait_for(solving, self.problem_timeout_s) if self.problem_timeout_s else solving)
+        except RoleCallError as exc:
+            if endpoint_is_down(exc):
+                raise EndpointDown(str(exc)) from exc
+            return f"RoleCallError: {exc}"
+        except TimeoutError:
+            return f"timed out: the problem took more than {self.problem_timeout_s:g} s"
+        except Exception as exc:  # a crash in one problem must not end the run
+            return _describe(exc)
+        return None
+
+    async def _score(self, problem: Problem, attempt: Attempt) -> tuple[Score | None, str | None]:
+        """The hidden tests' verdict on the attempt's code, or the error that kept it from one."""
+        try:
+            return await asyncio.to_thread(score, problem, attempt.code, sandbox=self.context.sandbox,
+                                           limits=self.limits, stop_early=self.stop_early), None
+        except Exception as exc:
+            return None, "scoring failed: " + _describe(exc)
+
+
+def _result_line(problem: Problem, attempt: Attempt, verdict: Score | None, error: str | None, *,
+                 seconds: float, solve_seconds: float) -> dict[str, Any]:
+    """A problem's line in results.jsonl (read_results checks the fields reports count on)."""
+    return {
+        "id": problem.id,
+        "passed": bool(verdict and verdict.passed),
+        "passed_et": (bool(verdict.passed_extra) if verdict and verdict.passed_extra is not None
+                      else (False if problem.extra_tests else None)),
+        "samples_passed": attempt.samples_passed,
+        "code": attempt.code,
+        "hidden": verdict.report if verdict else None,
+        "extra": verdict.extra_report if verdict else None,
+        "plans": attempt.plans,
+        "direct": attempt.direct,  # the graph's direct attempt (Context.direct_first), else None
+        "format_failures": attempt.format_failures,
+        "llm_calls": attempt.llm_calls,
+        "prompt_tokens": attempt.prompt_tokens,
+        "completion_tokens": attempt.completion_tokens,
+        "seconds": round(seconds, 3),
+        "solve_seconds": round(solve_seconds, 3),
+        "score_seconds": verdict.seconds if verdict else 0.0,
+        "error": error,
+        "resumed": attempt.resumed,
+        "meta": problem.meta,
+    }
+
+
+async def _until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for the workers; the first to fail re-raises at once (EndpointDown, or a bug)."""
+    if tasks:
+        finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in finished:
+            task.result()
+
+
+def _leave_threads(loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor) -> None:
+    """Ctrl-C: asyncio.run would then wait for every thread's model call in flight (minutes on a CPU
+    server). Finished problems are on disk and unfinished ones go on from their last checkpoint on
+    resume, so the threads are left to end unobserved and asyncio.run gets a fresh executor to close."""
+    executor.shutdown(wait=False, cancel_futures=True)
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
 
 
 @dataclass
@@ -414,6 +445,23 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None and self.owned:
             self.bar.stop()
+
+
+@dataclass
+class _Ledger:
+    """What a run keeps up to date as each problem finishes: results.jsonl, run.json's session, the counts, the bar."""
+
+    dir: RunDir
+    session: Session
+    tally: _Tally
+    bar: _Progress
+
+    def add(self, record: dict[str, Any]) -> None:
+        # No await in here: one coroutine finishes its line before another starts.
+        self.dir.append(record)
+        self.tally.add(record)
+        self.bar.update(self.tally, self.session.elapsed)
+        self.session.save(self.tally.new)
 
 
 def default_out_dir(settings: RunSettings) -> Path:
