@@ -48,7 +48,8 @@ from mapcoder_lite.collection.tracks import (
     track_context,
 )
 from mapcoder_lite.evals.datasets import DatasetError, Problem, dataset_spec, load_problems
-from mapcoder_lite.evals.runner import EndpointDown, EvalError
+from mapcoder_lite.evals.errors import EvalError
+from mapcoder_lite.evals.runner import EndpointDown
 from mapcoder_lite.graph.context import ROLES, Context
 
 TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]

@@ -37,7 +37,9 @@ from mapcoder_lite.cli_options import (
     print_error,
 )
 from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
-from mapcoder_lite.evals.runner import EndpointDown, EvalError, Runner, RunSettings, default_out_dir
+from mapcoder_lite.evals.errors import EvalError
+from mapcoder_lite.evals.rundir import RunSettings
+from mapcoder_lite.evals.runner import EndpointDown, Runner, default_out_dir
 from mapcoder_lite.evals.strategies import STRATEGIES, make_strategy
 
 

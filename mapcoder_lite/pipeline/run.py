@@ -30,7 +30,7 @@ import httpx
 
 from mapcoder_lite.collection.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
-from mapcoder_lite.evals.rundir import RESULTS_FILE, RunDir, read_results
+from mapcoder_lite.evals.rundir import RunDir, RunSettings
 from mapcoder_lite.files import write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
@@ -240,14 +240,14 @@ class Pipeline:
     def _problems(self, dataset: str, split: str | None, limit: int | None) -> list[Any]:
         return load_problems(dataset, split, limit=limit, data_dir=self.config.data_dir, source=self.config.source)
 
-    def _check_eval_dir(self, run_dir: Path, settings: Any) -> None:
+    def _check_eval_dir(self, run_dir: Path, settings: RunSettings) -> None:
         """An eval directory must hold a run of these very settings, or none. One whose only change is
         retrained adapters is stale: it is moved aside (kept) and the run starts afresh. Any other change
         means the config was edited since; that is the user's call, so it is an error naming it."""
         existing = RunDir(run_dir)
-        if not existing.run_file.is_file():
+        if not existing.is_run():
             return
-        differences = settings.differences(existing.read_run().get("settings", {}))
+        differences = existing.differences(settings)
         if not differences:
             return
         if all(d.startswith("adapters:") for d in differences):
@@ -257,13 +257,6 @@ class Pipeline:
             return
         raise PipelineError(f"{run_dir} holds a run made with other settings ({'; '.join(differences)}): the config "
                             "changed since. Move that directory away (or set another workdir) to run it again.")
-
-    @staticmethod
-    def _missing(run_dir: Path, problems: list[Any], retry_errors: bool = False) -> int:
-        """Problems without a result (or, with retry_errors, with an error result)."""
-        results = read_results(run_dir / RESULTS_FILE) if (run_dir / RESULTS_FILE).is_file() else []
-        done = {r.get("id") for r in results if not (retry_errors and r.get("error"))}
-        return sum(1 for p in problems if p.id not in done)
 
     # ------------------------------------------------------------------ stages
     def prepare(self) -> Models:
@@ -277,7 +270,7 @@ class Pipeline:
         cc, serving = self.config.collect, self.config.serving
         work = [(track, split, self._problems(cc.dataset, split, cc.limit))
                 for split in cc.splits for track in cc.tracks]
-        todo = [(t, s, p) for t, s, p in work if self._missing(self.collect_dir(t, s), p)]
+        todo = [(t, s, p) for t, s, p in work if RunDir(self.collect_dir(t, s)).to_run(p)]
         with self._stage("collect") as entry:
             entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
             if not todo:
@@ -383,7 +376,7 @@ class Pipeline:
         return self.bank_dir
 
     def evaluate(self) -> None:
-        from mapcoder_lite.evals.runner import Runner, RunSettings
+        from mapcoder_lite.evals.runner import Runner
         from mapcoder_lite.evals.strategies import make_strategy
 
         assert self.models is not None
@@ -410,7 +403,7 @@ class Pipeline:
                     settings.adapters = {role: adapters[role] for role in sorted(adapters) if role in ROLES}
                 run_dir = self.eval_dir(bench, strategy)
                 self._check_eval_dir(run_dir, settings)
-                if missing := self._missing(run_dir, problems, ec.retry_errors):
+                if missing := len(RunDir(run_dir).to_run(problems, ec.retry_errors)):
                     todo.append((bench, strategy, problems, chosen, context, settings, missing))
         with self._stage("eval"):
             if not todo:
@@ -448,7 +441,7 @@ class Pipeline:
         with self._stage("report"):
             for bench in ec.benchmarks:
                 runs = [self.eval_dir(bench, s) for s in ec.strategies
-                        if (self.eval_dir(bench, s) / "run.json").is_file()]
+                        if RunDir(self.eval_dir(bench, s)).is_run()]
                 if not runs:
                     continue
                 table, chart = report(runs, self.workdir / f"report-{bench.name}.png")
