@@ -45,6 +45,7 @@ from typing import Any
 from mapcoder_lite.collection.records import classify_corrections, round_of
 from mapcoder_lite.evals.rundir import RUN_FILE, RunDir
 from mapcoder_lite.files import jsonl, write_atomic
+from mapcoder_lite.finetune.manifest import MANIFEST_FILE
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
@@ -360,7 +361,7 @@ def extract(
         "split": {side: sorted(p for p, s in sides.items() if s == side) for side in SPLITS},
         "roles": {role: stats["examples"] for role, stats in all_stats.items()},
     }
-    write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return all_stats
 
 

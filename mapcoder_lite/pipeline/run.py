@@ -32,7 +32,7 @@ from mapcoder_lite.collection.tracks import SUPERVISED, TEACHER_ROLES, collect_p
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 from mapcoder_lite.evals.rundir import RunDir, RunSettings
 from mapcoder_lite.files import write_atomic
-from mapcoder_lite.finetune.manifest import sha256_file
+from mapcoder_lite.finetune.manifest import MANIFEST_FILE, sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig, training_settings
 from mapcoder_lite.serving.models import prepare_model
@@ -218,7 +218,7 @@ class Pipeline:
 
     def trained_agents(self) -> dict[str, Path]:
         return {agent: self.adapter_dir(agent) for agent in self.config.finetune.agents
-                if (self.adapter_dir(agent) / "manifest.json").is_file()}
+                if (self.adapter_dir(agent) / MANIFEST_FILE).is_file()}
 
     def eval_context(self, strategy: str, student_url: str, teacher_url: str) -> Context:
         assert self.models is not None
@@ -323,11 +323,11 @@ class Pipeline:
                 out = self.adapter_dir(agent)
                 if examples < fc.min_examples:
                     outcome[agent] = f"not trained: {examples} examples (min_examples = {fc.min_examples})"
-                    if (out / "manifest.json").is_file():
+                    if (out / MANIFEST_FILE).is_file():
                         outcome[agent] += "; its old adapter is kept"
                     self.log(f"{agent}: {outcome[agent]}")
                     continue
-                if (out / "manifest.json").is_file():
+                if (out / MANIFEST_FILE).is_file():
                     recorded = read_manifest(out).get("data", {}).get("sha256")
                     if recorded == sha256_file(data):
                         outcome[agent] = "kept"
@@ -462,7 +462,7 @@ class Pipeline:
         outcome = self.state.get("stages", {}).get("finetune", {}).get("agents", {})
         for agent in self.config.finetune.agents:
             out = self.adapter_dir(agent)
-            if not (out / "manifest.json").is_file():
+            if not (out / MANIFEST_FILE).is_file():
                 lines.append(f"| {agent} | {outcome.get(agent, 'not trained')} | | | |")
                 continue
             m = read_manifest(out)
