@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -342,7 +342,7 @@ class RunDir:
         write_atomic(self.path / relative, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
         return relative
 
-    def read_trajectory(self, record: dict[str, Any]) -> dict[str, Any] | None:
+    def read_trajectory(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
         """The trajectory file a result line names; None when it names none or the file is gone (a line is
         always written after its trajectory file: only a hand-edited run lacks one)."""
         name = record.get("trajectory_file")
