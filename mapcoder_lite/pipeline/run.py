@@ -364,7 +364,7 @@ class Pipeline:
         cc, c = self.config.collect, self.config
         same_dataset = dataset_spec(cc.dataset).name == wanted["dataset"]
         runs = [self.collect_dir(t, s) for s in cc.splits for t in cc.tracks
-                if same_dataset and (self.collect_dir(t, s) / "run.json").is_file()]
+                if same_dataset and RunDir(self.collect_dir(t, s)).is_run()]
         with self._stage("bank") as entry:
             try:
                 stats = build_bank(bc.dataset, bc.splits, self.bank_dir, runs=runs, limit=bc.limit, data_dir=c.data_dir,
