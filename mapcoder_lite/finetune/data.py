@@ -44,8 +44,7 @@ from typing import Any
 
 from mapcoder_lite.collection.records import classify_corrections, round_of
 from mapcoder_lite.evals.rundir import RUN_FILE, RunDir
-from mapcoder_lite.files import jsonl, write_atomic
-from mapcoder_lite.finetune.manifest import MANIFEST_FILE
+from mapcoder_lite.files import MANIFEST_FILE, jsonl, write_atomic
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt

@@ -31,8 +31,8 @@ import httpx
 from mapcoder_lite.collection.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 from mapcoder_lite.evals.rundir import RunDir, RunSettings
-from mapcoder_lite.files import write_atomic
-from mapcoder_lite.finetune.manifest import MANIFEST_FILE, sha256_file
+from mapcoder_lite.files import MANIFEST_FILE, write_atomic
+from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig, training_settings
 from mapcoder_lite.serving.models import prepare_model
@@ -350,7 +350,7 @@ class Pipeline:
         plans come from the collections' passing runs on the bank's dataset. A bank is built once: to
         take in later collections, delete it (the eval runs made with it then refuse to resume)."""
         from mapcoder_lite.bank.build import build_bank
-        from mapcoder_lite.bank.store import MANIFEST_FILE, BankError
+        from mapcoder_lite.bank.store import BankError
 
         bc = self.config.bank
         wanted = {"dataset": dataset_spec(bc.dataset).name, "splits": list(bc.splits), "limit": bc.limit}

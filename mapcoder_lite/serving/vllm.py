@@ -30,7 +30,7 @@ from types import TracebackType
 
 import httpx
 
-from mapcoder_lite.finetune.manifest import MANIFEST_FILE
+from mapcoder_lite.files import MANIFEST_FILE
 
 PYTHON_ENV = "MAPCODER_LITE_VLLM_PYTHON"
 DEFAULT_HOST = "127.0.0.1"
