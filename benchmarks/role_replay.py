@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mapcoder_lite.collection.records import round_of  # noqa: E402
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results  # noqa: E402
+from mapcoder_lite.evals.rundir import RUN_FILE, RunDir, read_results  # noqa: E402
 from mapcoder_lite.finetune.data import (  # noqa: E402
     CONFIDENCE_FAIL_MAX,
     CONFIDENCE_PASS_MIN,
@@ -63,10 +63,13 @@ class Prompt:
 
 def recorded_prompts(run_dir: Path, role: str, limit: int | None) -> Iterator[Prompt]:
     """Every first-pass, answered call of `role` in the run's first `limit` problems (file order)."""
-    settings = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("settings", {})
-    records = [r for r in read_results(run_dir / RESULTS_FILE) if r.get("trajectory_file") and not r.get("error")]
+    run = RunDir(run_dir)
+    settings = run.settings()
+    records = [r for r in run.records() if r.get("trajectory_file") and not r.get("error")]
     for record in records[:limit]:
-        saved = json.loads((run_dir / record["trajectory_file"]).read_text(encoding="utf-8"))
+        saved = run.read_trajectory(record)
+        if saved is None:
+            continue
         language = (saved.get("input") or {}).get("language") or "python"
         for index, call in enumerate(saved.get("trajectory") or []):
             if call["role"] != role or round_of(call) != 0 or call.get("error"):
@@ -195,7 +198,7 @@ def main() -> None:
     args = parser.parse_args()
 
     for run in args.runs:
-        if not (run / RUN_FILE).is_file():
+        if not RunDir(run).is_run():
             parser.error(f"{run} has no {RUN_FILE}: give eval or collection run directories")
     prompts = [p for run in args.runs for p in recorded_prompts(run, args.role, args.limit)]
     if not prompts:

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# What a folder was made from and how (a trained adapter, a training set, an exemplar bank): one name for all.
+MANIFEST_FILE = "manifest.json"
+
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`."""

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mapcoder_lite.evals.runner import safe_name
+from mapcoder_lite.evals.rundir import safe_name
 
 
 def call(role: str, user: str, response: str, **extra: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ any work: a bank is shown to the model while it is evaluated.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from typing import Any
 
 from mapcoder_lite.bank.store import BankError, Exemplar, check_out, write_bank
 from mapcoder_lite.evals.datasets import DatasetError, DatasetSpec, Problem, dataset_spec, load_problems
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
+from mapcoder_lite.evals.rundir import RUN_FILE, ResultsError, RunDir
 from mapcoder_lite.evals.scoring import score, scoring_limits
 from mapcoder_lite.nodes.testing import normalized
 
@@ -67,16 +66,25 @@ def plan_of(record: dict[str, Any]) -> str:
     return ""
 
 
+def _recorded_settings(run: Path) -> dict[str, Any]:
+    """The settings of the run in `run`; a BankError when it is not a run directory."""
+    run_dir = RunDir(run)
+    try:
+        recorded = run_dir.read_run() if run_dir.is_run() else None
+    except (OSError, ResultsError):
+        recorded = None
+    if recorded is None:
+        raise BankError(f"{run}: not a run directory (no readable {RUN_FILE}); --runs takes eval or collect "
+                        "run directories")
+    return recorded.get("settings") or {}
+
+
 def solved_in_runs(runs: Sequence[str | Path], spec: DatasetSpec) -> dict[str, list[Solved]]:
     """Problem id -> what passing runs solved it with, in the order of `runs`. Every run must be an eval
     or collect directory on a training split of this dataset (checked before anything is read)."""
     settings = []
     for run in map(Path, runs):
-        try:
-            recorded = json.loads((run / RUN_FILE).read_text(encoding="utf-8")).get("settings") or {}
-        except (OSError, json.JSONDecodeError, AttributeError):
-            raise BankError(f"{run}: not a run directory (no readable {RUN_FILE}); --runs takes eval or collect "
-                            "run directories") from None
+        recorded = _recorded_settings(run)
         try:
             name = dataset_spec(str(recorded.get("dataset"))).name
         except DatasetError:
@@ -89,7 +97,7 @@ def solved_in_runs(runs: Sequence[str | Path], spec: DatasetSpec) -> dict[str, l
         settings.append(run)
     solved: dict[str, list[Solved]] = {}
     for run in settings:
-        for record in read_results(run / RESULTS_FILE):
+        for record in RunDir(run).records():
             if record.get("passed") and not record.get("error") and (record.get("code") or "").strip():
                 solved.setdefault(record["id"], []).append(Solved(record["code"], plan_of(record), str(run)))
     return solved

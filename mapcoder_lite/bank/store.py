@@ -23,10 +23,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from mapcoder_lite.files import jsonl, write_atomic
+from mapcoder_lite.files import MANIFEST_FILE, jsonl, write_atomic
 
 FORMAT = 1
-MANIFEST_FILE = "manifest.json"
 EXEMPLARS_FILE = "exemplars.jsonl"
 INDEX_DIR = "index"
 BUILD_COMMAND = "mapcoder-lite bank build --dataset mbpp --split train,validation --out DIR"

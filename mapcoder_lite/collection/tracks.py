@@ -8,7 +8,7 @@ eval runner, then extracted.
                                each plan turned out (not in the paper, whose tracks train confidence on
                                the student's own scores; a small student rarely answers in format).
 
-A collection is an eval run directory (`mapcoder_lite.evals.runner`): run.json with every setting
+A collection is an eval run directory (`mapcoder_lite.evals.rundir`): run.json with every setting
 (teacher, student and supervisor models, endpoints, k, t, …), results.jsonl scored on the hidden
 tests, trajectories/<id>.json with every call. It resumes like an eval (kill it, run it again:
 nothing lost, nothing repeated) and refuses a directory made with other settings. After each
@@ -29,7 +29,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 from mapcoder_lite.evals.datasets import Problem
-from mapcoder_lite.evals.runner import Runner, RunSettings, RunSummary, safe_name
+from mapcoder_lite.evals.rundir import RunSettings, safe_name
+from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.roles import TEACHER_ROLES, TRACKS

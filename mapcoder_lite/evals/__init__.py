@@ -11,17 +11,10 @@ The same from the command line: `mapcoder-lite eval --dataset humaneval ...` and
 """
 
 from mapcoder_lite.evals.datasets import DATASETS, DatasetError, Problem, dataset_spec, load_problems
+from mapcoder_lite.evals.errors import EvalError
 from mapcoder_lite.evals.report import RunStats, load_run, markdown_table, report, write_chart
-from mapcoder_lite.evals.runner import (
-    EndpointDown,
-    EvalError,
-    Runner,
-    RunSettings,
-    RunSummary,
-    SettingsMismatch,
-    evaluate,
-    read_results,
-)
+from mapcoder_lite.evals.rundir import RunSettings, SettingsMismatch, read_results
+from mapcoder_lite.evals.runner import EndpointDown, Runner, RunSummary, evaluate
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import STRATEGIES, Attempt, Strategy, make_strategy
 

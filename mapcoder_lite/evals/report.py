@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.evals.datasets import distinct_count
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, RunDir, read_results
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, RunDir
 from mapcoder_lite.evals.trajectories import TrajectoryStats, trajectory_stats
 from mapcoder_lite.graph.context import ROLES
 
@@ -57,17 +57,17 @@ class RunStats:
 
 def finished_ids(path: str | Path) -> set[str]:
     """The problems a run directory has a result for."""
-    return {r["id"] for r in read_results(RunDir(path).results)}
+    return set(RunDir(path).done())
 
 
 def load_run(path: str | Path, label: str | None = None, only: set[str] | None = None) -> RunStats:
     """A run directory's numbers: run.json's settings and wall time, results.jsonl's problems
     (with `only`, just those problems; the wall time is then the whole run's and is not shown)."""
     run_dir = RunDir(path)
-    if not run_dir.run_file.is_file():
+    if not run_dir.is_run():
         raise FileNotFoundError(f"{run_dir.path}: no {RUN_FILE}; is it a run directory of `mapcoder-lite eval`?")
     run = run_dir.read_run()
-    records = list({r["id"]: r for r in read_results(run_dir.results)}.values())
+    records = list(run_dir.done().values())
     if only is not None:
         records = [r for r in records if r["id"] in only]
     failures: dict[str, int] = {}

@@ -1,11 +1,7 @@
 """Running an eval: problems concurrently, each result streamed to disk as it finishes, resumable.
 
-A run directory holds:
-
-    run.json              the run's settings (compared on resume) and its sessions' wall time
-    results.jsonl         one line per finished problem, written with flush + fsync
-    trajectories/<id>.json  every agent call of the problem's run (for building training sets)
-    checkpoints.sqlite    graph strategies: each unfinished problem's graph state after every step
+The run directory's files and their format are `mapcoder_lite.evals.rundir`'s; this module runs
+the problems into one.
 
 A run that is killed and started again with the same directory skips the problems that have a line,
 repeats none and loses none: a line is written only once the problem is finished and scored (its
@@ -27,9 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import re
 import signal
 import sys
 import threading
@@ -37,8 +30,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,183 +39,17 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from mapcoder_lite.bank.store import bank_sha256
 from mapcoder_lite.evals.datasets import Problem, ProblemSet
+from mapcoder_lite.evals.errors import EvalError
+from mapcoder_lite.evals.rundir import RunDir, RunSettings, Session, done_records, safe_name, to_run
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
-from mapcoder_lite.files import jsonl, write_atomic
-from mapcoder_lite.graph.context import LEVERS, Context
+from mapcoder_lite.graph.context import Context
 from mapcoder_lite.llm import RoleCallError
-
-RESULTS_FILE = "results.jsonl"
-RUN_FILE = "run.json"
-TRAJECTORY_DIR = "trajectories"
-CHECKPOINTS_FILE = "checkpoints.sqlite"
-
-
-class EvalError(RuntimeError):
-    """An eval that cannot start or go on; the message says why."""
-
-
-class SettingsMismatch(EvalError):
-    """The output directory holds a run made with other settings."""
 
 
 class EndpointDown(EvalError):
     """The model endpoint is unreachable or misconfigured: the run stops (see the module doc)."""
-
-
-@dataclass
-class RunSettings:
-    """What makes two runs comparable; a run directory accepts only its own settings on resume."""
-
-    dataset: str
-    split: str
-    strategy: str
-    models: dict[str, str] = field(default_factory=dict)
-    k: int | None = None
-    t: int | None = None
-    direct_first: bool | None = None
-    stop_repeats: bool | None = None
-    plan_diversity: bool | None = None
-    endpoint: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    role_max_tokens: dict[str, int] | None = None  # each role's own budget (Context.max_tokens_for)
-    test_timeout_s: float = 10.0
-    memory_mb: int = 1024
-    sandbox: str = "local"
-    structured_outputs: str | None = None  # Context.structured_outputs: answer formats enforced at decoding
-    retrieval: str | None = None  # Context.retrieval of a graph strategy: recall | bank | both
-    bank: str | None = None  # sha256 of the exemplar bank's content, where retrieval uses one
-    # {role: sha256 of its adapter's weights}, where the caller knows them (the pipeline): an adapter
-    # trained again under the same name then makes a different run, not a resumable one.
-    adapters: dict[str, str] | None = None
-
-    @classmethod
-    def make(cls, dataset: str, split: str, strategy: Strategy, context: Context) -> RunSettings:
-        """Only what the strategy uses: a reference run records no model, a one-call run no k or t."""
-        uses_models = bool(strategy.roles)
-        graph = strategy.name == "mapcoder"
-        return cls(
-            dataset=dataset,
-            split=split,
-            strategy=strategy.name,
-            models={role: context.model_for(role) for role in strategy.roles},
-            k=context.k if graph else None,
-            t=context.t if graph else None,
-            direct_first=context.direct_first if graph else None,
-            stop_repeats=context.stop_repeats if graph else None,
-            plan_diversity=context.plan_diversity if graph else None,
-            endpoint=context.base_url if uses_models else None,
-            temperature=context.temperature if uses_models else None,
-            max_tokens=context.max_tokens if uses_models else None,
-            role_max_tokens={role: context.max_tokens_for(role) for role in strategy.roles} if uses_models else None,
-            test_timeout_s=context.test_timeout_s,
-            memory_mb=context.memory_mb,
-            sandbox=context.sandbox,
-            structured_outputs=context.structured_outputs if uses_models else None,
-            retrieval=context.retrieval if graph else None,
-            bank=bank_sha256(context.bank) if graph and context.retrieval != "recall" else None,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def differences(self, recorded: dict[str, Any]) -> list[str]:
-        mine = self.to_dict()
-        return [f"{key}: {recorded.get(key, _absent_means(key, recorded)[0])!r} there, {mine[key]!r} now"
-                for key in mine if not _same_setting(key, recorded, mine[key])]
-
-
-def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
-    """What a setting missing from a recorded run stands for: the setting did not exist yet when the run
-    was made (runs before structured outputs decoded free text; MapCoder runs before a lever ran the
-    paper's graph; MapCoder runs before retrieval recalled examples, with no bank)."""
-    if key == "structured_outputs":
-        return (None, "off")
-    if key == "role_max_tokens":  # every role had the one budget, max_tokens
-        models = recorded.get("models") or {}
-        return ({role: recorded["max_tokens"] for role in models} if models else None,)
-    if key == "retrieval":
-        return ("recall",) if recorded.get("strategy") == "mapcoder" else (None,)
-    if key in LEVERS:
-        return (False,) if recorded.get("strategy") == "mapcoder" else (None,)
-    return (None,)
-
-
-def _same_setting(key: str, recorded: dict[str, Any], mine: Any) -> bool:
-    if key not in recorded:
-        return mine in _absent_means(key, recorded)
-    return recorded[key] == mine
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def safe_name(problem_id: str) -> str:
-    """A file name for a problem id ("HumanEval/0" -> "HumanEval_0")."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("_.") or "problem"
-
-
-class ResultsError(EvalError, ValueError):
-    """A results.jsonl or run.json that is not what a run writes; the message names the file and line."""
-
-
-# What a result line must hold for reports, resumes and extraction to count it: field -> allowed types.
-_REQUIRED: dict[str, tuple[type, ...]] = {"id": (str,), "passed": (bool,)}
-_OPTIONAL: dict[str, tuple[type, ...]] = {
-    "passed_et": (bool, type(None)), "samples_passed": (bool, type(None)), "error": (str, type(None)),
-    "llm_calls": (int,), "prompt_tokens": (int,), "completion_tokens": (int,), "format_failures": (dict,),
-    "seconds": (int, float), "resumed": (bool,),
-}
-
-
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """The result lines of a results.jsonl. Only the last line may be cut short (by a kill mid-write):
-    it is ignored; any other line that is not a well-typed result is an error naming file and line."""
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    records = []
-    for index, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if index == last:
-                continue  # only a kill mid-write makes one, and only as the last line
-            raise ResultsError(f"{path}:{index + 1}: not a JSON line ({exc.msg}); only the last line may be "
-                               "cut short. Remove or fix the line, or run again into a new --out.") from None
-        problem = _result_problem(record)
-        if problem:
-            raise ResultsError(f"{path}:{index + 1}: not a result line: {problem}. Remove or fix the line, or "
-                               "run again into a new --out.")
-        records.append(record)
-    return records
-
-
-def _result_problem(record: Any) -> str | None:
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not an object"
-    missing = [name for name in _REQUIRED if name not in record]
-    if missing:
-        return f"no {missing[0]!r} field"
-    for name, types in (_REQUIRED | _OPTIONAL).items():
-        if name not in record:
-            continue
-        value = record[name]
-        # bool is an int to isinstance: a count of true is as wrong as a pass of "yes".
-        if not isinstance(value, types) or (type(value) is bool and bool not in types):
-            allowed = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            return f"{name!r} is {json.dumps(value)[:60]}, not {allowed}"
-    counts = record.get("format_failures", {})
-    if not all(isinstance(k, str) and type(v) is int for k, v in counts.items()):
-        return "'format_failures' must map roles to whole numbers"
-    return None
 
 
 class LatestCheckpoints(AsyncSqliteSaver):
@@ -244,80 +70,6 @@ class LatestCheckpoints(AsyncSqliteSaver):
                                         "AND checkpoint_id < ?", key)
             await self.conn.commit()
         return saved
-
-
-class RunDir:
-    """The files of one run directory."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.results = self.path / RESULTS_FILE
-        self.run_file = self.path / RUN_FILE
-        self.trajectories = self.path / TRAJECTORY_DIR
-        self.checkpoints = self.path / CHECKPOINTS_FILE
-
-    def read_run(self) -> dict[str, Any]:
-        if not self.run_file.is_file():
-            return {}
-        try:
-            run = json.loads(self.run_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ResultsError(f"{self.run_file}: not valid JSON ({exc}); restore it, or run again into a "
-                               "new --out") from None
-        if not isinstance(run, dict):
-            raise ResultsError(f"{self.run_file}: a JSON {type(run).__name__}, not the object a run writes")
-        return run
-
-    def write_run(self, data: dict[str, Any]) -> None:
-        write_atomic(self.run_file, json.dumps(data, indent=2) + "\n")
-
-    def prepare(self, settings: RunSettings) -> dict[str, dict[str, Any]]:
-        """Create the directory or check that it belongs to a run with these settings; returns the
-        finished problems' records by id, after cutting a partial last line off the results file."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        run = self.read_run()
-        if run:
-            differences = settings.differences(run.get("settings", {}))
-            if differences:
-                raise SettingsMismatch(
-                    f"{self.path} holds a run made with other settings ({'; '.join(differences)}). "
-                    "Resume it with the same settings, or pass another --out for a new run."
-                )
-        elif self.results.exists():
-            raise SettingsMismatch(f"{self.path} has {RESULTS_FILE} but no {RUN_FILE}: not a run directory "
-                                   "this tool made; pass another --out")
-        else:
-            self.write_run({"settings": settings.to_dict(), "created": _now(), "sessions": []})
-        self.trajectories.mkdir(exist_ok=True)
-        self._cut_partial_line()
-        return {record["id"]: record for record in read_results(self.results)}
-
-    def _cut_partial_line(self) -> None:
-        """A kill during a write leaves a last line without its newline: drop it (it is redone)."""
-        if not self.results.is_file():
-            return
-        with open(self.results, "rb+") as handle:
-            data = handle.read()
-            if not data or data.endswith(b"\n"):
-                return
-            handle.truncate(data.rfind(b"\n") + 1)
-
-    def drop(self, ids: set[str]) -> None:
-        """Remove these problems' records (to run them again); the rest of the file is kept as is."""
-        kept = [r for r in read_results(self.results) if r.get("id") not in ids]
-        write_atomic(self.results, jsonl(kept))
-
-    def append(self, record: dict[str, Any]) -> None:
-        line = jsonl([record])
-        with open(self.results, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def save_trajectory(self, problem_id: str, payload: dict[str, Any]) -> str:
-        relative = f"{TRAJECTORY_DIR}/{safe_name(problem_id)}.json"
-        write_atomic(self.path / relative, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
-        return relative
 
 
 class Interrupts:
@@ -438,99 +190,28 @@ class Runner:
     async def run(self, problems: Sequence[Problem]) -> RunSummary:
         """Run the problems that have no result yet; returns where the run stands. Sets the running
         loop's default executor (threads for the sync graph nodes) to fit the concurrency."""
-        applicable = [p for p in problems if self.strategy.applicable(p)]
-        if not applicable:
-            raise EvalError(f"the {self.strategy.name} strategy applies to none of the {len(problems)} problems"
-                            + (" (the dataset has no reference solutions)" if self.strategy.name == "reference"
-                               else ""))
-        done = self.dir.prepare(self.settings)
-        recorded = set(done)  # before a retry drops any: none of these may resume from a checkpoint
-        if self.retry_errors:
-            failed = {i for i, r in done.items() if r.get("error")}
-            if failed:
-                self.dir.drop(failed)
-                done = {i: r for i, r in done.items() if i not in failed}
-        todo = [p for p in applicable if p.id not in done]
-        selected = {p.id for p in applicable}
-        state = _Tally(done=sum(1 for i in done if i in selected),
-                       passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
-        run = self.dir.read_run()
-        run["problems_total"] = len(applicable)
-        # Where the problems came from, and how many rows there held them (a file may repeat a row).
-        if isinstance(problems, ProblemSet):
-            run.update(data_source=problems.source, rows_in_file=problems.rows(applicable))
-        else:
-            for key in ("data_source", "rows_in_file"):
-                run.pop(key, None)
-        run.setdefault("sessions", []).append({"started": _now(), "seconds": 0.0, "finished": 0})
-        self.dir.write_run(run)
-        start = time.perf_counter()
-
-        # Sync graph nodes and model calls run in the loop's default executor, which holds
-        # min(32, cores + 4) threads: on a small machine that, not --concurrency, would bound the
-        # requests in flight. Size it for every problem's parallel planner branches.
-        # Runs gathered on one loop (the pipeline's collection tracks and evals) add up their needs
-        # instead of each replacing the executor with one sized for itself alone.
-        branches = (self.context.k + 1) if self.strategy.name == "mapcoder" else 1
+        applicable = self._applicable(problems)
+        done, recorded = self._resume()
+        todo = to_run(applicable, done)
+        ledger = self._ledger(problems, applicable, done)
         loop = asyncio.get_running_loop()
-        workers = getattr(loop, "_mapcoder_workers", 4) + self.concurrency * branches
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval")
-        loop.set_default_executor(executor)
-        loop._mapcoder_workers = workers  # type: ignore[attr-defined]
+        executor = self._size_executor(loop)
         interrupts = Interrupts.of(loop, self.console) if self.ctrl_c_drains else Interrupts(loop, install=False)
-
         queue: asyncio.Queue[Problem] = asyncio.Queue()
         for problem in todo:
             queue.put_nowait(problem)
-
-        bar = _Progress(self.progress, self.console, total=len(applicable), done=state.done,
-                        label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
-
-        async def worker() -> None:
-            while not interrupts.draining:
-                try:
-                    problem = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                async with self.limiter or contextlib.nullcontext():
-                    if interrupts.draining:  # waited for a slot while the run was being stopped
-                        return
-                    record = await self._one(problem)
-                # No await between these writes: one coroutine finishes its line before another starts.
-                self.dir.append(record)
-                state.add(record)
-                bar.update(state, time.perf_counter() - start)
-                run["sessions"][-1].update(seconds=round(time.perf_counter() - start, 3), finished=state.new)
-                self.dir.write_run(run)
-                if self.on_result:
-                    self.on_result(record)
-                if self.checkpointer is not None:  # recorded: its steps are no longer needed
-                    await self.checkpointer.adelete_thread(problem.id)
 
         tasks: list[asyncio.Task[None]] = []
         checkpoints = contextlib.AsyncExitStack()
         try:
             if isinstance(self.strategy, GraphStrategy) and todo:
-                self.checkpointer = await checkpoints.enter_async_context(
-                    LatestCheckpoints.from_conn_string(str(self.dir.checkpoints)))
-                await self.checkpointer.setup()  # its tables are otherwise made on the first save only
-                # A kill between writing a problem's line and deleting its checkpoints leaves them
-                # behind; a retried problem must start over, not go on from its failed run.
-                for problem_id in recorded:
-                    await self.checkpointer.adelete_thread(problem_id)
-            tasks = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(todo)))]
-            with bar:
-                if tasks:
-                    finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-                    for task in finished:
-                        task.result()  # re-raises EndpointDown (or a bug) at once
+                await self._open_checkpoints(checkpoints, recorded)
+            tasks = [asyncio.create_task(self._work(queue, ledger, interrupts))
+                     for _ in range(min(self.concurrency, len(todo)))]
+            with ledger.bar:
+                await _until_done(tasks)
         except asyncio.CancelledError:
-            # Ctrl-C: asyncio.run would then wait for every thread's model call in flight (minutes on a
-            # CPU server). Finished problems are on disk and unfinished ones go on from their last
-            # checkpoint on resume, so the threads are left to end unobserved and asyncio.run gets a
-            # fresh executor to close.
-            executor.shutdown(wait=False, cancel_futures=True)
-            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+            _leave_threads(loop, executor)
             raise
         finally:
             for task in tasks:
@@ -538,60 +219,95 @@ class Runner:
             await asyncio.gather(*tasks, return_exceptions=True)
             await checkpoints.aclose()
             self.checkpointer = None
-            run["sessions"][-1].update(seconds=round(time.perf_counter() - start, 3), finished=state.new,
-                                       ended=_now())
-            self.dir.write_run(run)
-        return RunSummary(out_dir=self.dir.path, total=len(applicable), done=state.done, passed=state.passed,
-                          new=state.new, errors=state.errors, seconds=round(time.perf_counter() - start, 3),
+            ledger.session.save(ledger.tally.new, ended=True)
+        tally = ledger.tally
+        return RunSummary(out_dir=self.dir.path, total=len(applicable), done=tally.done, passed=tally.passed,
+                          new=tally.new, errors=tally.errors, seconds=round(ledger.session.elapsed, 3),
                           not_applicable=len(problems) - len(applicable),
-                          interrupted=interrupts.draining and state.done < len(applicable))
+                          interrupted=interrupts.draining and tally.done < len(applicable))
+
+    def _applicable(self, problems: Sequence[Problem]) -> list[Problem]:
+        applicable = [p for p in problems if self.strategy.applicable(p)]
+        if not applicable:
+            raise EvalError(f"the {self.strategy.name} strategy applies to none of the {len(problems)} problems"
+                            + (" (the dataset has no reference solutions)" if self.strategy.name == "reference"
+                               else ""))
+        return applicable
+
+    def _resume(self) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """Prepare the run directory; returns the finished records by id (a retried error's line is
+        removed from the results) and every problem that had a line: none of these may go on from a
+        checkpoint."""
+        recorded = self.dir.prepare(self.settings)
+        done = done_records(recorded.values(), self.retry_errors)
+        if len(done) < len(recorded):
+            self.dir.drop(set(recorded) - set(done))
+        return done, set(recorded)
+
+    def _ledger(self, problems: Sequence[Problem], applicable: list[Problem],
+                done: dict[str, dict[str, Any]]) -> _Ledger:
+        """The session's bookkeeping, counting from the problems already done among those selected."""
+        selected = {p.id for p in applicable}
+        tally = _Tally(done=sum(1 for i in done if i in selected),
+                       passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
+        # Where the problems came from, and how many rows there held them (a file may repeat a row).
+        origin = ({"data_source": problems.source, "rows_in_file": problems.rows(applicable)}
+                  if isinstance(problems, ProblemSet) else None)
+        session = self.dir.begin_session(len(applicable), origin)
+        bar = _Progress(self.progress, self.console, total=len(applicable), done=tally.done,
+                        label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
+        return _Ledger(self.dir, session, tally, bar)
+
+    def _size_executor(self, loop: asyncio.AbstractEventLoop) -> ThreadPoolExecutor:
+        """Sync graph nodes and model calls run in the loop's default executor, which holds
+        min(32, cores + 4) threads: on a small machine that, not --concurrency, would bound the
+        requests in flight. Size it for every problem's parallel planner branches. Runs gathered on
+        one loop (the pipeline's collection tracks and evals) add up their needs instead of each
+        replacing the executor with one sized for itself alone."""
+        branches = (self.context.k + 1) if self.strategy.name == "mapcoder" else 1
+        workers = getattr(loop, "_mapcoder_workers", 4) + self.concurrency * branches
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mapcoder-eval")
+        loop.set_default_executor(executor)
+        loop._mapcoder_workers = workers  # type: ignore[attr-defined]
+        return executor
+
+    async def _open_checkpoints(self, stack: contextlib.AsyncExitStack, recorded: set[str]) -> None:
+        self.checkpointer = await stack.enter_async_context(
+            LatestCheckpoints.from_conn_string(str(self.dir.checkpoints)))
+        await self.checkpointer.setup()  # its tables are otherwise made on the first save only
+        # A kill between writing a problem's line and deleting its checkpoints leaves them
+        # behind; a retried problem must start over, not go on from its failed run.
+        for problem_id in recorded:
+            await self.checkpointer.adelete_thread(problem_id)
+
+    async def _work(self, queue: asyncio.Queue[Problem], ledger: _Ledger, interrupts: Interrupts) -> None:
+        """One worker: problems from the queue until it is empty or Ctrl-C drains the run."""
+        while not interrupts.draining:
+            try:
+                problem = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            async with self.limiter or contextlib.nullcontext():
+                if interrupts.draining:  # waited for a slot while the run was being stopped
+                    return
+                record = await self._one(problem)
+            ledger.add(record)
+            if self.on_result:
+                self.on_result(record)
+            if self.checkpointer is not None:  # recorded: its steps are no longer needed
+                await self.checkpointer.adelete_thread(problem.id)
 
     async def _one(self, problem: Problem) -> dict[str, Any]:
+        """Solve and score one problem; its result line, once its trajectory file is written."""
         attempt = Attempt()
         start = time.perf_counter()
-        error: str | None = None
-        try:
-            solving = self.strategy.solve(problem, self.context, attempt, checkpointer=self.checkpointer)
-            await (asyncio.wait_for(solving, self.problem_timeout_s) if self.problem_timeout_s else solving)
-        except RoleCallError as exc:
-            if endpoint_is_down(exc):
-                raise EndpointDown(str(exc)) from exc
-            error = f"RoleCallError: {exc}"
-        except TimeoutError:
-            error = f"timed out: the problem took more than {self.problem_timeout_s:g} s"
-        except Exception as exc:  # a crash in one problem must not end the run
-            error = _describe(exc)
+        error = await self._solve(problem, attempt)
         solve_seconds = time.perf_counter() - start
-
         verdict: Score | None = None
         if error is None:
-            try:
-                verdict = await asyncio.to_thread(score, problem, attempt.code, sandbox=self.context.sandbox,
-                                                  limits=self.limits, stop_early=self.stop_early)
-            except Exception as exc:
-                error = "scoring failed: " + _describe(exc)
-        record: dict[str, Any] = {
-            "id": problem.id,
-            "passed": bool(verdict and verdict.passed),
-            "passed_et": (bool(verdict.passed_extra) if verdict and verdict.passed_extra is not None
-                          else (False if problem.extra_tests else None)),
-            "samples_passed": attempt.samples_passed,
-            "code": attempt.code,
-            "hidden": verdict.report if verdict else None,
-            "extra": verdict.extra_report if verdict else None,
-            "plans": attempt.plans,
-            "direct": attempt.direct,  # the graph's direct attempt (Context.direct_first), else None
-            "format_failures": attempt.format_failures,
-            "llm_calls": attempt.llm_calls,
-            "prompt_tokens": attempt.prompt_tokens,
-            "completion_tokens": attempt.completion_tokens,
-            "seconds": round(time.perf_counter() - start, 3),
-            "solve_seconds": round(solve_seconds, 3),
-            "score_seconds": verdict.seconds if verdict else 0.0,
-            "error": error,
-            "resumed": attempt.resumed,
-            "meta": problem.meta,
-        }
+            verdict, error = await self._score(problem, attempt)
+        record = _result_line(problem, attempt, verdict, error, seconds=time.perf_counter() - start,
+                              solve_seconds=solve_seconds)
         record["trajectory_file"] = self.dir.save_trajectory(problem.id, {
             "id": problem.id,
             "input": dict(problem.graph_input()),
@@ -605,6 +321,73 @@ class Runner:
             "error": error,
         })
         return record
+
+    async def _solve(self, problem: Problem, attempt: Attempt) -> str | None:
+        """Run the strategy into `attempt`; the error that ended it, or None. An endpoint that is down
+        raises EndpointDown instead: the run stops."""
+        try:
+            solving = self.strategy.solve(problem, self.context, attempt, checkpointer=self.checkpointer)
+            await (asyncio.wait_for(solving, self.problem_timeout_s) if self.problem_timeout_s else solving)
+        except RoleCallError as exc:
+            if endpoint_is_down(exc):
+                raise EndpointDown(str(exc)) from exc
+            return f"RoleCallError: {exc}"
+        except TimeoutError:
+            return f"timed out: the problem took more than {self.problem_timeout_s:g} s"
+        except Exception as exc:  # a crash in one problem must not end the run
+            return _describe(exc)
+        return None
+
+    async def _score(self, problem: Problem, attempt: Attempt) -> tuple[Score | None, str | None]:
+        """The hidden tests' verdict on the attempt's code, or the error that kept it from one."""
+        try:
+            return await asyncio.to_thread(score, problem, attempt.code, sandbox=self.context.sandbox,
+                                           limits=self.limits, stop_early=self.stop_early), None
+        except Exception as exc:
+            return None, "scoring failed: " + _describe(exc)
+
+
+def _result_line(problem: Problem, attempt: Attempt, verdict: Score | None, error: str | None, *,
+                 seconds: float, solve_seconds: float) -> dict[str, Any]:
+    """A problem's line in results.jsonl (read_results checks the fields reports count on)."""
+    return {
+        "id": problem.id,
+        "passed": bool(verdict and verdict.passed),
+        "passed_et": (bool(verdict.passed_extra) if verdict and verdict.passed_extra is not None
+                      else (False if problem.extra_tests else None)),
+        "samples_passed": attempt.samples_passed,
+        "code": attempt.code,
+        "hidden": verdict.report if verdict else None,
+        "extra": verdict.extra_report if verdict else None,
+        "plans": attempt.plans,
+        "direct": attempt.direct,  # the graph's direct attempt (Context.direct_first), else None
+        "format_failures": attempt.format_failures,
+        "llm_calls": attempt.llm_calls,
+        "prompt_tokens": attempt.prompt_tokens,
+        "completion_tokens": attempt.completion_tokens,
+        "seconds": round(seconds, 3),
+        "solve_seconds": round(solve_seconds, 3),
+        "score_seconds": verdict.seconds if verdict else 0.0,
+        "error": error,
+        "resumed": attempt.resumed,
+        "meta": problem.meta,
+    }
+
+
+async def _until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for the workers; the first to fail re-raises at once (EndpointDown, or a bug)."""
+    if tasks:
+        finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in finished:
+            task.result()
+
+
+def _leave_threads(loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor) -> None:
+    """Ctrl-C: asyncio.run would then wait for every thread's model call in flight (minutes on a CPU
+    server). Finished problems are on disk and unfinished ones go on from their last checkpoint on
+    resume, so the threads are left to end unobserved and asyncio.run gets a fresh executor to close."""
+    executor.shutdown(wait=False, cancel_futures=True)
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
 
 
 @dataclass
@@ -662,6 +445,23 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None and self.owned:
             self.bar.stop()
+
+
+@dataclass
+class _Ledger:
+    """What a run keeps up to date as each problem finishes: results.jsonl, run.json's session, the counts, the bar."""
+
+    dir: RunDir
+    session: Session
+    tally: _Tally
+    bar: _Progress
+
+    def add(self, record: dict[str, Any]) -> None:
+        # No await in here: one coroutine finishes its line before another starts.
+        self.dir.append(record)
+        self.tally.add(record)
+        self.bar.update(self.tally, self.session.elapsed)
+        self.session.save(self.tally.new)
 
 
 def default_out_dir(settings: RunSettings) -> Path:

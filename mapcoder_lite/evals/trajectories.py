@@ -6,12 +6,12 @@ program repeats one the run had already tested (the two ways a small model waste
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mapcoder_lite.evals.rundir import RunDir
 from mapcoder_lite.nodes.testing import normalized
 
 
@@ -62,17 +62,17 @@ def trajectory_stats(run_dir: str | Path, records: Iterable[Mapping[str, Any]],
                      max_tokens: int | None) -> TrajectoryStats:
     """The numbers over `records` (results.jsonl lines) and the trajectory files they name."""
     stats = TrajectoryStats()
+    run = RunDir(run_dir)
     for record in records:
         coded, repeated, still = repeats(record)
         stats.plans_coded += coded
         stats.plans_repeated += repeated
         stats.plans_still_repeated += still
         stats.plans_dropped += sum(int(plan.get("copies") or 0) for plan in record.get("plans") or [])
-        name = record.get("trajectory_file")
-        path = Path(run_dir) / name if name else None
-        if path is None or not path.is_file():
+        saved = run.read_trajectory(record)
+        if saved is None:
             continue
-        for call in json.loads(path.read_text()).get("trajectory") or []:
+        for call in saved.get("trajectory") or []:
             tokens = int(call.get("completion_tokens") or 0)
             stats.calls += 1
             stats.completion_tokens += tokens

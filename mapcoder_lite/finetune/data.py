@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.collection.records import classify_corrections, round_of
-from mapcoder_lite.evals.runner import RESULTS_FILE, RUN_FILE, read_results
-from mapcoder_lite.files import jsonl, write_atomic
+from mapcoder_lite.evals.rundir import RUN_FILE, RunDir
+from mapcoder_lite.files import MANIFEST_FILE, jsonl, write_atomic
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
@@ -214,23 +214,21 @@ def candidates_from_run(
     confidence_fail_max: int = CONFIDENCE_FAIL_MAX,
 ) -> tuple[dict[str, Any], list[Candidate]]:
     """A collection run's settings and every candidate example in it (kept or not, with why)."""
-    path = Path(run_dir)
-    run_file = path / RUN_FILE
-    if not run_file.is_file():
-        raise FileNotFoundError(f"{path} has no {RUN_FILE}: not a collection run directory")
-    settings = json.loads(run_file.read_text(encoding="utf-8")).get("settings", {})
+    run = RunDir(run_dir)
+    if not run.is_run():
+        raise FileNotFoundError(f"{run.path} has no {RUN_FILE}: not a collection run directory")
+    settings = run.settings()
     track = settings.get("track")
     if track not in TRACK_ROLES:
-        raise ValueError(f"{path} is not a collection run (its settings name no track; "
+        raise ValueError(f"{run.path} is not a collection run (its settings name no track; "
                          f"tracks are {', '.join(TRACK_ROLES)})")
     wanted = [r for r in TRACK_ROLES[track] if roles is None or r in roles]
     found: list[Candidate] = []
-    for record in read_results(path / RESULTS_FILE):
-        trajectory_file = path / str(record.get("trajectory_file") or "")
-        if not record.get("trajectory_file") or not trajectory_file.is_file():
-            continue  # a results line always follows its trajectory file; only a hand-edited run lacks one
-        saved = json.loads(trajectory_file.read_text(encoding="utf-8"))
-        found += _candidates_of_problem(record, saved, settings, str(path), wanted, confidence_pass_min,
+    for record in run.records():
+        saved = run.read_trajectory(record)
+        if saved is None:
+            continue
+        found += _candidates_of_problem(record, saved, settings, str(run.path), wanted, confidence_pass_min,
                                         confidence_fail_max)
     return settings, found
 
@@ -362,7 +360,7 @@ def extract(
         "split": {side: sorted(p for p, s in sides.items() if s == side) for side in SPLITS},
         "roles": {role: stats["examples"] for role, stats in all_stats.items()},
     }
-    write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return all_stats
 
 

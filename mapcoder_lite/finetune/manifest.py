@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mapcoder_lite.files import write_atomic
+from mapcoder_lite.files import MANIFEST_FILE, write_atomic
 
-MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "mapcoder-lite-adapter/1"
 # The fields a complete manifest has (tests and readers rely on them).
 MANIFEST_FIELDS = (

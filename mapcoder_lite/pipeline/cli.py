@@ -41,7 +41,7 @@ def pipeline_command(
         raise typer.Exit(2) from None
 
     from mapcoder_lite.evals.datasets import DatasetError
-    from mapcoder_lite.evals.runner import EvalError
+    from mapcoder_lite.evals.errors import EvalError
     from mapcoder_lite.finetune.train import BackendError, DataError
     from mapcoder_lite.pipeline.run import Pipeline, PipelineError
     from mapcoder_lite.serving.models import ModelPrepareError

@@ -30,8 +30,8 @@ import httpx
 
 from mapcoder_lite.collection.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
-from mapcoder_lite.evals.runner import RESULTS_FILE, RunDir, read_results
-from mapcoder_lite.files import write_atomic
+from mapcoder_lite.evals.rundir import RunDir, RunSettings
+from mapcoder_lite.files import MANIFEST_FILE, write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig, training_settings
@@ -218,7 +218,7 @@ class Pipeline:
 
     def trained_agents(self) -> dict[str, Path]:
         return {agent: self.adapter_dir(agent) for agent in self.config.finetune.agents
-                if (self.adapter_dir(agent) / "manifest.json").is_file()}
+                if (self.adapter_dir(agent) / MANIFEST_FILE).is_file()}
 
     def eval_context(self, strategy: str, student_url: str, teacher_url: str) -> Context:
         assert self.models is not None
@@ -240,14 +240,14 @@ class Pipeline:
     def _problems(self, dataset: str, split: str | None, limit: int | None) -> list[Any]:
         return load_problems(dataset, split, limit=limit, data_dir=self.config.data_dir, source=self.config.source)
 
-    def _check_eval_dir(self, run_dir: Path, settings: Any) -> None:
+    def _check_eval_dir(self, run_dir: Path, settings: RunSettings) -> None:
         """An eval directory must hold a run of these very settings, or none. One whose only change is
         retrained adapters is stale: it is moved aside (kept) and the run starts afresh. Any other change
         means the config was edited since; that is the user's call, so it is an error naming it."""
         existing = RunDir(run_dir)
-        if not existing.run_file.is_file():
+        if not existing.is_run():
             return
-        differences = settings.differences(existing.read_run().get("settings", {}))
+        differences = existing.differences(settings)
         if not differences:
             return
         if all(d.startswith("adapters:") for d in differences):
@@ -257,13 +257,6 @@ class Pipeline:
             return
         raise PipelineError(f"{run_dir} holds a run made with other settings ({'; '.join(differences)}): the config "
                             "changed since. Move that directory away (or set another workdir) to run it again.")
-
-    @staticmethod
-    def _missing(run_dir: Path, problems: list[Any], retry_errors: bool = False) -> int:
-        """Problems without a result (or, with retry_errors, with an error result)."""
-        results = read_results(run_dir / RESULTS_FILE) if (run_dir / RESULTS_FILE).is_file() else []
-        done = {r.get("id") for r in results if not (retry_errors and r.get("error"))}
-        return sum(1 for p in problems if p.id not in done)
 
     # ------------------------------------------------------------------ stages
     def prepare(self) -> Models:
@@ -277,7 +270,7 @@ class Pipeline:
         cc, serving = self.config.collect, self.config.serving
         work = [(track, split, self._problems(cc.dataset, split, cc.limit))
                 for split in cc.splits for track in cc.tracks]
-        todo = [(t, s, p) for t, s, p in work if self._missing(self.collect_dir(t, s), p)]
+        todo = [(t, s, p) for t, s, p in work if RunDir(self.collect_dir(t, s)).to_run(p)]
         with self._stage("collect") as entry:
             entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
             if not todo:
@@ -330,11 +323,11 @@ class Pipeline:
                 out = self.adapter_dir(agent)
                 if examples < fc.min_examples:
                     outcome[agent] = f"not trained: {examples} examples (min_examples = {fc.min_examples})"
-                    if (out / "manifest.json").is_file():
+                    if (out / MANIFEST_FILE).is_file():
                         outcome[agent] += "; its old adapter is kept"
                     self.log(f"{agent}: {outcome[agent]}")
                     continue
-                if (out / "manifest.json").is_file():
+                if (out / MANIFEST_FILE).is_file():
                     recorded = read_manifest(out).get("data", {}).get("sha256")
                     if recorded == sha256_file(data):
                         outcome[agent] = "kept"
@@ -357,7 +350,7 @@ class Pipeline:
         plans come from the collections' passing runs on the bank's dataset. A bank is built once: to
         take in later collections, delete it (the eval runs made with it then refuse to resume)."""
         from mapcoder_lite.bank.build import build_bank
-        from mapcoder_lite.bank.store import MANIFEST_FILE, BankError
+        from mapcoder_lite.bank.store import BankError
 
         bc = self.config.bank
         wanted = {"dataset": dataset_spec(bc.dataset).name, "splits": list(bc.splits), "limit": bc.limit}
@@ -371,7 +364,7 @@ class Pipeline:
         cc, c = self.config.collect, self.config
         same_dataset = dataset_spec(cc.dataset).name == wanted["dataset"]
         runs = [self.collect_dir(t, s) for s in cc.splits for t in cc.tracks
-                if same_dataset and (self.collect_dir(t, s) / "run.json").is_file()]
+                if same_dataset and RunDir(self.collect_dir(t, s)).is_run()]
         with self._stage("bank") as entry:
             try:
                 stats = build_bank(bc.dataset, bc.splits, self.bank_dir, runs=runs, limit=bc.limit, data_dir=c.data_dir,
@@ -383,7 +376,7 @@ class Pipeline:
         return self.bank_dir
 
     def evaluate(self) -> None:
-        from mapcoder_lite.evals.runner import Runner, RunSettings
+        from mapcoder_lite.evals.runner import Runner
         from mapcoder_lite.evals.strategies import make_strategy
 
         assert self.models is not None
@@ -410,7 +403,7 @@ class Pipeline:
                     settings.adapters = {role: adapters[role] for role in sorted(adapters) if role in ROLES}
                 run_dir = self.eval_dir(bench, strategy)
                 self._check_eval_dir(run_dir, settings)
-                if missing := self._missing(run_dir, problems, ec.retry_errors):
+                if missing := len(RunDir(run_dir).to_run(problems, ec.retry_errors)):
                     todo.append((bench, strategy, problems, chosen, context, settings, missing))
         with self._stage("eval"):
             if not todo:
@@ -448,7 +441,7 @@ class Pipeline:
         with self._stage("report"):
             for bench in ec.benchmarks:
                 runs = [self.eval_dir(bench, s) for s in ec.strategies
-                        if (self.eval_dir(bench, s) / "run.json").is_file()]
+                        if RunDir(self.eval_dir(bench, s)).is_run()]
                 if not runs:
                     continue
                 table, chart = report(runs, self.workdir / f"report-{bench.name}.png")
@@ -469,7 +462,7 @@ class Pipeline:
         outcome = self.state.get("stages", {}).get("finetune", {}).get("agents", {})
         for agent in self.config.finetune.agents:
             out = self.adapter_dir(agent)
-            if not (out / "manifest.json").is_file():
+            if not (out / MANIFEST_FILE).is_file():
                 lines.append(f"| {agent} | {outcome.get(agent, 'not trained')} | | | |")
                 continue
             m = read_manifest(out)

@@ -30,6 +30,8 @@ from types import TracebackType
 
 import httpx
 
+from mapcoder_lite.files import MANIFEST_FILE
+
 PYTHON_ENV = "MAPCODER_LITE_VLLM_PYTHON"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -83,7 +85,7 @@ def parse_lora_specs(specs: Iterable[str]) -> dict[str, Path]:
     return adapters
 
 
-def discover_adapters(root: str | os.PathLike[str], manifest_file: str = "manifest.json") -> dict[str, Path]:
+def discover_adapters(root: str | os.PathLike[str], manifest_file: str = MANIFEST_FILE) -> dict[str, Path]:
     """{agent: dir} for every subfolder of `root` holding a trained adapter and its manifest.
 
     The name served is the manifest's ``agent`` (as `mapcoder-lite finetune` writes it), not the

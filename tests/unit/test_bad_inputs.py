@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from mapcoder_lite.cli import app
 from mapcoder_lite.evals.cli import report_command
-from mapcoder_lite.evals.runner import ResultsError, read_results
+from mapcoder_lite.evals.rundir import ResultsError, read_results
 from mapcoder_lite.graph import Context, build_graph
 from mapcoder_lite.problem import ProblemError, load_problem
 from tests.scripted import scripted

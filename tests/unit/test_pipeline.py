@@ -180,7 +180,7 @@ def test_complete_collections_and_evals_start_no_server(tmp_path: Path, monkeypa
 
 def test_eval_runs_of_other_settings_are_refused_and_of_retrained_adapters_kept_aside(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mapcoder_lite.evals.runner import RunSettings
+    from mapcoder_lite.evals.rundir import RunSettings
     from mapcoder_lite.evals.strategies import make_strategy
     from mapcoder_lite.finetune.manifest import sha256_file
 
