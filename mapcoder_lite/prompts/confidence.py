@@ -12,9 +12,11 @@ from mapcoder_lite.prompts.parsing import xml_tag
 SYSTEM = """You review solution plans for programming problems.
 You answer only in the XML format the user asks for."""
 
-# A filled-in answer rather than placeholders: a small model copied capitalised placeholders back
-# ("WHY THE PLAN DOES OR DOES NOT SOLVE THE PROBLEM"), and their negative wording pulled its scores
-# down. The example is about another problem, so nothing in it can be copied as an answer.
+# The format in words, with nothing to copy: the 0.5B model copied capitalised placeholders back
+# ("WHY THE PLAN DOES OR DOES NOT SOLVE THE PROBLEM", and their negative wording pulled its scores
+# down), and it copied a filled-in example answer whole (117 of 117 answers on MBPP validation gave
+# the example's explanation and score). Described in words, its scores varied (0-100 over 24 plans
+# of the same split). The grammar holds the format where the server enforces it.
 USER = """## Problem
 {problem}
 
@@ -22,15 +24,9 @@ USER = """## Problem
 {plan}
 
 Check the plan step by step against the problem: does it compute what is asked, for every input the
-problem allows? Then say how confident you are that the plan, implemented faithfully, solves it: a
-whole number from 0 (it surely fails) to 100 (it surely works).
-
-Answer in this XML format and nothing else. An answer about another plan, for illustration:
-<root>
-<explanation>The plan sorts the numbers and returns the middle one, which is the median asked for, but
-for an even count it should average the two middle numbers and it does not.</explanation>
-<confidence>20</confidence>
-</root>"""
+problem allows? Write your reasoning inside <explanation></explanation>, then your confidence that the
+plan, implemented faithfully, solves the problem, as a whole number from 0 (it surely fails) to 100 (it
+surely works), inside <confidence></confidence>. Wrap both in <root></root> and write nothing else."""
 
 # A score is a bare whole number, optionally written as a percentage or out of 100. Anything else
 # (small models often copy the placeholder text back) is a format failure, not a score of 0.
@@ -68,7 +64,8 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
     )
 
 
-EXPLANATION_CHARS = 1000
+# A reason, not an essay: short enough that the role's token budget (roles.py) never cuts it.
+EXPLANATION_CHARS = 600
 
 
 def answer_grammar(language: str = "python", k: int = 3) -> str:
