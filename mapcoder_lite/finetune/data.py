@@ -17,6 +17,9 @@ failed them, or when every attempt at it (the coder's and t debugging rounds) fa
 A plan never coded has no outcome and gives no example. An answer is correct, and kept, when it
 scores a passed plan at least `confidence_pass_min` (70) or a failed plan at most
 `confidence_fail_max` (30); scores in between are not a clear verdict either way and are dropped.
+The kept answers are balanced between the two outcomes (`balance_confidence`): the more common one
+keeps as many as the other has, chosen by a seeded hash, since a set of one outcome teaches a
+constant score that ranks nothing.
 
 Every kept example parses in its role's strict format (`mapcoder_lite.prompts.<role>.is_strict`), is
 unique (same prompt and completion), and lands in train or validation by its problem, the same
@@ -63,6 +66,8 @@ NO_OUTCOME = "plan never coded (no outcome to label)"
 DISAGREES = "confidence disagrees with the plan's outcome"
 NOT_STRICT = "not in the strict format"
 DUPLICATE = "duplicate"
+UNBALANCED = "its outcome outnumbers the other (confidence balanced)"
+CONFIDENCE_LABELS = ("passed", "failed")
 
 
 def approx_tokens(text: str) -> int:
@@ -233,11 +238,22 @@ def candidates_from_run(
     return settings, found
 
 
-# ---------------------------------------------------------------- split, write, stats
+# ---------------------------------------------------------------- balance, split, write, stats
 
 
-def _unit(seed: int, problem: str) -> float:
-    digest = hashlib.sha256(f"{seed}:{problem}".encode()).hexdigest()
+def _balance(candidates: list[Candidate], seed: int) -> None:
+    """Drop the surplus of the more common confidence label (UNBALANCED), so both keep as many; which
+    ones stay is decided by a seeded hash of each example, not by the order of the runs."""
+    by_label = {label: [c for c in candidates if c.reason is None and c.extra.get("label") == label]
+                for label in CONFIDENCE_LABELS}
+    count = min(len(group) for group in by_label.values())
+    for group in by_label.values():
+        for candidate in sorted(group, key=lambda c: _unit(seed, c.key()))[count:]:
+            candidate.reason = UNBALANCED
+
+
+def _unit(seed: int, text: str) -> float:
+    digest = hashlib.sha256(f"{seed}:{text}".encode()).hexdigest()
     return int(digest[:13], 16) / 16**13
 
 
@@ -298,9 +314,11 @@ def extract(
     token_counter: str = "",
     confidence_pass_min: int = CONFIDENCE_PASS_MIN,
     confidence_fail_max: int = CONFIDENCE_FAIL_MAX,
+    balance_confidence: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Write the per-role datasets of `run_dirs` under out_dir (replacing what was there); returns
-    each role's stats. Roles no run provides get no directory."""
+    each role's stats. Roles no run provides get no directory. `balance_confidence`: as many
+    confidence examples of passed plans as of failed ones (the module's doc)."""
     if roles is not None and set(roles) - set(ROLES):
         raise ValueError(f"unknown roles {sorted(set(roles) - set(ROLES))}; roles are {', '.join(ROLES)}")
     sources: list[dict[str, Any]] = []
@@ -326,6 +344,9 @@ def extract(
                 candidate.reason = DUPLICATE
             seen.add(key)
 
+    if balance_confidence and "confidence" in by_role:
+        _balance(by_role["confidence"], seed)
+
     # One split for all roles, over the problems that gave any example.
     sides = split_problems({c.problem for cs in by_role.values() for c in cs if c.reason is None},
                            validation_fraction, seed)
@@ -347,8 +368,9 @@ def extract(
         stats = _stats(role, candidates, kept, counting, counter) | {"validation_fraction": validation_fraction,
                                                                      "seed": seed}
         if role == "confidence":
+            labels = Counter(c.extra.get("label", "") for side in SPLITS for c in kept[side])
             stats["labels"] = {"pass_min": confidence_pass_min, "fail_max": confidence_fail_max,
-                               **Counter(c.extra.get("label", "") for side in SPLITS for c in kept[side])}
+                               "balanced": balance_confidence} | {label: labels[label] for label in CONFIDENCE_LABELS}
         write_atomic(folder / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
         all_stats[role] = stats
 

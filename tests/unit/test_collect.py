@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mapcoder_lite.collection import SupervisorContext, collect_problems
 from mapcoder_lite.collection.cli import collect_command, extract_command
 from mapcoder_lite.evals import SettingsMismatch, read_results
-from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT
+from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT, UNBALANCED
 from mapcoder_lite.graph import Context
 from mapcoder_lite.prompts import retriever as retriever_prompt
 from tests.scripted import scripted
@@ -71,8 +71,10 @@ def test_traj_ret_keeps_strict_retrievals_of_runs_that_pass_and_records_teacher_
     assert ret["dropped"]["reasons"] == {HIDDEN_FAILED: {"count": 1, "share": 0.25},
                                          NOT_STRICT: {"count": 1, "share": 0.25}}
     assert ret["mean_tokens"]["prompt"] > 0 and ret["mean_tokens"]["completion"] > 0
-    # Confidence 90 is right for the three plans that passed, wrong for T/2's.
-    assert stats(tmp_path, "confidence")["dropped"]["reasons"] == {DISAGREES: {"count": 1, "share": 0.25}}
+    # Confidence 90 is right for the three plans that passed, wrong for T/2's; with no failed plan scored
+    # low, the three are balanced away.
+    assert stats(tmp_path, "confidence")["dropped"]["reasons"] == {UNBALANCED: {"count": 3, "share": 0.75},
+                                                                   DISAGREES: {"count": 1, "share": 0.25}}
     assert not (tmp_path / "datasets" / "debugger").exists()
 
     settings = json.loads((tmp_path / "run.json").read_text())["settings"]

@@ -17,6 +17,7 @@ from mapcoder_lite.finetune.data import (
     HIDDEN_FAILED,
     NO_OUTCOME,
     NOT_STRICT,
+    UNBALANCED,
     extract,
     is_strict,
     plan_outcome,
@@ -95,13 +96,33 @@ def test_confidence_answers_are_kept_only_when_they_agree_with_the_plan_outcome(
         "P1": {"code": "half()", "passed": False, "plans": [plan("1. PLAN-F", "half()", True)],
                "trajectory": [scored("1. PLAN-F", 20), scored("1. PLAN-F", 10, strict=False)]},
     })
-    stats = extract([run], tmp_path / "out", validation_fraction=0.0)["confidence"]
+    stats = extract([run], tmp_path / "out", validation_fraction=0.0, balance_confidence=False)["confidence"]
     kept = read(tmp_path / "out" / "confidence" / "train.jsonl")
     assert [e["prompt"][1]["content"].split("\n")[1] for e in kept] == ["1. PLAN-A", "1. PLAN-C", "1. PLAN-F"]
     assert stats["dropped"]["reasons"] == {DISAGREES: {"count": 2, "share": 0.2857},
                                            NO_OUTCOME: {"count": 1, "share": 0.1429},
                                            NOT_STRICT: {"count": 1, "share": 0.1429}}
-    assert stats["labels"] == {"pass_min": 70, "fail_max": 30, "passed": 1, "failed": 2}
+    assert stats["labels"] == {"pass_min": 70, "fail_max": 30, "balanced": False, "passed": 1, "failed": 2}
+
+    # Balanced (the default): one failed plan goes, so each outcome keeps one example.
+    stats = extract([run], tmp_path / "balanced", validation_fraction=0.0)["confidence"]
+    kept = read(tmp_path / "balanced" / "confidence" / "train.jsonl")
+    plans = [e["prompt"][1]["content"].split("\n")[1] for e in kept]
+    assert plans[0] == "1. PLAN-A" and plans[1] in ("1. PLAN-C", "1. PLAN-F")
+    assert stats["dropped"]["reasons"][UNBALANCED]["count"] == 1
+    assert stats["labels"] == {"pass_min": 70, "fail_max": 30, "balanced": True, "passed": 1, "failed": 1}
+
+
+def test_confidence_of_one_outcome_only_is_balanced_away(tmp_path: Path) -> None:
+    # A score that agrees with a passed plan, and no failed plan at all: a set that would teach "always high".
+    answer = "<root>\n<explanation>fine</explanation>\n<confidence>90</confidence>\n</root>"
+    run = write_run(tmp_path / "ret", "traj_ret", {
+        f"P{i}": {"code": "good()", "plans": [{"plan": f"1. PLAN-{i}", "tried": True, "passed": True,
+                                               "attempts": [{"code": "good()", "samples_passed": 1, "total": 1}]}],
+                  "trajectory": [call("confidence", f"## Plan\n1. PLAN-{i}\n", answer)]} for i in range(3)})
+    stats = extract([run], tmp_path / "out")["confidence"]
+    assert stats["examples"]["total"] == 0 and stats["labels"]["passed"] == stats["labels"]["failed"] == 0
+    assert stats["dropped"]["reasons"] == {UNBALANCED: {"count": 3, "share": 1.0}}
 
 
 def test_plan_outcome_prefers_the_correction_graphs_own_hidden_verdict() -> None:
@@ -144,3 +165,4 @@ def test_cli_extract_writes_the_datasets_and_prints_them(tmp_path: Path) -> None
     assert len(read(tmp_path / "sft" / "retriever" / "train.jsonl")) == 2
     missing = CliRunner().invoke(app, ["extract", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "run.json" in missing.output
+
