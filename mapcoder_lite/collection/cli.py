@@ -42,6 +42,7 @@ from mapcoder_lite.collection.tracks import (
     TRACKS,
     CollectSettings,
     CollectSummary,
+    check_split,
     check_track,
     collect_problems,
     default_collect_dir,
@@ -52,7 +53,8 @@ from mapcoder_lite.graph.context import ROLES, Context
 
 TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]
 SplitOption = Annotated[
-    str, typer.Option(help="Split to collect on (use a training split: the problems' examples are trained on).")
+    str, typer.Option(help="Split to collect on: a training or validation split (a test split is refused: the "
+                           "problems' examples are trained on).")
 ]
 CollectOutOption = Annotated[
     Path | None,
@@ -137,6 +139,7 @@ def collect_command(
     console = Console(soft_wrap=True)
     try:
         check_track(track)
+        check_split(split)
         spec = dataset_spec(dataset)
         keys = ",".join(role_api_key or [])  # Context.validate checks each ROLE=ENV_VAR
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,

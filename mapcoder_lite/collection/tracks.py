@@ -13,6 +13,8 @@ A collection is an eval run directory (`mapcoder_lite.evals.rundir`): run.json w
 tests, trajectories/<id>.json with every call. It resumes like an eval (kill it, run it again:
 nothing lost, nothing repeated) and refuses a directory made with other settings. After each
 session the per-agent datasets are extracted again from everything in it into ``datasets/``.
+
+Collections are for training problems: a test split is refused before any model is called.
 """
 
 from __future__ import annotations
@@ -41,10 +43,22 @@ from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 DATASETS_DIR = "datasets"
 
 
+# Splits no collection runs on: their problems are the evaluation's, and training on them would leak it.
+TEST_SPLITS = ("test",)
+
+
 def check_track(track: str) -> str:
     if track not in TRACKS:
         raise ValueError(f"unknown track {track!r}; choose one of: {', '.join(TRACKS)}")
     return track
+
+
+def check_split(split: str) -> str:
+    """A split a collection may run on: any but a test split, whose problems the evaluation uses."""
+    if split in TEST_SPLITS:
+        raise ValueError(f"split {split!r}: collecting on test problems would train the agents on the evaluation's "
+                         "problems; collect on the train or validation split")
+    return split
 
 
 @dataclass
@@ -168,9 +182,11 @@ async def collect_problems(
     on_result: Callable[[dict[str, Any]], None] | None = None,
     ctrl_c_drains: bool = False,
 ) -> CollectSummary:
-    """Collect one track over `problems` into out_dir (resuming what is there), then extract."""
+    """Collect one track over `problems` into out_dir (resuming what is there), then extract. A test
+    split is refused before any model call."""
     from mapcoder_lite.finetune.data import extract as extract_datasets
 
+    check_split(split)
     context = track_context(track, context)
     settings = CollectSettings.for_track(track, dataset, split, context)
     out = Path(out_dir) if out_dir is not None else default_collect_dir(track, dataset, split)
@@ -209,6 +225,7 @@ async def collect(
     """
     from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 
+    check_split(split)
     spec = dataset_spec(dataset)
     problems = load_problems(spec.name, split, limit=limit, data_dir=data_dir, data_file=data_file, source=source)
     return await collect_problems(track, problems, dataset=spec.name, split=split, context=context,

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from mapcoder_lite.collection.tracks import TRACKS
+from mapcoder_lite.collection.tracks import TEST_SPLITS, TRACKS
 from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
 from mapcoder_lite.graph.context import RETRIEVALS, Context
@@ -45,7 +45,6 @@ from mapcoder_lite.serving.vllm import (
 )
 
 STAGES = ("prepare", "collect", "extract", "finetune", "eval", "report")
-TEST_SPLITS = ("test",)
 # The pipeline's eval strategies: the paper's table rows.
 STRATEGIES = ("direct", "mapcoder", "mapcoder-lite", "mapcoder-teacher")
 
