@@ -16,6 +16,8 @@ from mapcoder_lite.finetune.data import (
     DUPLICATE,
     HIDDEN_FAILED,
     NO_OUTCOME,
+    NOT_FINAL,
+    NOT_PASSING_PLAN,
     NOT_STRICT,
     UNBALANCED,
     extract,
@@ -23,7 +25,9 @@ from mapcoder_lite.finetune.data import (
     plan_outcome,
     split_problems,
 )
-from tests.collection_files import FIXED_PLAN, FIXING, call, retrieval, write_run
+from tests.collection_files import FIX, FIXED_PLAN, FIXING, call, retrieval, write_run
+
+CONFIDENCE = "<root>\n<explanation>because</explanation>\n<confidence>{}</confidence>\n</root>"
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -166,3 +170,49 @@ def test_cli_extract_writes_the_datasets_and_prints_them(tmp_path: Path) -> None
     missing = CliRunner().invoke(app, ["extract", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "run.json" in missing.output
 
+
+def test_traj_self_runs_that_pass_train_every_agent_on_the_answers_the_passing_program_rests_on(
+        tmp_path: Path) -> None:
+    bad = "def f():\n    return 0"
+
+    def run(i: int, coded: str, passed: bool = True, debugged: bool = False, score: int = 90) -> dict[str, Any]:
+        plan = f"1. PLAN-{i}"
+        attempts = [{"code": coded, "debug_round": 0, "samples_passed": int(coded == FIX), "total": 1}]
+        trajectory = [call("retriever", f"problem {i}", retrieval(i)),
+                      call("planner", f"problem {i}, example 1", plan),
+                      call("planner", f"problem {i}, example 2", f"1. OTHER-{i}"),
+                      call("confidence", f"## Plan\n{plan}\n", CONFIDENCE.format(score)),
+                      call("confidence", f"## Plan\n1. OTHER-{i}\n", CONFIDENCE.format(50)),
+                      call("coder", f"problem {i}: code {plan}", f"```python\n{coded}\n```")]
+        if debugged:
+            attempts.append({"code": FIX, "debug_round": 1, "samples_passed": 1, "total": 1})
+            trajectory.append(call("debugger", f"problem {i}: fix {coded}", FIXING))
+        return {"trajectory": trajectory, "passed": passed, "code": FIX if passed or debugged else coded,
+                "plans": [{"plan": plan, "tried": True, "passed": passed, "attempts": attempts},
+                          {"plan": f"1. OTHER-{i}", "tried": False, "passed": False, "attempts": []}],
+                "meta": {"sample_of": f"P{i}", "sample": 1}}  # the samples of one problem, as the runner marks them
+
+    folder = write_run(tmp_path / "self", "traj_self", {
+        "P0#1": run(0, FIX),  # the coder's program passes
+        "P0#2": run(0, FIX) | {"meta": {"sample_of": "P0", "sample": 2}},  # the same run again: all duplicates
+        "P1#1": run(1, bad, debugged=True),  # the debugger's fix passes
+        "P2#1": run(2, bad, passed=False, score=10),  # fails the hidden tests: only its confidence, labelled failed
+    })
+
+    stats = extract([folder], tmp_path / "out", validation_fraction=0.0)
+    examples = {role: read(tmp_path / "out" / role / "train.jsonl") for role in stats}
+    problems = {role: sorted(m["problem"] for m in read(tmp_path / "out" / role / "train.meta.jsonl"))
+                for role in stats}
+    assert problems.pop("confidence")[-1] == "toy:P2"  # and P0's or P1's passed plan (below)
+    assert problems == {"retriever": ["toy:P0", "toy:P1"], "planner": ["toy:P0", "toy:P1"], "coder": ["toy:P0"],
+                        "debugger": ["toy:P1"]}
+    assert [e["completion"][0]["content"] for e in examples["planner"]] == ["1. PLAN-0", "1. PLAN-1"]
+    assert examples["debugger"][0]["completion"][0]["content"] == FIXING
+    reasons = {role: {r: n["count"] for r, n in s["dropped"]["reasons"].items()} for role, s in stats.items()}
+    assert reasons["planner"] == {NOT_PASSING_PLAN: 3, DUPLICATE: 1, HIDDEN_FAILED: 2}
+    assert reasons["coder"] == {NOT_FINAL: 1, DUPLICATE: 1, HIDDEN_FAILED: 1}
+    # Passed plans scored 90 (P0, P1), the failed one 10 (P2): balanced to one of each.
+    assert stats["confidence"]["labels"] | {"pass_min": 0, "fail_max": 0} == {
+        "pass_min": 0, "fail_max": 0, "balanced": True, "passed": 1, "failed": 1}
+    assert reasons["confidence"][UNBALANCED] == 1 and reasons["confidence"][NO_OUTCOME] == 4
+    assert sorted(m["sample"] for m in read(tmp_path / "out" / "retriever" / "train.meta.jsonl")) == [1, 1]
