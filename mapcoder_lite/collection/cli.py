@@ -149,7 +149,7 @@ def collect_command(
     console = Console(soft_wrap=True)
     try:
         check_track(track)
-        check_split(split)
+        check_split(split, dataset)
         spec = dataset_spec(dataset)
         keys = ",".join(role_api_key or [])  # Context.validate checks each ROLE=ENV_VAR
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,

@@ -34,7 +34,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
-from mapcoder_lite.evals.datasets import Problem, ProblemSet
+from mapcoder_lite.evals.datasets import DatasetError, Problem, ProblemSet, dataset_spec
 from mapcoder_lite.evals.rundir import RunSettings, safe_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
@@ -47,7 +47,8 @@ from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 DATASETS_DIR = "datasets"
 
 
-# Splits no collection runs on: their problems are the evaluation's, and training on them would leak it.
+# A split of a dataset the registry does not know that no collection runs on (a known dataset names its
+# training splits: `DatasetSpec.training_splits`).
 TEST_SPLITS = ("test",)
 # traj_self's settings: runs per problem, and their temperature (at 0 every run of a problem is the same).
 SELF_SAMPLES = 4
@@ -63,11 +64,17 @@ def check_track(track: str) -> str:
     return track
 
 
-def check_split(split: str) -> str:
-    """A split a collection may run on: any but a test split, whose problems the evaluation uses."""
-    if split in TEST_SPLITS:
-        raise ValueError(f"split {split!r}: collecting on test problems would train the agents on the evaluation's "
-                         "problems; collect on the train or validation split")
+def check_split(split: str, dataset: str | None = None) -> str:
+    """A split a collection may run on: one of the dataset's training splits (the registry's), or for a
+    dataset it does not know any but a test split; the others' problems are the evaluation's."""
+    try:
+        allowed: tuple[str, ...] | None = dataset_spec(dataset).training_splits if dataset else None
+    except DatasetError:
+        allowed = None  # problems of the caller's own (collect_problems): only "test" is known to be held out
+    if split in TEST_SPLITS or (allowed is not None and split not in allowed):
+        choose = ", ".join(allowed) if allowed is not None else "a training or validation split"
+        raise ValueError(f"split {split!r}: collecting on test problems (held out for evaluation) would leak them "
+                         f"into training; collect on {choose}")
     return split
 
 
@@ -258,7 +265,7 @@ async def collect_problems(
     """
     from mapcoder_lite.finetune.data import extract as extract_datasets
 
-    check_split(split)
+    check_split(split, dataset)
     context = track_context(track, context, temperature=temperature)
     runs = track_problems(track, problems, samples)
     settings = CollectSettings.for_track(track, dataset, split, context, samples)
@@ -298,7 +305,7 @@ async def collect(
     """
     from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 
-    check_split(split)
+    check_split(split, dataset)
     spec = dataset_spec(dataset)
     problems = load_problems(spec.name, split, limit=limit, data_dir=data_dir, data_file=data_file, source=source)
     return await collect_problems(track, problems, dataset=spec.name, split=split, context=context,

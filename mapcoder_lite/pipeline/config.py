@@ -35,9 +35,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from mapcoder_lite.collection.tracks import (
     SELF_SAMPLES,
     SELF_TEMPERATURE,
-    TEST_SPLITS,
     TRACKS,
     TRAJ_SELF,
+    check_split,
     sample_count,
     self_temperature,
 )
@@ -203,10 +203,11 @@ class PipelineConfig:
                 dataset_spec(bench.dataset)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        bad = [s for s in self.collect.splits if s in TEST_SPLITS]
-        if bad:
-            raise ConfigError(f"[collect] splits {bad}: training on test problems would leak them into the "
-                              "evaluation; use the train or validation split")
+        try:
+            for split in self.collect.splits:
+                check_split(split, self.collect.dataset)
+        except ValueError as error:
+            raise ConfigError(f"[collect] {error}") from None
         if self.bank.retrieval not in RETRIEVALS:
             raise ConfigError(f"[bank] retrieval {self.bank.retrieval!r}: choose one of {', '.join(RETRIEVALS)}")
         if self.bank.retrieval != "recall":

@@ -236,3 +236,12 @@ def test_cli_collect_traj_self_sends_every_request_at_the_sampling_temperature(t
     assert sorted(manifest["split"]["train"] + manifest["split"]["validation"]) == ["mbpp:MBPP/601", "mbpp:MBPP/602"]
     assert {role: n["total"] for role, n in manifest["roles"].items()} == {
         "retriever": 2, "planner": 2, "confidence": 0, "coder": 2, "debugger": 0}
+
+
+def test_a_known_dataset_collects_on_its_training_splits_only(tmp_path: Path) -> None:
+    # xCodeEval's validation split is its evaluation split: the registry names no training split of it.
+    with pytest.raises(ValueError, match="collecting on test problems"):
+        asyncio.run(collect_problems("traj_self", toy(1), dataset="xcodeeval", split="validation", context=STUDENT,
+                                     out_dir=tmp_path / "out", chat_models=scripted(**base_scripts()),
+                                     progress=False))
+    assert not (tmp_path / "out").exists()
