@@ -28,7 +28,10 @@ TRAJ_RET = "traj_ret"
 TRAJ_DEBUG = "traj_debug"
 TRAJ_PLAN_CODE_SUPERVISED = "traj_plan_code_supervised"
 TRAJ_CONF = "traj_conf"
-TRACKS: tuple[str, ...] = (TRAJ_RET, TRAJ_DEBUG, TRAJ_PLAN_CODE_SUPERVISED, TRAJ_CONF)
+# Self-distillation (STaR-style rejection sampling): the student plays every agent at a temperature
+# above 0, several runs per problem, and the runs that pass the hidden tests train every agent.
+TRAJ_SELF = "traj_self"
+TRACKS: tuple[str, ...] = (TRAJ_RET, TRAJ_DEBUG, TRAJ_PLAN_CODE_SUPERVISED, TRAJ_CONF, TRAJ_SELF)
 
 
 class RolePrompt(Protocol):
@@ -68,15 +71,15 @@ SUPERVISOR = "supervisor"
 REGISTRY: Mapping[str, RoleSpec] = {
     spec.name: spec
     for spec in (
-        RoleSpec("retriever", retriever, trained_by=(TRAJ_RET,), teacher_in=(TRAJ_RET,),
+        RoleSpec("retriever", retriever, trained_by=(TRAJ_RET, TRAJ_SELF), teacher_in=(TRAJ_RET,),
                  grammar=retriever.answer_grammar),
-        RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,), max_tokens=512,
+        RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED, TRAJ_SELF), max_tokens=512,
                  grammar=planner.answer_grammar),
         # Every track labels the confidence answers it sees by how their plans turned out.
         RoleSpec("confidence", confidence, trained_by=TRACKS, teacher_in=(TRAJ_CONF,), max_tokens=384,
                  grammar=confidence.answer_grammar),
-        RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED,), grammar=coder.answer_grammar),
-        RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG,), teacher_in=(TRAJ_DEBUG,),
+        RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED, TRAJ_SELF), grammar=coder.answer_grammar),
+        RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG, TRAJ_SELF), teacher_in=(TRAJ_DEBUG,),
                  grammar=debugger.answer_grammar),
         # Always a strong model of its own (SupervisorContext), never trained.
         RoleSpec(SUPERVISOR, supervisor, agent=False, grammar=supervisor.answer_grammar),

@@ -46,6 +46,7 @@ def write_run(path: Path, track: str, problems: dict[str, dict[str, Any]]) -> Pa
         name = safe_name(problem_id)  # as the runner names them: "MBPP/601" -> "MBPP_601"
         (path / "trajectories" / f"{name}.json").write_text(json.dumps(saved))
         lines.append({"id": problem_id, "passed": problem.get("passed", True), "error": problem.get("error"),
-                      "code": saved["code"], "trajectory_file": f"trajectories/{name}.json"})
+                      "code": saved["code"], "trajectory_file": f"trajectories/{name}.json"}
+                     | ({"meta": problem["meta"]} if "meta" in problem else {}))
     (path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path

@@ -2,7 +2,7 @@
 
 Each problem's statement carries a mark ``[MARK-i]``, so a scripted agent can tell (from any prompt
 of it) which problem it answers and answer rightly or wrongly on purpose; the hidden test uses
-SECRET, which must never reach an agent's prompt.
+SECRET and the reference solution REFERENCE, neither of which may reach an agent's prompt.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from mapcoder_lite.evals import Problem
 from mapcoder_lite.graph import Context
 
 SECRET = 987654
+REFERENCE = "REFERENCE-SOLUTION"
 STRICT = ("<root>\n<problem>\n<description>Add a constant MARK</description>\n<code>y = x + 1</code>\n"
           "<planning>1. add</planning>\n</problem>\n<algorithm>Arithmetic</algorithm>\n</root>")
 CONFIDENT = "<root><explanation>looks right</explanation><confidence>90</confidence></root>"
@@ -25,7 +26,8 @@ CONFIDENT = "<root><explanation>looks right</explanation><confidence>90</confide
 def toy(count: int = 4) -> list[Problem]:
     return [Problem(id=f"T/{i}", problem=f"Write plus{i}(x) returning x + {i}. [MARK-{i}]",
                     sample_tests=[f"assert plus{i}(1) == {1 + i}"], entry_point=f"plus{i}",
-                    hidden_tests=[f"assert plus{i}({SECRET}) == {SECRET + i}"]) for i in range(count)]
+                    hidden_tests=[f"assert plus{i}({SECRET}) == {SECRET + i}"],
+                    reference=f"def plus{i}(x):\n    return x + {i}  # {REFERENCE}") for i in range(count)]
 
 
 def mark(prompt: str) -> int:

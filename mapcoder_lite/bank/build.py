@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.bank.store import BankError, Exemplar, check_out, write_bank
+from mapcoder_lite.collection.tracks import SAMPLE_OF
 from mapcoder_lite.evals.datasets import DatasetError, DatasetSpec, Problem, dataset_spec, load_problems
 from mapcoder_lite.evals.rundir import RUN_FILE, ResultsError, RunDir
 from mapcoder_lite.evals.scoring import score, scoring_limits
@@ -99,7 +100,9 @@ def solved_in_runs(runs: Sequence[str | Path], spec: DatasetSpec) -> dict[str, l
     for run in settings:
         for record in RunDir(run).records():
             if record.get("passed") and not record.get("error") and (record.get("code") or "").strip():
-                solved.setdefault(record["id"], []).append(Solved(record["code"], plan_of(record), str(run)))
+                # A traj_self run is one sample of its problem.
+                problem = (record.get("meta") or {}).get(SAMPLE_OF) or record["id"]
+                solved.setdefault(problem, []).append(Solved(record["code"], plan_of(record), str(run)))
     return solved
 
 

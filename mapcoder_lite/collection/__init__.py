@@ -1,4 +1,4 @@
-"""Training-data collection: the four collection tracks and the supervisor-guided correction graph.
+"""Training-data collection: the five collection tracks and the supervisor-guided correction graph.
 
     import asyncio
     from mapcoder_lite.graph import Context
@@ -12,6 +12,10 @@
     # Supervisor-guided correction of the planner and the coder (DeepSeek-V3 supervises by default).
     summary = asyncio.run(collect("traj_plan_code_supervised", "apps", split="train",
                                   context=SupervisorContext(model="qwen2.5-coder-0.5b-instruct")))
+
+    # Self-distillation: the small model in every role, 4 runs of each problem at temperature 0.8.
+    summary = asyncio.run(collect("traj_self", "mbpp", split="train", samples=4, temperature=0.8,
+                                  context=Context(model="qwen2.5-coder-0.5b-instruct")))
 
 The same from the command line: `mapcoder-lite collect --track ... --dataset ... --split ...`; the
 datasets of several collections together: `mapcoder_lite.finetune.data.extract` / `mapcoder-lite extract`.

@@ -26,7 +26,6 @@ from mapcoder_lite.cli_options import (
     SandboxOption,
     SourceOption,
     StructuredOutputsOption,
-    TemperatureOption,
     TestTimeoutOption,
     TOption,
     exit_interrupted,
@@ -37,11 +36,15 @@ from mapcoder_lite.cli_options import (
 from mapcoder_lite.collection.context import HIDDEN_REPORTS, SupervisorContext
 from mapcoder_lite.collection.tracks import (
     DATASETS_DIR,
+    SELF_SAMPLES,
+    SELF_TEMPERATURE,
     SUPERVISED,
     TEACHER_ROLES,
     TRACKS,
+    TRAJ_SELF,
     CollectSettings,
     CollectSummary,
+    check_split,
     check_track,
     collect_problems,
     default_collect_dir,
@@ -52,7 +55,15 @@ from mapcoder_lite.graph.context import ROLES, Context
 
 TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]
 SplitOption = Annotated[
-    str, typer.Option(help="Split to collect on (use a training split: the problems' examples are trained on).")
+    str, typer.Option(help="Split to collect on: a training or validation split (a test split is refused: the "
+                           "problems' examples are trained on).")
+]
+SamplesOption = Annotated[
+    int | None, typer.Option(help=f"{TRAJ_SELF}: runs per problem, each its own record (default {SELF_SAMPLES}).")
+]
+CollectTemperatureOption = Annotated[
+    float | None,
+    typer.Option(help=f"Sampling temperature (default 0; {TRAJ_SELF}: {SELF_TEMPERATURE:g}, and 0 is refused)."),
 ]
 CollectOutOption = Annotated[
     Path | None,
@@ -119,7 +130,8 @@ def collect_command(
     supervisor_hidden_report: HiddenReportOption = None,
     k: KOption = None,
     t: TOption = None,
-    temperature: TemperatureOption = None,
+    temperature: CollectTemperatureOption = None,
+    samples: SamplesOption = None,
     max_tokens: MaxTokensOption = None,
     sandbox: SandboxOption = None,
     structured_outputs: StructuredOutputsOption = None,
@@ -137,28 +149,32 @@ def collect_command(
     console = Console(soft_wrap=True)
     try:
         check_track(track)
+        check_split(split, dataset)
         spec = dataset_spec(dataset)
         keys = ",".join(role_api_key or [])  # Context.validate checks each ROLE=ENV_VAR
         context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,
                                max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout,
                                role_api_keys=keys or None, structured_outputs=structured_outputs)
+        if track == TRAJ_SELF:  # its own setting, which refuses 0
+            context = track_context(track, context, temperature=temperature)
         context = _checked_track_context(track, context, supervisor_model=supervisor_model,
                                          supervisor_base_url=supervisor_base_url,
                                          supervisor_api_key_env=supervisor_api_key_env,
                                          correction_rounds=correction_rounds,
                                          supervisor_hidden_report=supervisor_hidden_report)
         problems = load_problems(spec.name, split, limit=limit, data_dir=data_dir, source=source)
-        settings = CollectSettings.for_track(track, spec.name, split, context)
+        settings = CollectSettings.for_track(track, spec.name, split, context, samples)
         out_dir = out or default_collect_dir(track, spec.name, split)
     except (DatasetError, ValueError) as error:
         print_error(console, error)
         raise typer.Exit(2) from None
-    _print_plan(console, track, settings, f"{len(problems)} problems of {spec.name}/{split} -> {out_dir}")
+    sampled = f" x {settings.samples} samples at temperature {context.temperature:g}" if settings.samples else ""
+    _print_plan(console, track, settings, f"{len(problems)} problems of {spec.name}/{split}{sampled} -> {out_dir}")
     summary = _collect(console, track, problems, dataset=spec.name, split=split, context=context, out_dir=out_dir,
                        concurrency=concurrency, problem_timeout_s=problem_timeout, progress=progress,
-                       validation_fraction=validation_fraction, seed=seed)
+                       validation_fraction=validation_fraction, seed=seed, samples=samples)
     run = summary.run
-    console.print(f"hidden tests passed by {run.passed}/{run.done} runs; {run.new} problems run now in "
+    console.print(f"hidden tests passed by {run.passed}/{run.done} runs; {run.new} runs made now in "
                   f"{run.seconds:.1f} s, {run.errors} with errors.")
     if run.interrupted:
         exit_interrupted(console, out_dir)

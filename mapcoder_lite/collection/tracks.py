@@ -7,19 +7,25 @@ eval runner, then extracted.
     traj_conf                  MapCoder with a strong confidence agent: its scores that agree with how
                                each plan turned out (not in the paper, whose tracks train confidence on
                                the student's own scores; a small student rarely answers in format).
+    traj_self                  self-distillation by rejection sampling (STaR-style, not in the paper): the
+                               student plays every agent at a temperature above 0, `samples` runs per
+                               problem; the runs that pass the hidden tests train every agent on answers
+                               in the student's own distribution.
 
 A collection is an eval run directory (`mapcoder_lite.evals.rundir`): run.json with every setting
 (teacher, student and supervisor models, endpoints, k, t, …), results.jsonl scored on the hidden
 tests, trajectories/<id>.json with every call. It resumes like an eval (kill it, run it again:
 nothing lost, nothing repeated) and refuses a directory made with other settings. After each
 session the per-agent datasets are extracted again from everything in it into ``datasets/``.
+
+Collections are for training problems: a test split is refused before any model is called.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +34,12 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
-from mapcoder_lite.evals.datasets import Problem
+from mapcoder_lite.evals.datasets import DatasetError, Problem, ProblemSet, dataset_spec
 from mapcoder_lite.evals.rundir import RunSettings, safe_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.graph.context import ROLES, Context
-from mapcoder_lite.roles import TEACHER_ROLES, TRACKS
+from mapcoder_lite.roles import TEACHER_ROLES, TRACKS, TRAJ_SELF
 from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 
 # TEACHER_ROLES: the agents a strong teacher plays in each track, the others being the student (small)
@@ -41,10 +47,82 @@ from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 DATASETS_DIR = "datasets"
 
 
+# A split of a dataset the registry does not know that no collection runs on (a known dataset names its
+# training splits: `DatasetSpec.training_splits`).
+TEST_SPLITS = ("test",)
+# traj_self's settings: runs per problem, and their temperature (at 0 every run of a problem is the same).
+SELF_SAMPLES = 4
+SELF_TEMPERATURE = 0.8
+# A traj_self run's problem meta: the problem it samples, and which sample it is (1, 2, ...).
+SAMPLE_OF = "sample_of"
+SAMPLE = "sample"
+
+
 def check_track(track: str) -> str:
     if track not in TRACKS:
         raise ValueError(f"unknown track {track!r}; choose one of: {', '.join(TRACKS)}")
     return track
+
+
+def check_split(split: str, dataset: str | None = None) -> str:
+    """A split a collection may run on: one of the dataset's training splits (the registry's), or for a
+    dataset it does not know any but a test split; the others' problems are the evaluation's."""
+    try:
+        allowed: tuple[str, ...] | None = dataset_spec(dataset).training_splits if dataset else None
+    except DatasetError:
+        allowed = None  # problems of the caller's own (collect_problems): only "test" is known to be held out
+    if split in TEST_SPLITS or (allowed is not None and split not in allowed):
+        choose = ", ".join(allowed) if allowed is not None else "a training or validation split"
+        raise ValueError(f"split {split!r}: collecting on test problems (held out for evaluation) would leak them "
+                         f"into training; collect on {choose}")
+    return split
+
+
+def sample_count(track: str, samples: int | None = None) -> int | None:
+    """Runs per problem: traj_self's `samples` (default SELF_SAMPLES); None for the other tracks (one run)."""
+    if track != TRAJ_SELF:
+        if samples is not None:
+            raise ValueError(f"samples apply to {TRAJ_SELF} only (the {track} track runs each problem once)")
+        return None
+    count = SELF_SAMPLES if samples is None else samples
+    if count < 1:
+        raise ValueError(f"{TRAJ_SELF} samples must be at least 1 (got {count})")
+    return count
+
+
+def self_temperature(context: Context, temperature: float | None = None) -> float:
+    """traj_self's sampling temperature: `temperature` when given, else the context's when above 0 (every
+    command's default is 0), else SELF_TEMPERATURE; 0 or less is refused, since every sample would be the
+    same run."""
+    chosen = temperature if temperature is not None else (context.temperature or SELF_TEMPERATURE)
+    if chosen <= 0:
+        raise ValueError(f"{TRAJ_SELF} samples at a temperature above 0 (got {chosen:g}): at 0 every sample of a "
+                         f"problem would repeat the first (default {SELF_TEMPERATURE:g})")
+    return chosen
+
+
+class _Samples(ProblemSet):
+    """traj_self's runs: `samples` copies of each problem, ids "<problem>#<n>". The source is the
+    problems' own, and the rows of the file behind some runs are those of their problems."""
+
+    def __init__(self, problems: Sequence[Problem], samples: int) -> None:
+        runs = [replace(problem, id=f"{problem.id}#{n}", meta=dict(problem.meta) | {SAMPLE_OF: problem.id, SAMPLE: n})
+                for problem in problems for n in range(1, samples + 1)]
+        super().__init__(runs, getattr(problems, "source", None))
+        self.problems = problems
+
+    def rows(self, problems: Iterable[Problem] | None = None) -> int:
+        sampled = {p.meta.get(SAMPLE_OF, p.id) for p in (self if problems is None else problems)}
+        behind = [p for p in self.problems if p.id in sampled]
+        return self.problems.rows(behind) if isinstance(self.problems, ProblemSet) else len(behind)
+
+
+def track_problems(track: str, problems: Sequence[Problem], samples: int | None = None) -> Sequence[Problem]:
+    """The runs a track makes of `problems`: one each, or traj_self's `samples` each, every sample a
+    problem of its own to the runner (its own record and trajectory, skipped on resume once done). The
+    graph never sees the id; extraction splits train/validation by the sampled problem (meta SAMPLE_OF)."""
+    count = sample_count(track, samples)
+    return problems if count is None else _Samples(problems, count)
 
 
 @dataclass
@@ -57,9 +135,11 @@ class CollectSettings(RunSettings):
     teachers: dict[str, str] = field(default_factory=dict)
     students: dict[str, str] = field(default_factory=dict)
     supervisor: dict[str, Any] | None = None
+    samples: int | None = None  # traj_self: runs per problem
 
     @classmethod
-    def for_track(cls, track: str, dataset: str, split: str, context: Context) -> CollectSettings:
+    def for_track(cls, track: str, dataset: str, split: str, context: Context,
+                  samples: int | None = None) -> CollectSettings:
         check_track(track)
         teachers = {role: context.model_for(role) for role in TEACHER_ROLES[track]}
         supervisor = None
@@ -87,6 +167,7 @@ class CollectSettings(RunSettings):
             teachers=teachers,
             students={role: context.model_for(role) for role in ROLES if role not in TEACHER_ROLES[track]},
             supervisor=supervisor,
+            samples=sample_count(track, samples),
         )
 
 
@@ -117,16 +198,22 @@ class SupervisedCorrection(GraphStrategy):
 
 
 def make_track_strategy(track: str, chat_models: Mapping[str, BaseChatModel] | None = None) -> Strategy:
-    """traj_ret, traj_debug and traj_conf run the MapCoder graph itself (the models make the track)."""
+    """traj_ret, traj_debug, traj_conf and traj_self run the MapCoder graph itself (the models and the
+    temperature make the track)."""
     check_track(track)
     return SupervisedCorrection(chat_models) if track == SUPERVISED else MapCoder(chat_models)
 
 
-def track_context(track: str, context: Context | None, **supervisor: Any) -> Context:
+def track_context(track: str, context: Context | None, *, temperature: float | None = None,
+                  **supervisor: Any) -> Context:
     """The context a track runs with: the paper's graph (a direct attempt that passes would leave the
-    agents no trajectory to learn from; every debugging round is a turn to learn from); the supervised
-    track also needs the supervisor's settings."""
+    agents no trajectory to learn from; every debugging round is a turn to learn from); traj_self samples
+    at its temperature (`self_temperature`); the supervised track also needs the supervisor's settings."""
     context = (context or Context()).paper_graph()
+    if track == TRAJ_SELF:
+        return replace(context, temperature=self_temperature(context, temperature))
+    if temperature is not None:
+        raise ValueError(f"temperature= is {TRAJ_SELF}'s own setting; the other tracks take Context.temperature")
     if track != SUPERVISED or (isinstance(context, SupervisorContext) and not supervisor):
         return context
     return SupervisorContext.from_context(context, **supervisor)
@@ -167,17 +254,26 @@ async def collect_problems(
     seed: int = 0,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     ctrl_c_drains: bool = False,
+    samples: int | None = None,
+    temperature: float | None = None,
 ) -> CollectSummary:
-    """Collect one track over `problems` into out_dir (resuming what is there), then extract."""
+    """Collect one track over `problems` into out_dir (resuming what is there), then extract.
+
+    traj_self makes `samples` runs of each problem (default SELF_SAMPLES) at `temperature`, else the
+    context's when above 0, else SELF_TEMPERATURE (`self_temperature`; 0 is refused). A test split is
+    refused before any model call.
+    """
     from mapcoder_lite.finetune.data import extract as extract_datasets
 
-    context = track_context(track, context)
-    settings = CollectSettings.for_track(track, dataset, split, context)
+    check_split(split, dataset)
+    context = track_context(track, context, temperature=temperature)
+    runs = track_problems(track, problems, samples)
+    settings = CollectSettings.for_track(track, dataset, split, context, samples)
     out = Path(out_dir) if out_dir is not None else default_collect_dir(track, dataset, split)
     runner = Runner(out, make_track_strategy(track, chat_models), settings, context, concurrency=concurrency,
                     problem_timeout_s=problem_timeout_s, progress=progress, console=console, on_result=on_result,
                     ctrl_c_drains=ctrl_c_drains)
-    run = await runner.run(problems)
+    run = await runner.run(runs)
     datasets: dict[str, dict[str, Any]] = {}
     if extract:
         # Extraction reads files and runs no code: off the event loop, but quick.
@@ -209,6 +305,7 @@ async def collect(
     """
     from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 
+    check_split(split, dataset)
     spec = dataset_spec(dataset)
     problems = load_problems(spec.name, split, limit=limit, data_dir=data_dir, data_file=data_file, source=source)
     return await collect_problems(track, problems, dataset=spec.name, split=split, context=context,

@@ -10,6 +10,10 @@ Each collection run (`mapcoder_lite.collection.collect`) yields examples for the
     traj_plan_code_supervised  planner, coder: the corrected answer the passing run rests on, with the
                                agent's normal prompt (the supervisor's feedback is not in it)
     traj_conf                  confidence only, scored by the teacher (the other tracks' scores are the student's)
+    traj_self                  every agent, the student's own answers in the runs (samples) that passed their
+                               hidden tests: the retrieval; each plan whose code passed; the coder's answer
+                               that is the passing program (plan -> code); the debugging turn whose code is
+                               the passing program (failing code and its sample report -> the fix)
     every track                confidence: a score that agrees with how its plan turned out (below)
 
 Confidence labels: a plan *passed* when its code passed the hidden tests, and *failed* when its code
@@ -17,6 +21,12 @@ failed them, or when every attempt at it (the coder's and t debugging rounds) fa
 A plan never coded has no outcome and gives no example. An answer is correct, and kept, when it
 scores a passed plan at least `confidence_pass_min` (70) or a failed plan at most
 `confidence_fail_max` (30); scores in between are not a clear verdict either way and are dropped.
+The kept answers are balanced between the two outcomes (`balance_confidence`): the more common one
+keeps as many as the other has, chosen by a seeded hash, since a set of one outcome teaches a
+constant score that ranks nothing.
+
+A traj_self collection holds several runs of each problem; they count as one problem for the split,
+and an answer repeated across them (same prompt and completion) is kept once.
 
 Every kept example parses in its role's strict format (`mapcoder_lite.prompts.<role>.is_strict`), is
 unique (same prompt and completion), and lands in train or validation by its problem, the same
@@ -43,13 +53,15 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.collection.records import classify_corrections, round_of
+from mapcoder_lite.collection.tracks import SAMPLE, SAMPLE_OF
 from mapcoder_lite.evals.rundir import RUN_FILE, RunDir
 from mapcoder_lite.files import MANIFEST_FILE, jsonl, write_atomic
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
+from mapcoder_lite.prompts import planner as planner_prompt
 from mapcoder_lite.prompts.common import Message
-from mapcoder_lite.roles import TRACK_ROLES, role_spec
+from mapcoder_lite.roles import TRACK_ROLES, TRAJ_SELF, role_spec
 
 CONFIDENCE_PASS_MIN = 70
 CONFIDENCE_FAIL_MAX = 30
@@ -63,6 +75,10 @@ NO_OUTCOME = "plan never coded (no outcome to label)"
 DISAGREES = "confidence disagrees with the plan's outcome"
 NOT_STRICT = "not in the strict format"
 DUPLICATE = "duplicate"
+NOT_PASSING_PLAN = "plan did not lead to the program that passed"
+NOT_FINAL = "code is not the program that passed"
+UNBALANCED = "its outcome outnumbers the other (confidence balanced)"
+CONFIDENCE_LABELS = ("passed", "failed")
 
 
 def approx_tokens(text: str) -> int:
@@ -143,6 +159,19 @@ def _fixing_turn(response: str, plans: list[dict[str, Any]], language: str) -> b
     )
 
 
+def _final_answer(role: str, response: str, final_code: str, language: str) -> bool:
+    """Whether this coder or debugger answer's code is the run's final program."""
+    parsed = role_spec(role).prompt.parse(response, language)
+    code = getattr(parsed, "code", parsed)  # the debugger's Revision carries the code
+    return bool(final_code) and code == final_code
+
+
+def _plan_passed(response: str, plans: list[dict[str, Any]], final_code: str, passed: bool) -> bool:
+    """Whether the plan this planner answer gives is one whose code passed the hidden tests."""
+    text = planner_prompt.parse(response)
+    return text is not None and any(plan_outcome(p, final_code, passed) for p in plans if p.get("plan") == text)
+
+
 def _candidates_of_problem(
     record: dict[str, Any],
     saved: dict[str, Any],
@@ -154,7 +183,10 @@ def _candidates_of_problem(
 ) -> list[Candidate]:
     track = settings["track"]
     language = (saved.get("input") or {}).get("language") or "python"
-    problem = f"{settings.get('dataset', '')}:{record['id']}"
+    meta = record.get("meta") or {}
+    # The samples of one problem (traj_self) are one problem to the split.
+    problem = f"{settings.get('dataset', '')}:{meta.get(SAMPLE_OF, record['id'])}"
+    sample = {"sample": meta[SAMPLE]} if SAMPLE in meta else {}
     trajectory: list[dict[str, Any]] = saved.get("trajectory") or []
     plans: list[dict[str, Any]] = saved.get("plans") or []
     final_code = saved.get("code") or record.get("code") or ""
@@ -163,18 +195,28 @@ def _candidates_of_problem(
 
     def make(role: str, call: dict[str, Any], prompt: list[Message], reason: str | None, **extra: Any) -> Candidate:
         return Candidate(role=role, problem=problem, prompt=prompt, completion=call.get("response", ""),
-                         model=call.get("model", ""), source=source, track=track, reason=reason, extra=extra)
+                         model=call.get("model", ""), source=source, track=track, reason=reason,
+                         extra=sample | extra)
 
     found: list[Candidate] = []
     # A refused call (prompt longer than the context window) has no answer to learn from.
     first_pass = [call for call in trajectory if round_of(call) == 0 and not call.get("error")]
     if "retriever" in roles:
         found += [make("retriever", c, c["messages"], gate) for c in first_pass if c["role"] == "retriever"]
-    if "debugger" in roles:
+    if track == TRAJ_SELF:
+        # The student's own answers that the passing program rests on.
+        if "planner" in roles:
+            found += [make("planner", c, c["messages"], gate or (
+                None if _plan_passed(c["response"], plans, final_code, passed) else NOT_PASSING_PLAN))
+                for c in first_pass if c["role"] == "planner"]
+        found += [make(c["role"], c, c["messages"], gate or (
+            None if _final_answer(c["role"], c["response"], final_code, language) else NOT_FINAL))
+            for c in first_pass if c["role"] in ("coder", "debugger") and c["role"] in roles]
+    elif "debugger" in roles:
         found += [make("debugger", c, c["messages"], gate or (None if _fixing_turn(c["response"], plans, language)
                                                               else NOT_FIXING))
                   for c in first_pass if c["role"] == "debugger"]
-    if "planner" in roles or "coder" in roles:
+    if track != TRAJ_SELF and ("planner" in roles or "coder" in roles):
         for call, why in classify_corrections(trajectory, final_code, language):
             if call["role"] in roles:
                 found.append(make(call["role"], call, call["correction"]["prompt"], gate or why,
@@ -233,11 +275,22 @@ def candidates_from_run(
     return settings, found
 
 
-# ---------------------------------------------------------------- split, write, stats
+# ---------------------------------------------------------------- balance, split, write, stats
 
 
-def _unit(seed: int, problem: str) -> float:
-    digest = hashlib.sha256(f"{seed}:{problem}".encode()).hexdigest()
+def _balance(candidates: list[Candidate], seed: int) -> None:
+    """Drop the surplus of the more common confidence label (UNBALANCED), so both keep as many; which
+    ones stay is decided by a seeded hash of each example, not by the order of the runs."""
+    by_label = {label: [c for c in candidates if c.reason is None and c.extra.get("label") == label]
+                for label in CONFIDENCE_LABELS}
+    count = min(len(group) for group in by_label.values())
+    for group in by_label.values():
+        for candidate in sorted(group, key=lambda c: _unit(seed, c.key()))[count:]:
+            candidate.reason = UNBALANCED
+
+
+def _unit(seed: int, text: str) -> float:
+    digest = hashlib.sha256(f"{seed}:{text}".encode()).hexdigest()
     return int(digest[:13], 16) / 16**13
 
 
@@ -298,9 +351,11 @@ def extract(
     token_counter: str = "",
     confidence_pass_min: int = CONFIDENCE_PASS_MIN,
     confidence_fail_max: int = CONFIDENCE_FAIL_MAX,
+    balance_confidence: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Write the per-role datasets of `run_dirs` under out_dir (replacing what was there); returns
-    each role's stats. Roles no run provides get no directory."""
+    each role's stats. Roles no run provides get no directory. `balance_confidence`: as many
+    confidence examples of passed plans as of failed ones (the module's doc)."""
     if roles is not None and set(roles) - set(ROLES):
         raise ValueError(f"unknown roles {sorted(set(roles) - set(ROLES))}; roles are {', '.join(ROLES)}")
     sources: list[dict[str, Any]] = []
@@ -326,6 +381,9 @@ def extract(
                 candidate.reason = DUPLICATE
             seen.add(key)
 
+    if balance_confidence and "confidence" in by_role:
+        _balance(by_role["confidence"], seed)
+
     # One split for all roles, over the problems that gave any example.
     sides = split_problems({c.problem for cs in by_role.values() for c in cs if c.reason is None},
                            validation_fraction, seed)
@@ -347,8 +405,9 @@ def extract(
         stats = _stats(role, candidates, kept, counting, counter) | {"validation_fraction": validation_fraction,
                                                                      "seed": seed}
         if role == "confidence":
+            labels = Counter(c.extra.get("label", "") for side in SPLITS for c in kept[side])
             stats["labels"] = {"pass_min": confidence_pass_min, "fail_max": confidence_fail_max,
-                               **Counter(c.extra.get("label", "") for side in SPLITS for c in kept[side])}
+                               "balanced": balance_confidence} | {label: labels[label] for label in CONFIDENCE_LABELS}
         write_atomic(folder / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
         all_stats[role] = stats
 

@@ -32,7 +32,15 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from mapcoder_lite.collection.tracks import TRACKS
+from mapcoder_lite.collection.tracks import (
+    SELF_SAMPLES,
+    SELF_TEMPERATURE,
+    TRACKS,
+    TRAJ_SELF,
+    check_split,
+    sample_count,
+    self_temperature,
+)
 from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
 from mapcoder_lite.graph.context import RETRIEVALS, Context
@@ -45,7 +53,6 @@ from mapcoder_lite.serving.vllm import (
 )
 
 STAGES = ("prepare", "collect", "extract", "finetune", "eval", "report")
-TEST_SPLITS = ("test",)
 # The pipeline's eval strategies: the paper's table rows.
 STRATEGIES = ("direct", "mapcoder", "mapcoder-lite", "mapcoder-teacher")
 
@@ -82,7 +89,10 @@ class CollectConfig:
     dataset: str = "mbpp"
     splits: list[str] = field(default_factory=lambda: ["train"])
     limit: int | None = 16
-    tracks: list[str] = field(default_factory=lambda: list(TRACKS))
+    # Every track but traj_self, which is opt-in: it makes self_samples runs of each problem.
+    tracks: list[str] = field(default_factory=lambda: [t for t in TRACKS if t != TRAJ_SELF])
+    self_samples: int = SELF_SAMPLES  # traj_self: runs per problem
+    self_temperature: float = SELF_TEMPERATURE  # traj_self: their sampling temperature (above 0)
     k: int = Context.k  # a graph setting's default is the Context's, unless the pipeline has its own
     t: int = 2
     correction_rounds: int = 2
@@ -193,10 +203,11 @@ class PipelineConfig:
                 dataset_spec(bench.dataset)
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        bad = [s for s in self.collect.splits if s in TEST_SPLITS]
-        if bad:
-            raise ConfigError(f"[collect] splits {bad}: training on test problems would leak them into the "
-                              "evaluation; use the train or validation split")
+        try:
+            for split in self.collect.splits:
+                check_split(split, self.collect.dataset)
+        except ValueError as error:
+            raise ConfigError(f"[collect] {error}") from None
         if self.bank.retrieval not in RETRIEVALS:
             raise ConfigError(f"[bank] retrieval {self.bank.retrieval!r}: choose one of {', '.join(RETRIEVALS)}")
         if self.bank.retrieval != "recall":
@@ -209,6 +220,12 @@ class PipelineConfig:
         unknown = set(self.collect.tracks) - set(TRACKS)
         if unknown:
             raise ConfigError(f"[collect] tracks: unknown {sorted(unknown)}; tracks are {', '.join(TRACKS)}")
+        if TRAJ_SELF in self.collect.tracks:
+            try:
+                sample_count(TRAJ_SELF, self.collect.self_samples)
+                self_temperature(Context(), self.collect.self_temperature)
+            except ValueError as error:
+                raise ConfigError(f"[collect] {error}") from None
         unknown = set(self.finetune.agents) - set(AGENTS)
         if unknown:
             raise ConfigError(f"[finetune] agents: unknown {sorted(unknown)}; agents are {', '.join(AGENTS)}")

@@ -28,7 +28,14 @@ from typing import Any
 
 import httpx
 
-from mapcoder_lite.collection.tracks import SUPERVISED, TEACHER_ROLES, collect_problems, track_context
+from mapcoder_lite.collection.tracks import (
+    SUPERVISED,
+    TEACHER_ROLES,
+    TRAJ_SELF,
+    collect_problems,
+    track_context,
+    track_problems,
+)
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 from mapcoder_lite.evals.rundir import RunDir, RunSettings
 from mapcoder_lite.files import MANIFEST_FILE, write_atomic
@@ -207,6 +214,8 @@ class Pipeline:
         teacher = {f"{role}_model": m.teacher_name for role in TEACHER_ROLES[track]}
         teacher |= {f"{role}_base_url": teacher_url for role in TEACHER_ROLES[track]}
         context = self._context(student_url, m.student_name, k=cc.k, t=cc.t, **teacher)
+        if track == TRAJ_SELF:
+            return track_context(track, context, temperature=cc.self_temperature)
         if track != SUPERVISED:
             return track_context(track, context)
         sup = self.config.models
@@ -268,9 +277,14 @@ class Pipeline:
 
     def collect(self) -> None:
         cc, serving = self.config.collect, self.config.serving
+
+        def samples(track: str) -> int | None:  # traj_self's runs per problem
+            return cc.self_samples if track == TRAJ_SELF else None
+
         work = [(track, split, self._problems(cc.dataset, split, cc.limit))
                 for split in cc.splits for track in cc.tracks]
-        todo = [(t, s, p) for t, s, p in work if RunDir(self.collect_dir(t, s)).to_run(p)]
+        todo = [(t, s, p) for t, s, p in work
+                if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, samples(t)))]
         with self._stage("collect") as entry:
             entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
             if not todo:
@@ -289,7 +303,8 @@ class Pipeline:
                                          context=self.track_context(track, student_url, teacher_url),
                                          out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
                                          problem_timeout_s=cc.problem_timeout_s, progress=bar,
-                                         console=self.console, extract=False, ctrl_c_drains=True)
+                                         console=self.console, extract=False, ctrl_c_drains=True,
+                                         samples=samples(track))
                         for track, split, problems in todo))
 
                 with self._progress() as bar:

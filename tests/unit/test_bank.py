@@ -128,6 +128,19 @@ def test_build_verifies_code_in_the_sandbox_and_takes_plans_from_passing_runs(tm
     assert (tmp_path / "bank" / "index").is_dir()
 
 
+def test_a_traj_self_collection_gives_its_samples_programs_to_their_problem(tmp_path: Path) -> None:
+    data = write_mbpp(tmp_path / "data")
+    run = write_run(tmp_path / "runs" / "traj_self-train", "train", [
+        {"id": "MBPP/603#1", "passed": False, "code": "def max3(a, b, c):\n    return c", "plans": [],
+         "meta": {"sample_of": "MBPP/603", "sample": 1}},
+        {"id": "MBPP/603#2", "passed": True, "code": FIXED_MAX3, "plans": [],
+         "meta": {"sample_of": "MBPP/603", "sample": 2}},
+    ])
+    build_bank("mbpp", ["train"], tmp_path / "bank", runs=[run], data_dir=data, source="local", progress=False)
+    by_id = {e.id: e for e in load_bank(tmp_path / "bank").exemplars}
+    assert by_id["MBPP/603"].code == FIXED_MAX3 and by_id["MBPP/603"].code_from.endswith("traj_self-train")
+
+
 def test_a_problem_whose_code_fails_is_counted_and_left_out(tmp_path: Path) -> None:
     data = write_mbpp(tmp_path / "data")
     stats = build_bank("mbpp", ["train"], tmp_path / "bank", data_dir=data, source="local", progress=False)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mapcoder_lite.collection import SupervisorContext, collect_problems
 from mapcoder_lite.collection.cli import collect_command, extract_command
 from mapcoder_lite.evals import SettingsMismatch, read_results
-from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT
+from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT, UNBALANCED
 from mapcoder_lite.graph import Context
 from mapcoder_lite.prompts import retriever as retriever_prompt
 from tests.scripted import scripted
@@ -71,8 +71,10 @@ def test_traj_ret_keeps_strict_retrievals_of_runs_that_pass_and_records_teacher_
     assert ret["dropped"]["reasons"] == {HIDDEN_FAILED: {"count": 1, "share": 0.25},
                                          NOT_STRICT: {"count": 1, "share": 0.25}}
     assert ret["mean_tokens"]["prompt"] > 0 and ret["mean_tokens"]["completion"] > 0
-    # Confidence 90 is right for the three plans that passed, wrong for T/2's.
-    assert stats(tmp_path, "confidence")["dropped"]["reasons"] == {DISAGREES: {"count": 1, "share": 0.25}}
+    # Confidence 90 is right for the three plans that passed, wrong for T/2's; with no failed plan scored
+    # low, the three are balanced away.
+    assert stats(tmp_path, "confidence")["dropped"]["reasons"] == {UNBALANCED: {"count": 3, "share": 0.75},
+                                                                   DISAGREES: {"count": 1, "share": 0.25}}
     assert not (tmp_path / "datasets" / "debugger").exists()
 
     settings = json.loads((tmp_path / "run.json").read_text())["settings"]
@@ -221,7 +223,7 @@ def mbpp_dir(tmp_path: Path) -> Path:
     problems = tmp_path / "data" / "MBPPEval"
     problems.mkdir(parents=True)
     rows = [{"task_id": i, "text": f"Task {i}.", "code": "", "test_list": [f"assert f({i}) == {i}"],
-             "test_setup_code": ""} for i in (11, 12)]
+             "test_setup_code": ""} for i in (11, 12, 601, 602)]  # two test problems, two training ones
     (problems / "MBPP.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return tmp_path / "data"
 
@@ -230,7 +232,7 @@ def test_cli_collect_records_settings_and_stops_clearly_on_a_dead_endpoint(tmp_p
     out = tmp_path / "run"
     dead = f"http://127.0.0.1:{free_port()}/v1"
     result = CliRunner().invoke(cli(), [
-        "collect", "--track", "traj_debug", "--dataset", "mbpp", "--split", "test", "--base-url", dead,
+        "collect", "--track", "traj_debug", "--dataset", "mbpp", "--split", "train", "--base-url", dead,
         "--model", "small", "--role-model", "debugger=big", "--role-base-url", f"debugger={dead}",
         "--data-dir", str(mbpp_dir(tmp_path)), "--out", str(out), "--no-progress", "--concurrency", "1",
     ])
@@ -242,15 +244,20 @@ def test_cli_collect_records_settings_and_stops_clearly_on_a_dead_endpoint(tmp_p
 
 def test_cli_collect_rejects_bad_options_before_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
-    data = ["--dataset", "mbpp", "--split", "test", "--data-dir", str(mbpp_dir(tmp_path)), "--out",
-            str(tmp_path / "out")]
+    data = ["--dataset", "mbpp", "--data-dir", str(mbpp_dir(tmp_path)), "--out", str(tmp_path / "out")]
     cases = {
         ("--track", "traj_plan_code_supervised"): "DEEPSEEK_API_KEY",
         ("--track", "traj_ret", "--supervisor-model", "x"): "apply to traj_plan_code_supervised only",
         ("--track", "traj_nope"): "unknown track",
         ("--track", "traj_ret", "--role-api-key", "retriever"): "role_api_keys",
+        ("--track", "traj_debug", "--split", "test"): "collecting on test problems",
+        ("--track", "traj_ret", "--samples", "2"): "samples apply to traj_self only",
+        ("--track", "traj_self", "--temperature", "0"): "temperature above 0",
+        ("--track", "traj_self", "--samples", "0"): "at least 1",
+        ("--track", "traj_self", "--split", "test"): "collecting on test problems",
     }
     for options, message in cases.items():
-        result = CliRunner().invoke(cli(), ["collect", *options, *data])
+        split = [] if "--split" in options else ["--split", "train"]
+        result = CliRunner().invoke(cli(), ["collect", *options, *split, *data])
         assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "out").exists()

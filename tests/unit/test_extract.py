@@ -16,13 +16,18 @@ from mapcoder_lite.finetune.data import (
     DUPLICATE,
     HIDDEN_FAILED,
     NO_OUTCOME,
+    NOT_FINAL,
+    NOT_PASSING_PLAN,
     NOT_STRICT,
+    UNBALANCED,
     extract,
     is_strict,
     plan_outcome,
     split_problems,
 )
-from tests.collection_files import FIXED_PLAN, FIXING, call, retrieval, write_run
+from tests.collection_files import FIX, FIXED_PLAN, FIXING, call, retrieval, write_run
+
+CONFIDENCE = "<root>\n<explanation>because</explanation>\n<confidence>{}</confidence>\n</root>"
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -95,13 +100,33 @@ def test_confidence_answers_are_kept_only_when_they_agree_with_the_plan_outcome(
         "P1": {"code": "half()", "passed": False, "plans": [plan("1. PLAN-F", "half()", True)],
                "trajectory": [scored("1. PLAN-F", 20), scored("1. PLAN-F", 10, strict=False)]},
     })
-    stats = extract([run], tmp_path / "out", validation_fraction=0.0)["confidence"]
+    stats = extract([run], tmp_path / "out", validation_fraction=0.0, balance_confidence=False)["confidence"]
     kept = read(tmp_path / "out" / "confidence" / "train.jsonl")
     assert [e["prompt"][1]["content"].split("\n")[1] for e in kept] == ["1. PLAN-A", "1. PLAN-C", "1. PLAN-F"]
     assert stats["dropped"]["reasons"] == {DISAGREES: {"count": 2, "share": 0.2857},
                                            NO_OUTCOME: {"count": 1, "share": 0.1429},
                                            NOT_STRICT: {"count": 1, "share": 0.1429}}
-    assert stats["labels"] == {"pass_min": 70, "fail_max": 30, "passed": 1, "failed": 2}
+    assert stats["labels"] == {"pass_min": 70, "fail_max": 30, "balanced": False, "passed": 1, "failed": 2}
+
+    # Balanced (the default): one failed plan goes, so each outcome keeps one example.
+    stats = extract([run], tmp_path / "balanced", validation_fraction=0.0)["confidence"]
+    kept = read(tmp_path / "balanced" / "confidence" / "train.jsonl")
+    plans = [e["prompt"][1]["content"].split("\n")[1] for e in kept]
+    assert plans[0] == "1. PLAN-A" and plans[1] in ("1. PLAN-C", "1. PLAN-F")
+    assert stats["dropped"]["reasons"][UNBALANCED]["count"] == 1
+    assert stats["labels"] == {"pass_min": 70, "fail_max": 30, "balanced": True, "passed": 1, "failed": 1}
+
+
+def test_confidence_of_one_outcome_only_is_balanced_away(tmp_path: Path) -> None:
+    # A score that agrees with a passed plan, and no failed plan at all: a set that would teach "always high".
+    answer = "<root>\n<explanation>fine</explanation>\n<confidence>90</confidence>\n</root>"
+    run = write_run(tmp_path / "ret", "traj_ret", {
+        f"P{i}": {"code": "good()", "plans": [{"plan": f"1. PLAN-{i}", "tried": True, "passed": True,
+                                               "attempts": [{"code": "good()", "samples_passed": 1, "total": 1}]}],
+                  "trajectory": [call("confidence", f"## Plan\n1. PLAN-{i}\n", answer)]} for i in range(3)})
+    stats = extract([run], tmp_path / "out")["confidence"]
+    assert stats["examples"]["total"] == 0 and stats["labels"]["passed"] == stats["labels"]["failed"] == 0
+    assert stats["dropped"]["reasons"] == {UNBALANCED: {"count": 3, "share": 1.0}}
 
 
 def test_plan_outcome_prefers_the_correction_graphs_own_hidden_verdict() -> None:
@@ -144,3 +169,50 @@ def test_cli_extract_writes_the_datasets_and_prints_them(tmp_path: Path) -> None
     assert len(read(tmp_path / "sft" / "retriever" / "train.jsonl")) == 2
     missing = CliRunner().invoke(app, ["extract", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "run.json" in missing.output
+
+
+def test_traj_self_runs_that_pass_train_every_agent_on_the_answers_the_passing_program_rests_on(
+        tmp_path: Path) -> None:
+    bad = "def f():\n    return 0"
+
+    def run(i: int, coded: str, passed: bool = True, debugged: bool = False, score: int = 90) -> dict[str, Any]:
+        plan = f"1. PLAN-{i}"
+        attempts = [{"code": coded, "debug_round": 0, "samples_passed": int(coded == FIX), "total": 1}]
+        trajectory = [call("retriever", f"problem {i}", retrieval(i)),
+                      call("planner", f"problem {i}, example 1", plan),
+                      call("planner", f"problem {i}, example 2", f"1. OTHER-{i}"),
+                      call("confidence", f"## Plan\n{plan}\n", CONFIDENCE.format(score)),
+                      call("confidence", f"## Plan\n1. OTHER-{i}\n", CONFIDENCE.format(50)),
+                      call("coder", f"problem {i}: code {plan}", f"```python\n{coded}\n```")]
+        if debugged:
+            attempts.append({"code": FIX, "debug_round": 1, "samples_passed": 1, "total": 1})
+            trajectory.append(call("debugger", f"problem {i}: fix {coded}", FIXING))
+        return {"trajectory": trajectory, "passed": passed, "code": FIX if passed or debugged else coded,
+                "plans": [{"plan": plan, "tried": True, "passed": passed, "attempts": attempts},
+                          {"plan": f"1. OTHER-{i}", "tried": False, "passed": False, "attempts": []}],
+                "meta": {"sample_of": f"P{i}", "sample": 1}}  # the samples of one problem, as the runner marks them
+
+    folder = write_run(tmp_path / "self", "traj_self", {
+        "P0#1": run(0, FIX),  # the coder's program passes
+        "P0#2": run(0, FIX) | {"meta": {"sample_of": "P0", "sample": 2}},  # the same run again: all duplicates
+        "P1#1": run(1, bad, debugged=True),  # the debugger's fix passes
+        "P2#1": run(2, bad, passed=False, score=10),  # fails the hidden tests: only its confidence, labelled failed
+    })
+
+    stats = extract([folder], tmp_path / "out", validation_fraction=0.0)
+    examples = {role: read(tmp_path / "out" / role / "train.jsonl") for role in stats}
+    problems = {role: sorted(m["problem"] for m in read(tmp_path / "out" / role / "train.meta.jsonl"))
+                for role in stats}
+    assert problems.pop("confidence")[-1] == "toy:P2"  # and P0's or P1's passed plan (below)
+    assert problems == {"retriever": ["toy:P0", "toy:P1"], "planner": ["toy:P0", "toy:P1"], "coder": ["toy:P0"],
+                        "debugger": ["toy:P1"]}
+    assert [e["completion"][0]["content"] for e in examples["planner"]] == ["1. PLAN-0", "1. PLAN-1"]
+    assert examples["debugger"][0]["completion"][0]["content"] == FIXING
+    reasons = {role: {r: n["count"] for r, n in s["dropped"]["reasons"].items()} for role, s in stats.items()}
+    assert reasons["planner"] == {NOT_PASSING_PLAN: 3, DUPLICATE: 1, HIDDEN_FAILED: 2}
+    assert reasons["coder"] == {NOT_FINAL: 1, DUPLICATE: 1, HIDDEN_FAILED: 1}
+    # Passed plans scored 90 (P0, P1), the failed one 10 (P2): balanced to one of each.
+    assert stats["confidence"]["labels"] | {"pass_min": 0, "fail_max": 0} == {
+        "pass_min": 0, "fail_max": 0, "balanced": True, "passed": 1, "failed": 1}
+    assert reasons["confidence"][UNBALANCED] == 1 and reasons["confidence"][NO_OUTCOME] == 4
+    assert sorted(m["sample"] for m in read(tmp_path / "out" / "retriever" / "train.meta.jsonl")) == [1, 1]

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mapcoder_lite.cli import app
-from mapcoder_lite.graph.context import Context
+from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.pipeline import ConfigError, Pipeline, PipelineError, parse_config, render_config
 from mapcoder_lite.pipeline import config as pipeline_config
 from mapcoder_lite.pipeline import run as pipeline_run
@@ -50,6 +50,8 @@ def test_graph_settings_default_to_the_contexts() -> None:
     ({"collect": {"limt": 3}}, "[collect]: unknown key(s) ['limt']"),
     ({"collect": {"splits": ["train", "test"]}}, "leak"),
     ({"collect": {"tracks": ["traj_everything"]}}, "unknown ['traj_everything']"),
+    ({"collect": {"tracks": ["traj_self"], "self_temperature": 0.0}}, "temperature above 0"),
+    ({"collect": {"tracks": ["traj_self"], "self_samples": 0}}, "at least 1"),
     ({"finetune": {"agents": ["tester"]}}, "unknown ['tester']"),
     ({"finetune": {"backend": "magic"}}, "backend 'magic'"),
     ({"eval": {"strategies": ["mapcoder", "oracle"]}}, "unknown ['oracle']"),
@@ -319,6 +321,29 @@ def test_collection_contexts_put_the_teacher_in_its_track_role(tmp_path: Path) -
     supervised = pipeline.track_context("traj_plan_code_supervised", "http://s/v1", "http://t/v1")
     assert supervised.supervisor_model == "teacher" and supervised.supervisor_base_url == "http://t/v1"
     assert supervised.correction_rounds == 1 and supervised.model_for("planner") == "student"
+    distilled = pipeline.track_context("traj_self", "http://s/v1", "http://t/v1")
+    assert {distilled.model_for(role) for role in ROLES} == {"student"} and distilled.temperature == 0.8
+    assert distilled.direct_first is False  # the paper's graph, as every track
+
+
+def test_traj_self_is_opt_in_and_complete_only_with_every_sample(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "traj_self" not in parse_config({}).collect.tracks
+    pipeline, logged = make_pipeline(tmp_path, collect={"limit": 2, "tracks": ["traj_self"], "self_samples": 2})
+
+    def no_server(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a server was started for work that is complete")
+
+    monkeypatch.setattr(pipeline, "_servers", no_server)
+    folder = pipeline.collect_dir("traj_self", "train")
+    folder.mkdir(parents=True)
+    ids = [f"MBPP/{i}#{n}" for i in (601, 602) for n in (1, 2)]
+    (folder / "results.jsonl").write_text("".join(json.dumps({"id": i, "passed": True}) + "\n" for i in ids))
+    pipeline.collect()
+    assert "every collection is complete" in logged
+    (folder / "results.jsonl").write_text("".join(json.dumps({"id": i, "passed": True}) + "\n" for i in ids[:3]))
+    with pytest.raises(AssertionError, match="server was started"):
+        pipeline.collect()
 
 
 def test_the_config_the_module_documents_is_the_default_one() -> None:

@@ -13,15 +13,17 @@ from tests.scripted import scripted
 
 
 def test_tracks_train_and_teach_the_roles_the_collection_docs_name() -> None:
-    # As mapcoder_lite.finetune.data and mapcoder_lite.collection.tracks describe the four tracks.
+    # As mapcoder_lite.finetune.data and mapcoder_lite.collection.tracks describe the five tracks.
     assert {track: set(trained) for track, trained in roles.TRACK_ROLES.items()} == {
         "traj_ret": {"retriever", "confidence"},
         "traj_debug": {"debugger", "confidence"},
         "traj_plan_code_supervised": {"planner", "coder", "confidence"},
         "traj_conf": {"confidence"},
+        "traj_self": set(roles.AGENTS),
     }
     assert dict(roles.TEACHER_ROLES) == {"traj_ret": ("retriever",), "traj_debug": ("debugger",),
-                                         "traj_plan_code_supervised": (), "traj_conf": ("confidence",)}
+                                         "traj_plan_code_supervised": (), "traj_conf": ("confidence",),
+                                         "traj_self": ()}
 
 
 @pytest.mark.parametrize("name", roles.ALL_ROLES)
