@@ -12,7 +12,9 @@ from mapcoder_lite.prompts.parsing import extract_code, xml_tag, xml_tags
 SYSTEM = """You are an expert competitive programmer with a wide memory of solved problems.
 You answer only in the XML format the user asks for."""
 
-# A filled-in element rather than placeholders, which a small model copied into the fields.
+# The format in words, with nothing to copy: the 0.5B model copied placeholder texts into the fields,
+# and a filled-in example element whole (186 of 195 recalled descriptions on HumanEval were the
+# example's). The grammar holds the format where the server enforces it.
 USER = """Here is a programming problem:
 
 {problem}
@@ -23,27 +25,9 @@ followed. Then name the algorithm the problem above needs (brute force, greedy, 
 binary search, graph search, divide and conquer, backtracking, math, and so on) and write a short,
 general tutorial on that algorithm; no code in the tutorial.
 
-Answer in this XML format and nothing else: one <root>, {k} <problem> elements, one <algorithm>.
-One <problem> element, for illustration:
-<problem>
-<description>Given a list of integers, return the length of its longest strictly increasing run of
-consecutive elements.</description>
-<code>{example_code}</code>
-<planning>1. Keep the current run's length and the best length seen.
-2. For each element after the first, extend the run if it is larger than the previous one, else restart it at 1.
-3. Update the best length after each element and return it.</planning>
-</problem>"""
-
-EXAMPLE_CODE = {
-    "python": """def longest_run(nums):
-    best = current = 1 if nums else 0
-    for previous, value in zip(nums, nums[1:]):
-        current = current + 1 if value > previous else 1
-        best = max(best, current)
-    return best""",
-}
-# Other languages get the plan's idea without code in the illustration (the fields are the same).
-NO_EXAMPLE_CODE = "(the {language} program)"
+Answer in XML and nothing else: one <root> element holding {k} <problem> elements and then one
+<algorithm> element. Each <problem> holds a <description> of the recalled problem, its <code> and its
+<planning>, in that order. The <algorithm> holds the algorithm's name and its tutorial."""
 
 
 @dataclass
@@ -53,9 +37,7 @@ class Retrieval:
 
 
 def build_messages(problem: str, language: str, k: int) -> list[Message]:
-    name = language_name(language)
-    code = EXAMPLE_CODE.get(language.lower(), NO_EXAMPLE_CODE.format(language=name))
-    return chat(SYSTEM, USER.format(problem=problem.strip(), k=k, language=name, example_code=code))
+    return chat(SYSTEM, USER.format(problem=problem.strip(), k=k, language=language_name(language)))
 
 
 def parse(text: str, language: str = "python") -> Retrieval | None:
