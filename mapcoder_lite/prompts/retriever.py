@@ -13,8 +13,9 @@ SYSTEM = """You are an expert competitive programmer with a wide memory of solve
 You answer only in the XML format the user asks for."""
 
 # The format in words, with nothing to copy: the 0.5B model copied placeholder texts into the fields,
-# and a filled-in example element whole (186 of 195 recalled descriptions on HumanEval were the
-# example's). The grammar holds the format where the server enforces it.
+# and a filled-in example element whole (141 of 144 recalled descriptions on MBPP validation were the
+# example's, so the three planners got one example thrice). Described in words: 27 distinct of 36 on
+# 12 problems of the same split. The grammar holds the format where the server enforces it.
 USER = """Here is a programming problem:
 
 {problem}
