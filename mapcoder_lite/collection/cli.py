@@ -51,6 +51,7 @@ from mapcoder_lite.collection.tracks import (
     track_context,
 )
 from mapcoder_lite.evals.datasets import DatasetError, Problem, dataset_spec, load_problems
+from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.graph.context import ROLES, Context
 
 TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]
@@ -141,8 +142,8 @@ def collect_command(
     out: CollectOutOption = None,
     data_dir: DataDirOption = None,
     source: SourceOption = "auto",
-    validation_fraction: ValidationOption = 0.1,
-    seed: SeedOption = 0,
+    validation_fraction: ValidationOption = VALIDATION_FRACTION,
+    seed: SeedOption = SPLIT_SEED,
     progress: ProgressOption = True,
 ) -> None:
     """Collect training trajectories on a benchmark split, then extract per-agent datasets from them."""
@@ -217,8 +218,8 @@ def _collect(console: Console, track: str, problems: list[Problem], *, out_dir: 
 def extract_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Collection directories of `mapcoder-lite collect`.")],
     out: Annotated[Path, typer.Option(help="Where the per-agent datasets go.")],
-    validation_fraction: ValidationOption = 0.1,
-    seed: SeedOption = 0,
+    validation_fraction: ValidationOption = VALIDATION_FRACTION,
+    seed: SeedOption = SPLIT_SEED,
     tokenizer: Annotated[str | None, typer.Option(help="Hugging Face tokenizer (name or path) for exact "
                                                        "token counts; default: an estimate.")] = None,
 ) -> None:

@@ -38,6 +38,7 @@ from mapcoder_lite.evals.datasets import DatasetError, Problem, ProblemSet, data
 from mapcoder_lite.evals.rundir import RunSettings, safe_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
+from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.graph.context import ROLES, Context
 from mapcoder_lite.roles import TEACHER_ROLES, TRACKS, TRAJ_SELF
 from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
@@ -250,8 +251,8 @@ async def collect_problems(
     progress: Any = True,
     console: Any = None,
     extract: bool = True,
-    validation_fraction: float = 0.1,
-    seed: int = 0,
+    validation_fraction: float = VALIDATION_FRACTION,
+    seed: int = SPLIT_SEED,
     on_result: Callable[[dict[str, Any]], None] | None = None,
     ctrl_c_drains: bool = False,
     samples: int | None = None,

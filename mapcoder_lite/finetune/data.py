@@ -42,11 +42,10 @@ records the sources with their settings (teacher, student and supervisor models)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +55,7 @@ from mapcoder_lite.collection.records import classify_corrections, round_of
 from mapcoder_lite.collection.tracks import SAMPLE, SAMPLE_OF
 from mapcoder_lite.evals.rundir import RUN_FILE, RunDir
 from mapcoder_lite.files import MANIFEST_FILE, jsonl, write_atomic
+from mapcoder_lite.finetune.split import SPLIT_SEED, SPLITS, VALIDATION_FRACTION, hash_unit, split_problems
 from mapcoder_lite.graph.context import ROLES
 from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
@@ -65,7 +65,6 @@ from mapcoder_lite.roles import TRACK_ROLES, TRAJ_SELF, role_spec
 
 CONFIDENCE_PASS_MIN = 70
 CONFIDENCE_FAIL_MAX = 30
-SPLITS = ("train", "validation")
 
 # Why a candidate is dropped (stats.json counts them).
 RUN_ERROR = "run ended with an error"
@@ -172,6 +171,27 @@ def _plan_passed(response: str, plans: list[dict[str, Any]], final_code: str, pa
     return text is not None and any(plan_outcome(p, final_code, passed) for p in plans if p.get("plan") == text)
 
 
+def _confidence_verdict(call: dict[str, Any], record: dict[str, Any], plans: list[dict[str, Any]], final_code: str,
+                        pass_min: int, fail_max: int) -> tuple[str | None, str]:
+    """Why a confidence answer is not an example (None: it is one), and its plan's outcome as a label:
+    a score agrees with the outcome when it is at least pass_min for a plan that passed, at most
+    fail_max for one that failed."""
+    plan = plan_of(call["messages"], plans)
+    error = record.get("error")
+    outcome = plan_outcome(plan, final_code, bool(record.get("passed"))) if plan is not None and not error else None
+    scored = confidence_prompt.parse(call.get("response", ""))
+    label = "unknown" if outcome is None else ("passed" if outcome else "failed")
+    if error:
+        return RUN_ERROR, label
+    if outcome is None:
+        return NO_OUTCOME, label
+    if scored is None:
+        return NOT_STRICT, label  # no readable score at all
+    if not (scored.confidence >= pass_min if outcome else scored.confidence <= fail_max):
+        return DISAGREES, label
+    return None, label
+
+
 def _candidates_of_problem(
     record: dict[str, Any],
     saved: dict[str, Any],
@@ -223,23 +243,9 @@ def _candidates_of_problem(
                                   round=round_of(call)))
     if "confidence" in roles:
         for call in first_pass:
-            if call["role"] != "confidence":
-                continue
-            plan = plan_of(call["messages"], plans)
-            outcome = plan_outcome(plan, final_code, passed) if plan is not None and not record.get("error") else None
-            scored = confidence_prompt.parse(call.get("response", ""))
-            if record.get("error"):
-                reason: str | None = RUN_ERROR
-            elif outcome is None:
-                reason = NO_OUTCOME
-            elif scored is None:
-                reason = NOT_STRICT  # no readable score at all
-            elif not (scored.confidence >= pass_min if outcome else scored.confidence <= fail_max):
-                reason = DISAGREES
-            else:
-                reason = None
-            label = "unknown" if outcome is None else ("passed" if outcome else "failed")
-            found.append(make("confidence", call, call["messages"], reason, label=label))
+            if call["role"] == "confidence":
+                reason, label = _confidence_verdict(call, record, plans, final_code, pass_min, fail_max)
+                found.append(make("confidence", call, call["messages"], reason, label=label))
 
     k = settings.get("k")
     for candidate in found:
@@ -285,28 +291,8 @@ def _balance(candidates: list[Candidate], seed: int) -> None:
                 for label in CONFIDENCE_LABELS}
     count = min(len(group) for group in by_label.values())
     for group in by_label.values():
-        for candidate in sorted(group, key=lambda c: _unit(seed, c.key()))[count:]:
+        for candidate in sorted(group, key=lambda c: hash_unit(seed, c.key()))[count:]:
             candidate.reason = UNBALANCED
-
-
-def _unit(seed: int, text: str) -> float:
-    digest = hashlib.sha256(f"{seed}:{text}".encode()).hexdigest()
-    return int(digest[:13], 16) / 16**13
-
-
-def split_problems(problems: Iterable[str], validation_fraction: float, seed: int = 0) -> dict[str, str]:
-    """problem -> "train" | "validation", by a stable hash; at least one of each side when there are
-    two problems or more and the fraction is strictly between 0 and 1."""
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1) (got {validation_fraction})")
-    ordered = sorted(set(problems), key=lambda p: _unit(seed, p))
-    sides = {p: "validation" if _unit(seed, p) < validation_fraction else "train" for p in ordered}
-    if validation_fraction > 0 and len(ordered) >= 2:
-        if "validation" not in sides.values():
-            sides[ordered[0]] = "validation"
-        if "train" not in sides.values():
-            sides[ordered[-1]] = "train"
-    return sides
 
 
 def _mean(values: list[int]) -> float:
@@ -340,12 +326,42 @@ def _stats(role: str, candidates: list[Candidate], kept: dict[str, list[Candidat
     }
 
 
+def _gather(run_dirs: Sequence[str | Path], roles: Sequence[str] | None, pass_min: int,
+            fail_max: int) -> tuple[list[dict[str, Any]], dict[str, list[Candidate]]]:
+    """Each run's settings, and every candidate by role; a role the runs' tracks train is listed even
+    without candidates, so its (empty) dataset is written."""
+    sources: list[dict[str, Any]] = []
+    by_role: dict[str, list[Candidate]] = {}
+    for run_dir in run_dirs:
+        settings, found = candidates_from_run(run_dir, roles=roles, confidence_pass_min=pass_min,
+                                              confidence_fail_max=fail_max)
+        sources.append({"path": str(run_dir), "settings": settings})
+        for role in TRACK_ROLES[settings["track"]]:
+            if roles is None or role in roles:
+                by_role.setdefault(role, [])
+        for candidate in found:
+            by_role[candidate.role].append(candidate)
+    return sources, by_role
+
+
+def _mark_duplicates(candidates: list[Candidate]) -> None:
+    """Within one role, the first occurrence (in run, problem, call order) of an example stays."""
+    seen: set[str] = set()
+    for candidate in candidates:
+        if candidate.reason is not None:
+            continue
+        key = candidate.key()
+        if key in seen:
+            candidate.reason = DUPLICATE
+        seen.add(key)
+
+
 def extract(
     run_dirs: Sequence[str | Path],
     out_dir: str | Path,
     *,
-    validation_fraction: float = 0.1,
-    seed: int = 0,
+    validation_fraction: float = VALIDATION_FRACTION,
+    seed: int = SPLIT_SEED,
     roles: Sequence[str] | None = None,
     count_tokens: Callable[[str], int] | None = None,
     token_counter: str = "",
@@ -358,29 +374,10 @@ def extract(
     confidence examples of passed plans as of failed ones (the module's doc)."""
     if roles is not None and set(roles) - set(ROLES):
         raise ValueError(f"unknown roles {sorted(set(roles) - set(ROLES))}; roles are {', '.join(ROLES)}")
-    sources: list[dict[str, Any]] = []
-    by_role: dict[str, list[Candidate]] = {}
-    for run_dir in run_dirs:
-        settings, found = candidates_from_run(run_dir, roles=roles, confidence_pass_min=confidence_pass_min,
-                                              confidence_fail_max=confidence_fail_max)
-        sources.append({"path": str(run_dir), "settings": settings})
-        for role in TRACK_ROLES[settings["track"]]:
-            if roles is None or role in roles:
-                by_role.setdefault(role, [])
-        for candidate in found:
-            by_role[candidate.role].append(candidate)
+    sources, by_role = _gather(run_dirs, roles, confidence_pass_min, confidence_fail_max)
 
-    # De-duplicate within each role: the first occurrence (in run, problem, call order) stays.
     for candidates in by_role.values():
-        seen: set[str] = set()
-        for candidate in candidates:
-            if candidate.reason is not None:
-                continue
-            key = candidate.key()
-            if key in seen:
-                candidate.reason = DUPLICATE
-            seen.add(key)
-
+        _mark_duplicates(candidates)
     if balance_confidence and "confidence" in by_role:
         _balance(by_role["confidence"], seed)
 

@@ -42,6 +42,7 @@ from mapcoder_lite.collection.tracks import (
     self_temperature,
 )
 from mapcoder_lite.evals.datasets import dataset_spec
+from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
 from mapcoder_lite.graph.context import RETRIEVALS, Context
 from mapcoder_lite.serving.vllm import (
@@ -98,8 +99,8 @@ class CollectConfig:
     correction_rounds: int = 2
     concurrency: int = 8
     problem_timeout_s: float | None = 1800.0  # 0: no limit
-    validation_fraction: float = 0.1
-    seed: int = 0
+    validation_fraction: float = VALIDATION_FRACTION
+    seed: int = SPLIT_SEED
 
 
 def _training_fields() -> list[tuple[str, Any, Any]]:
