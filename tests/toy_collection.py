@@ -8,6 +8,7 @@ SECRET and the reference solution REFERENCE, neither of which may reach an agent
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,18 @@ def collect(track: str, problems: list[Problem], out: Path, models: dict[str, An
             **options: Any) -> Any:
     return asyncio.run(collect_problems(track, problems, dataset="toy", split="train", context=context,
                                         out_dir=out, chat_models=models, progress=False, **options))
+
+
+# Reading what a collection's extraction wrote (under <out>/datasets/<role>/).
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def kept(out: Path, role: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    folder = out / "datasets" / role
+    return [pair for side in ("train", "validation")
+            for pair in zip(jsonl(folder / f"{side}.jsonl"), jsonl(folder / f"{side}.meta.jsonl"), strict=True)]
+
+
+def stats(out: Path, role: str) -> dict[str, Any]:
+    return json.loads((out / "datasets" / role / "stats.json").read_text())

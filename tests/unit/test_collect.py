@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import typer
@@ -25,27 +24,15 @@ from tests.toy_collection import (
     base_scripts,
     code,
     collect,
+    kept,
     mark,
     sample_only,
     solution,
+    stats,
     toy,
 )
 
 LOOSE = "Sure!\n```xml\n<problem><description>Add</description><planning>add</planning></problem>\n```"
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def kept(out: Path, role: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    folder = out / "datasets" / role
-    return [pair for side in ("train", "validation")
-            for pair in zip(jsonl(folder / f"{side}.jsonl"), jsonl(folder / f"{side}.meta.jsonl"), strict=True)]
-
-
-def stats(out: Path, role: str) -> dict[str, Any]:
-    return json.loads((out / "datasets" / role / "stats.json").read_text())
 
 
 TEACHER = Context(model="student-0.5b", retriever_model="teacher-32b", retriever_base_url="http://teacher/v1",

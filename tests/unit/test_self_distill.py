@@ -29,27 +29,15 @@ from tests.toy_collection import (
     base_scripts,
     code,
     collect,
+    kept,
     mark,
     sample_only,
     solution,
+    stats,
     toy,
 )
 
 STUDENT = Context(model="student-0.5b", k=1, t=1, test_timeout_s=5.0)
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def kept(out: Path, role: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    folder = out / "datasets" / role
-    return [pair for side in ("train", "validation")
-            for pair in zip(jsonl(folder / f"{side}.jsonl"), jsonl(folder / f"{side}.meta.jsonl"), strict=True)]
-
-
-def stats(out: Path, role: str) -> dict[str, Any]:
-    return json.loads((out / "datasets" / role / "stats.json").read_text())
 
 
 def reasons(out: Path, role: str) -> dict[str, int]:
