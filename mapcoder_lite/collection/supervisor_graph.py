@@ -46,7 +46,7 @@ from mapcoder_lite.prompts import coder as coder_prompt
 from mapcoder_lite.prompts import planner as planner_prompt
 from mapcoder_lite.prompts import supervisor as prompt
 
-GRAPH_INPUT_KEYS = ("problem", "sample_tests", "entry_point", "language", "id")
+GRAPH_INPUT_KEYS = ("problem", "sample_tests", "entry_point", "language", "id", "prefix")
 
 
 class Scoring(TypedDict, total=False):

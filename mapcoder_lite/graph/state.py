@@ -29,6 +29,9 @@ class InputState(TypedDict):
     language: NotRequired[str]
     # The problem's id in its benchmark (evals pass it): a bank retrieval never returns that problem.
     id: NotRequired[str]
+    # Code that runs before the program, as the benchmark's scoring runs it (HumanEval's prompt, whose
+    # `from typing import List` a program may rely on): the samples judge the program scoring will run.
+    prefix: NotRequired[str]
 
 
 class OutputState(TypedDict):

@@ -23,7 +23,7 @@ def test_code(code: str, state: State, context: Context) -> dict[str, Any]:
                 "rendered": "No code was produced: the answer had no usable code block."}
     report = run_tests(
         get_sandbox(context.sandbox),
-        code,
+        (state.get("prefix") or "") + code,
         tests,
         entry_point=state.get("entry_point"),
         language=state.get("language") or "python",

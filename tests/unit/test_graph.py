@@ -277,3 +277,24 @@ def test_collection_contexts_run_the_papers_graph() -> None:
     assert all(getattr(SupervisorContext(), lever) is False for lever in LEVERS)
     assert all(getattr(Context(), lever) is True for lever in LEVERS)
     assert all(getattr(Context(k=2).paper_graph(), lever) is False for lever in LEVERS)
+
+
+def test_the_samples_run_the_program_as_scoring_does_after_the_problems_prefix() -> None:
+    # HumanEval's scoring runs its prompt before the program, so a program may use the prompt's
+    # `from typing import List` without importing it; the samples must judge that same program.
+    typed = "```python\ndef add(a: List[int], b):\n    return a + b\n```"
+    problem = FUNCTION_PROBLEM | {"prefix": "from typing import List\n"}
+    result = run(scripted(coder=lambda p: typed), problem, direct_first=True)
+    assert result["passed"] is True and result["llm_calls"] == 1
+    without = scripted(coder=lambda p: typed, retriever=lambda p: retrieval("EXA"), planner=lambda p: "PLAN",
+                       confidence=lambda p: confidence(50), debugger=lambda p: "1. same\n" + typed)
+    assert run(without, FUNCTION_PROBLEM, direct_first=True, k=1, t=0)["passed"] is False  # NameError: List
+
+
+def test_a_benchmark_problem_gives_the_graph_its_prefix_but_no_hidden_test() -> None:
+    from mapcoder_lite.evals.datasets import load_problems
+
+    problem = next(iter(load_problems("humaneval", "test", limit=1)))
+    state = problem.graph_input()
+    assert state["prefix"] == problem.prefix and "from typing import List" in state["prefix"]
+    assert not any(test in str(state) for test in problem.hidden_tests) and problem.check not in str(state)

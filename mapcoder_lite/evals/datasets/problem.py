@@ -34,9 +34,13 @@ class Problem:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def graph_input(self) -> InputState:
-        """The graph's input: statement, samples, entry point, language; no hidden test."""
-        return InputState(problem=self.problem, sample_tests=list(self.sample_tests),
-                          entry_point=self.entry_point, language=self.language)
+        """The graph's input: statement, samples, entry point, language, and the prefix scoring puts
+        before a program; no hidden test."""
+        state = InputState(problem=self.problem, sample_tests=list(self.sample_tests),
+                           entry_point=self.entry_point, language=self.language)
+        if self.prefix:
+            state["prefix"] = self.prefix
+        return state
 
     def program(self, code: str) -> str:
         """The program that scoring runs for a candidate: the dataset's prefix, then the code."""
