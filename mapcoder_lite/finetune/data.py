@@ -28,8 +28,9 @@ constant score that ranks nothing.
 Reference-guided supervision (`SupervisorContext.supervisor_reference`): in a run whose supervisor saw
 the problem's reference solution (its call record keeps it), every candidate is measured for the longest
 verbatim span its completion shares with the reference that its prompt does not hold
-(`reference_overlap`, recorded in the example's meta); a span of LEAK_LINES lines or LEAK_CHARS
-characters drops it (COPIES_REFERENCE), and stats.json's ``reference_overlap`` gives the distribution.
+(`reference_overlap`, recorded in the example's meta); a span of LEAK_LINES lines (LEAK_LINE_CHARS
+characters at least) or of LEAK_CHARS characters drops it (COPIES_REFERENCE), and stats.json's
+``reference_overlap`` gives the distribution.
 
 A traj_self collection holds several runs of each problem; they count as one problem for the split,
 and an answer repeated across them (same prompt and completion) is kept once.
@@ -89,13 +90,17 @@ CONFIDENCE_LABELS = ("passed", "failed")
 # The leak check of reference-guided supervision (`SupervisorContext.supervisor_reference`): a completion
 # of a run whose supervisor saw the reference solution is dropped when it shares with the reference a
 # verbatim span (consecutive lines, whitespace-normalized, blank lines skipped) that its prompt does not
-# contain, of LEAK_LINES lines or LEAK_CHARS characters. Why these: MBPP's references are mostly 3 to 8
-# lines, and an independently written correct solution often agrees with one on a line or two (the
-# `def` line with the statement's argument names, a `return` of a one-line expression), so a 2-line span
-# is no evidence of copying and dropping it would cost real corrections; three consecutive identical
-# lines are a copy of the reference's structure and variable names. LEAK_CHARS catches the one long
-# line (a comprehension, a regex) copied whole, about the length of three ordinary lines.
+# contain, of LEAK_LINES lines holding LEAK_LINE_CHARS characters, or of LEAK_CHARS characters. Why these:
+# MBPP's references are mostly 3 to 8 lines, and an independently written correct program often agrees
+# with one on a line or two (the `def` line with the statement's argument names, a `return` of a short
+# expression), so a 2-line span is no evidence of copying; three consecutive identical lines are, unless
+# they are boilerplate. Measured on the 0.5B student's passing programs for MBPP validation, written
+# without the reference (71, from a MapCoder run and a direct one): 49 share no line with it, 17 one
+# line, 4 two, 1 three, that one "return True / else: / return False" (30 characters), hence the
+# 40-character floor for a 3-line span. LEAK_CHARS catches the one long line (a comprehension, a regex)
+# copied whole, about the length of three ordinary lines.
 LEAK_LINES = 3
+LEAK_LINE_CHARS = 40
 LEAK_CHARS = 120
 OVERLAP_BINS = ("0", "1", "2", f"{LEAK_LINES}+")
 
@@ -171,7 +176,8 @@ def reference_overlap(completion: str, reference: str, prompt: str) -> dict[str,
 
 
 def leaks(overlap: dict[str, int]) -> bool:
-    return overlap["lines"] >= LEAK_LINES or overlap["chars"] >= LEAK_CHARS
+    """Whether a `reference_overlap` is a copy of the reference (the thresholds' comment says why)."""
+    return (overlap["lines"] >= LEAK_LINES and overlap["chars"] >= LEAK_LINE_CHARS) or overlap["chars"] >= LEAK_CHARS
 
 
 def plan_outcome(plan: dict[str, Any], final_code: str, passed: bool) -> bool | None:
@@ -397,7 +403,7 @@ def _overlap_stats(candidates: list[Candidate]) -> dict[str, Any]:
     return {"reference_overlap": {
         "checked": len(measured),
         "dropped": sum(leaks(o) for o in measured),
-        "threshold": {"lines": LEAK_LINES, "chars": LEAK_CHARS},
+        "threshold": {"lines": LEAK_LINES, "line_chars": LEAK_LINE_CHARS, "chars": LEAK_CHARS},
         "lines": {name: bins[name] for name in OVERLAP_BINS},
         "max": {"lines": max(o["lines"] for o in measured), "chars": max(o["chars"] for o in measured)},
     }}

@@ -222,7 +222,8 @@ def test_reference_guided_supervision_drops_completions_copying_the_reference(tm
     assert REFERENCE not in json.dumps(example)
     coder_stats = stats(tmp_path, "coder")
     assert coder_stats["dropped"]["reasons"] == {COPIES_REFERENCE: {"count": 1, "share": 0.5}}
-    assert coder_stats["reference_overlap"] == {"checked": 2, "dropped": 1, "threshold": {"lines": 3, "chars": 120},
+    threshold = {"lines": 3, "line_chars": 40, "chars": 120}
+    assert coder_stats["reference_overlap"] == {"checked": 2, "dropped": 1, "threshold": threshold,
                                                 "lines": {"0": 0, "1": 1, "2": 0, "3+": 1},
                                                 "max": {"lines": 4, "chars": 65}}
     settings = json.loads((tmp_path / "run.json").read_text())["settings"]

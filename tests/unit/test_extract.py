@@ -230,6 +230,8 @@ def test_reference_overlap_counts_only_spans_the_prompt_does_not_hold() -> None:
     own = "```python\ndef area(w, h):\n    return w * h\n```"
     assert reference_overlap(own, reference, "Write area(w, h).") == {"lines": 1, "chars": 15}
     assert not leaks({"lines": 2, "chars": 40})
+    # Three lines of boilerplate ("return True", "else:", "return False") are no copy.
+    assert not leaks({"lines": 3, "chars": 30}) and leaks({"lines": 3, "chars": 40})
     long_line = ("    return [x for x in items if x % 3 == 0 and x % 5 != 0 and str(x) == str(x)[::-1]"
                  " and x > 10 ** 3 and x < 10 ** 6 and x not in seen_before]")  # one line of 130 characters
     assert leaks(reference_overlap(f"```python\n{long_line}\n```", f"def f(items):\n{long_line}", "f"))
