@@ -194,7 +194,8 @@ def test_exported_graph_shows_the_loop_the_subgraph_and_the_supervisor_settings(
     nodes = set(exported_graph.get_graph(xray=1).nodes)
     assert {"mapcoder:retriever", "hidden_testing", "supervisor", "correct_plan", "correct_code", "debugger"} <= nodes
     context = exported_graph.get_context_jsonschema()["properties"]
-    for name in ("supervisor_model", "supervisor_base_url", "correction_rounds", "supervisor_hidden_report", "k"):
+    for name in ("supervisor_model", "supervisor_base_url", "correction_rounds", "supervisor_hidden_report",
+                 "supervisor_reference", "k"):
         assert context[name].get("description"), name
     inputs = exported_graph.get_input_jsonschema()["properties"]
     assert {"problem", "sample_tests", "scoring"} <= set(inputs)
