@@ -158,12 +158,12 @@ def _holds(lines: list[str], run: list[str]) -> bool:
 
 def reference_overlap(completion: str, reference: str, prompt: str) -> dict[str, int]:
     """The longest verbatim span the completion shares with the reference that the prompt does not
-    contain: {"lines", "chars"} (whitespace-normalized lines, blank ones skipped; the longest by lines,
-    then by characters). A span the prompt holds (the signature, a sample test) was not learned from
-    the reference; any part of a held span is held too, so the longest common run starting at each
-    line pair is the only one to test."""
+    contain: {"lines", "chars"} (whitespace-normalized lines, blank ones skipped). The span reported is
+    one that `leaks` when any does, else the longest by lines, then by characters. A span the prompt
+    holds (the signature, a sample test) was not learned from the reference; any part of a held span
+    is held too, so the longest common run starting at each line pair is the only one to test."""
     ours, theirs, shown = _code_lines(completion), _code_lines(reference), _code_lines(prompt)
-    best = (0, 0)
+    best = (False, 0, 0)
     for i in range(len(ours)):
         for j in range(len(theirs)):
             length = 0
@@ -171,8 +171,9 @@ def reference_overlap(completion: str, reference: str, prompt: str) -> dict[str,
                 length += 1
             run = ours[i:i + length]
             if length and not _holds(shown, run):
-                best = max(best, (length, sum(map(len, run)) + length - 1))
-    return {"lines": best[0], "chars": best[1]}
+                span = {"lines": length, "chars": sum(map(len, run)) + length - 1}
+                best = max(best, (leaks(span), span["lines"], span["chars"]))
+    return {"lines": best[1], "chars": best[2]}
 
 
 def leaks(overlap: dict[str, int]) -> bool:

@@ -233,5 +233,8 @@ def test_reference_overlap_counts_only_spans_the_prompt_does_not_hold() -> None:
     # Three lines of boilerplate ("return True", "else:", "return False") are no copy.
     assert not leaks({"lines": 3, "chars": 30}) and leaks({"lines": 3, "chars": 40})
     long_line = ("    return [x for x in items if x % 3 == 0 and x % 5 != 0 and str(x) == str(x)[::-1]"
-                 " and x > 10 ** 3 and x < 10 ** 6 and x not in seen_before]")  # one line of 130 characters
+                 " and x > 10 ** 3 and x < 10 ** 6 and x not in seen_before]")  # one line of 138 characters
     assert leaks(reference_overlap(f"```python\n{long_line}\n```", f"def f(items):\n{long_line}", "f"))
+    # The long line is the span reported, not the 2-line span of short lines beside it.
+    both = "a = 1\nb = 2\n" + long_line
+    assert reference_overlap(f"a = 1\nb = 2\nc = 3\n{long_line}", both, "f") == {"lines": 1, "chars": 138}
