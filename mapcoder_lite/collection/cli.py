@@ -44,11 +44,13 @@ from mapcoder_lite.collection.tracks import (
     TRAJ_SELF,
     CollectSettings,
     CollectSummary,
+    check_reference,
     check_split,
     check_track,
     collect_problems,
     default_collect_dir,
     track_context,
+    uses_reference,
 )
 from mapcoder_lite.evals.datasets import DatasetError, Problem, dataset_spec, load_problems
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
@@ -98,6 +100,13 @@ HiddenReportOption = Annotated[
                       f"(default {SupervisorContext.supervisor_hidden_report})."),
 ]
 
+ReferenceOption = Annotated[
+    bool | None,
+    typer.Option("--supervisor-reference/--no-supervisor-reference",
+                 help="Show the supervisor each problem's reference solution (training splits only; every "
+                      "problem must have one). Agents never see it; extraction drops completions copying it."),
+]
+
 
 def print_datasets(console: Console, datasets: dict[str, dict[str, Any]], out: Path) -> None:
     table = Table("dataset", "train", "validation", "problems", "mean tokens (prompt/completion)", "dropped",
@@ -129,6 +138,7 @@ def collect_command(
     supervisor_api_key_env: SupervisorApiKeyEnvOption = None,
     correction_rounds: CorrectionRoundsOption = None,
     supervisor_hidden_report: HiddenReportOption = None,
+    supervisor_reference: ReferenceOption = None,
     k: KOption = None,
     t: TOption = None,
     temperature: CollectTemperatureOption = None,
@@ -162,8 +172,11 @@ def collect_command(
                                          supervisor_base_url=supervisor_base_url,
                                          supervisor_api_key_env=supervisor_api_key_env,
                                          correction_rounds=correction_rounds,
-                                         supervisor_hidden_report=supervisor_hidden_report)
+                                         supervisor_hidden_report=supervisor_hidden_report,
+                                         supervisor_reference=supervisor_reference)
         problems = load_problems(spec.name, split, limit=limit, data_dir=data_dir, source=source)
+        if uses_reference(context):
+            check_reference(track, spec.name, split, problems)
         settings = CollectSettings.for_track(track, spec.name, split, context, samples)
         out_dir = out or default_collect_dir(track, spec.name, split)
     except (DatasetError, ValueError) as error:

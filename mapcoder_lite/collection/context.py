@@ -51,6 +51,14 @@ class SupervisorContext(Context):
         ),
     )
 
+    supervisor_reference: bool = field(
+        default=False,
+        metadata=_describe(
+            "Show the supervisor the problem's reference solution (training splits only; every problem "
+            "must have one). Agents never see it; extraction drops completions that copy it."
+        ),
+    )
+
     def validate(self) -> None:
         super().validate()
         if self.correction_rounds < 1:

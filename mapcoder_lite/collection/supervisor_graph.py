@@ -18,6 +18,11 @@ and ``supervisor``, which by default sees the counts and the first failing hidde
 their prompts are built from the problem and its samples, and the supervisor's feedback is scrubbed
 of verbatim quotes of the failing test before it reaches the blamed agent's retry. Without hidden
 tests (a quick try in Studio) the samples stand in for them.
+
+With ``supervisor_reference`` (reference-guided supervision, training splits only) ``scoring`` also
+carries the problem's reference solution, and the supervisor alone is shown it; a problem without
+one is refused before the first model call. The feedback is scrubbed of the reference's lines too,
+and the supervisor's call record keeps the reference (``reference``) for extraction's leak check.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ class Scoring(TypedDict, total=False):
     hidden_tests: list[SampleTest]
     test_setup: str
     prefix: str
+    reference: str | None  # a solution passing the hidden tests: the supervisor's only (supervisor_reference)
 
 
 class CorrectionInput(InputState):
@@ -80,7 +86,19 @@ class CorrectionState(State, CorrectionInput, CorrectionOutput):
 
 def scoring_of(problem: Problem) -> Scoring:
     return Scoring(check=problem.check, hidden_tests=list(problem.hidden_tests), test_setup=problem.test_setup,
-                   prefix=problem.prefix)
+                   prefix=problem.prefix, reference=problem.reference)
+
+
+def reference_of(state: CorrectionState, context: SupervisorContext) -> str | None:
+    """The reference solution the supervisor is shown: None unless `supervisor_reference`, when a
+    problem without one is refused (a ValueError) rather than supervised without it."""
+    if not context.supervisor_reference:
+        return None
+    reference = ((state.get("scoring") or Scoring()).get("reference") or "").strip()
+    if not reference:
+        raise ValueError(f"problem {state.get('id') or '?'} has no reference solution, and supervisor_reference "
+                         "is on (reference-guided supervision needs one for every problem)")
+    return reference
 
 
 def problem_of(state: CorrectionState) -> Problem:
@@ -132,6 +150,7 @@ def make_mapcoder_node(main: CompiledStateGraph) -> Callable[..., dict[str, Any]
     """
 
     def mapcoder(state: CorrectionState, runtime: Runtime[Context]) -> dict[str, Any]:
+        reference_of(state, supervisor_context_of(runtime.context))  # refused before any model call
         final: dict[str, Any] = {}
         graph_input = {key: state[key] for key in GRAPH_INPUT_KEYS if key in state}  # never the hidden tests
         for values in main.stream(graph_input, context=runtime.context, stream_mode="values"):
@@ -176,6 +195,7 @@ def supervisor(state: CorrectionState, runtime: Runtime[Context], *, models: Rol
     plan = state["plans"][focus_index(state)]
     show_failing = context.supervisor_hidden_report == "failing"
     report = state.get("hidden_report") or {}
+    reference = reference_of(state, context)
     messages = prompt.build_messages(
         state["problem"],
         state["sample_tests"],
@@ -186,6 +206,7 @@ def supervisor(state: CorrectionState, runtime: Runtime[Context], *, models: Rol
         plan.get("attempts") or [],
         prompt.render_hidden(report, show_failing=show_failing),
         [v for v in state.get("verdicts") or [] if v.get("agent")],
+        reference,
     )
     parsed, call = models.ask("supervisor", messages, context)
     rounds = state.get("rounds", 0) + 1
@@ -194,8 +215,12 @@ def supervisor(state: CorrectionState, runtime: Runtime[Context], *, models: Rol
     if parsed is not None:
         feedback, cut = prompt.redact(parsed.feedback, _failing_test_data(report)) if show_failing \
             else (parsed.feedback, 0)
+        if reference:  # a line of the reference quoted in the feedback would reach the agent
+            feedback, quoted = prompt.redact(feedback, prompt.reference_lines(reference), mark="[the reference]")
+            cut += quoted
         verdict |= {"agent": parsed.agent, "feedback": feedback, "analysis": parsed.analysis, "redacted": cut}
-    update = _tag(call.update(), rounds, verdict=verdict)
+    # The record carries the reference it was shown, so extraction can check completions against it.
+    update = _tag(call.update(), rounds, verdict=verdict, **({"reference": reference} if reference else {}))
     return update | {"rounds": rounds, "verdicts": [*(state.get("verdicts") or []), verdict]}
 
 

@@ -79,6 +79,33 @@ def check_split(split: str, dataset: str | None = None) -> str:
     return split
 
 
+def uses_reference(context: Context | None) -> bool:
+    """Whether the run shows the supervisor each problem's reference solution (`supervisor_reference`)."""
+    return isinstance(context, SupervisorContext) and context.supervisor_reference
+
+
+def check_reference(track: str, dataset: str | None, split: str, problems: Sequence[Problem]) -> None:
+    """Reference-guided supervision is refused (a ValueError, before any model call) but on a training
+    split the dataset registry names, in the supervised track, with a reference for every problem."""
+    if track != SUPERVISED:
+        raise ValueError(f"supervisor_reference applies to {SUPERVISED} only (the {track} track has no supervisor)")
+    try:
+        allowed = dataset_spec(dataset).training_splits if dataset else None
+    except DatasetError:
+        allowed = None
+    if allowed is None:
+        raise ValueError(f"supervisor_reference needs a dataset the registry knows (got {dataset!r}), so that "
+                         "its training splits are known: a reference is shown on training problems only")
+    if split not in allowed:
+        raise ValueError(f"supervisor_reference: split {split!r} of {dataset} is not a training split "
+                         f"({', '.join(allowed) or 'none'}); its reference solutions are the evaluation's")
+    missing = [p.id for p in problems if not (p.reference or "").strip()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(f"supervisor_reference: {len(missing)} of {len(problems)} problems of {dataset}/{split} "
+                         f"have no reference solution ({shown})")
+
+
 def sample_count(track: str, samples: int | None = None) -> int | None:
     """Runs per problem: traj_self's `samples` (default SELF_SAMPLES); None for the other tracks (one run)."""
     if track != TRAJ_SELF:
@@ -148,6 +175,8 @@ class CollectSettings(RunSettings):
             ctx = context if isinstance(context, SupervisorContext) else SupervisorContext.from_context(context)
             supervisor = {"model": ctx.supervisor_model, "base_url": ctx.supervisor_base_url,
                           "correction_rounds": ctx.correction_rounds, "hidden_report": ctx.supervisor_hidden_report}
+            if ctx.supervisor_reference:  # recorded only when on: collections made before it still resume
+                supervisor["reference"] = True
             teachers[SUPERVISOR] = ctx.supervisor_model
         return cls(
             dataset=dataset,
@@ -268,6 +297,8 @@ async def collect_problems(
 
     check_split(split, dataset)
     context = track_context(track, context, temperature=temperature)
+    if uses_reference(context):
+        check_reference(track, dataset, split, problems)
     runs = track_problems(track, problems, samples)
     settings = CollectSettings.for_track(track, dataset, split, context, samples)
     out = Path(out_dir) if out_dir is not None else default_collect_dir(track, dataset, split)

@@ -25,6 +25,13 @@ The kept answers are balanced between the two outcomes (`balance_confidence`): t
 keeps as many as the other has, chosen by a seeded hash, since a set of one outcome teaches a
 constant score that ranks nothing.
 
+Reference-guided supervision (`SupervisorContext.supervisor_reference`): in a run whose supervisor saw
+the problem's reference solution (its call record keeps it), every candidate is measured for the longest
+verbatim span its completion shares with the reference that its prompt does not hold
+(`reference_overlap`, recorded in the example's meta); a span of LEAK_LINES lines (LEAK_LINE_CHARS
+characters at least) or of LEAK_CHARS characters drops it (COPIES_REFERENCE), and stats.json's
+``reference_overlap`` gives the distribution.
+
 A traj_self collection holds several runs of each problem; they count as one problem for the split,
 and an answer repeated across them (same prompt and completion) is kept once.
 
@@ -77,7 +84,25 @@ DUPLICATE = "duplicate"
 NOT_PASSING_PLAN = "plan did not lead to the program that passed"
 NOT_FINAL = "code is not the program that passed"
 UNBALANCED = "its outcome outnumbers the other (confidence balanced)"
+COPIES_REFERENCE = "copies the reference solution the supervisor saw"
 CONFIDENCE_LABELS = ("passed", "failed")
+
+# The leak check of reference-guided supervision (`SupervisorContext.supervisor_reference`): a completion
+# of a run whose supervisor saw the reference solution is dropped when it shares with the reference a
+# verbatim span (consecutive lines, whitespace-normalized, blank lines skipped) that its prompt does not
+# contain, of LEAK_LINES lines holding LEAK_LINE_CHARS characters, or of LEAK_CHARS characters. Why these:
+# MBPP's references are mostly 3 to 8 lines, and an independently written correct program often agrees
+# with one on a line or two (the `def` line with the statement's argument names, a `return` of a short
+# expression), so a 2-line span is no evidence of copying; three consecutive identical lines are, unless
+# they are boilerplate. Measured on the 0.5B student's passing programs for MBPP validation, written
+# without the reference (71, from a MapCoder run and a direct one): 49 share no line with it, 17 one
+# line, 4 two, 1 three, that one "return True / else: / return False" (30 characters), hence the
+# 40-character floor for a 3-line span. LEAK_CHARS catches the one long line (a comprehension, a regex)
+# copied whole, about the length of three ordinary lines.
+LEAK_LINES = 3
+LEAK_LINE_CHARS = 40
+LEAK_CHARS = 120
+OVERLAP_BINS = ("0", "1", "2", f"{LEAK_LINES}+")
 
 
 def approx_tokens(text: str) -> int:
@@ -121,6 +146,39 @@ def is_readable(role: str, text: str, *, language: str = "python") -> bool:
 def is_strict(role: str, text: str, *, language: str = "python", k: int | None = None) -> bool:
     """The role's strict format check, as the trained adapter must answer."""
     return role_spec(role).prompt.is_strict(text, language, k)
+
+
+def _code_lines(text: str) -> list[str]:
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+def _holds(lines: list[str], run: list[str]) -> bool:
+    return any(lines[i:i + len(run)] == run for i in range(len(lines) - len(run) + 1))
+
+
+def reference_overlap(completion: str, reference: str, prompt: str) -> dict[str, int]:
+    """The longest verbatim span the completion shares with the reference that the prompt does not
+    contain: {"lines", "chars"} (whitespace-normalized lines, blank ones skipped). The span reported is
+    one that `leaks` when any does, else the longest by lines, then by characters. A span the prompt
+    holds (the signature, a sample test) was not learned from the reference; any part of a held span
+    is held too, so the longest common run starting at each line pair is the only one to test."""
+    ours, theirs, shown = _code_lines(completion), _code_lines(reference), _code_lines(prompt)
+    best = (False, 0, 0)
+    for i in range(len(ours)):
+        for j in range(len(theirs)):
+            length = 0
+            while i + length < len(ours) and j + length < len(theirs) and ours[i + length] == theirs[j + length]:
+                length += 1
+            run = ours[i:i + length]
+            if length and not _holds(shown, run):
+                span = {"lines": length, "chars": sum(map(len, run)) + length - 1}
+                best = max(best, (leaks(span), span["lines"], span["chars"]))
+    return {"lines": best[1], "chars": best[2]}
+
+
+def leaks(overlap: dict[str, int]) -> bool:
+    """Whether a `reference_overlap` is a copy of the reference (the thresholds' comment says why)."""
+    return (overlap["lines"] >= LEAK_LINES and overlap["chars"] >= LEAK_LINE_CHARS) or overlap["chars"] >= LEAK_CHARS
 
 
 def plan_outcome(plan: dict[str, Any], final_code: str, passed: bool) -> bool | None:
@@ -251,6 +309,15 @@ def _candidates_of_problem(
     for candidate in found:
         if candidate.reason is None and not is_strict(candidate.role, candidate.completion, language=language, k=k):
             candidate.reason = NOT_STRICT
+    # Reference-guided supervision: the supervisor's record holds the reference it saw.
+    reference = next((call["reference"] for call in trajectory if call.get("reference")), None)
+    if reference:
+        for candidate in found:
+            if candidate.reason is None:
+                overlap = reference_overlap(candidate.completion, reference,
+                                            "\n".join(m["content"] for m in candidate.prompt))
+                candidate.extra["reference_overlap"] = overlap
+                candidate.reason = COPIES_REFERENCE if leaks(overlap) else None
     return found
 
 
@@ -323,7 +390,24 @@ def _stats(role: str, candidates: list[Candidate], kept: dict[str, list[Candidat
         },
         "models": dict(Counter(c.model for c in every)),
         "sources": sorted({c.source for c in candidates}),
-    }
+    } | _overlap_stats(candidates)
+
+
+def _overlap_stats(candidates: list[Candidate]) -> dict[str, Any]:
+    """The leak check's distribution over the candidates it measured (those of runs whose supervisor saw
+    the reference), kept or dropped: the longest span shared with the reference, in lines; none when no
+    run had a reference."""
+    measured = [c.extra["reference_overlap"] for c in candidates if "reference_overlap" in c.extra]
+    if not measured:
+        return {}
+    bins = Counter(OVERLAP_BINS[min(o["lines"], LEAK_LINES)] for o in measured)
+    return {"reference_overlap": {
+        "checked": len(measured),
+        "dropped": sum(leaks(o) for o in measured),
+        "threshold": {"lines": LEAK_LINES, "line_chars": LEAK_LINE_CHARS, "chars": LEAK_CHARS},
+        "lines": {name: bins[name] for name in OVERLAP_BINS},
+        "max": {"lines": max(o["lines"] for o in measured), "chars": max(o["chars"] for o in measured)},
+    }}
 
 
 def _gather(run_dirs: Sequence[str | Path], roles: Sequence[str] | None, pass_min: int,

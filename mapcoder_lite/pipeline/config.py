@@ -97,6 +97,9 @@ class CollectConfig:
     k: int = Context.k  # a graph setting's default is the Context's, unless the pipeline has its own
     t: int = 2
     correction_rounds: int = 2
+    # traj_plan_code_supervised shows the supervisor each problem's reference solution (training splits
+    # only; every problem needs one, as MBPP's train and validation have); the agents never see it.
+    supervisor_reference: bool = False
     concurrency: int = 8
     problem_timeout_s: float | None = 1800.0  # 0: no limit
     validation_fraction: float = VALIDATION_FRACTION

@@ -223,7 +223,7 @@ class Pipeline:
         return track_context(track, context, supervisor_model=m.teacher_name if local else sup.supervisor,
                              supervisor_base_url=teacher_url if local else sup.supervisor_base_url,
                              supervisor_api_key_env=sup.supervisor_api_key_env,
-                             correction_rounds=cc.correction_rounds)
+                             correction_rounds=cc.correction_rounds, supervisor_reference=cc.supervisor_reference)
 
     def trained_agents(self) -> dict[str, Path]:
         return {agent: self.adapter_dir(agent) for agent in self.config.finetune.agents

@@ -33,7 +33,7 @@ USER = """{problem}
 
 ## Verdict on the hidden tests
 {hidden}
-{earlier}
+{reference}{earlier}
 Which agent is responsible for the failure?
 - planner: the plan is wrong or incomplete (wrong algorithm, a missed case, wrong complexity).
 - coder: the plan is right, but the {language} code does not implement it correctly (bugs, wrong
@@ -54,6 +54,17 @@ ATTEMPT = """## {title}
 ```
 Sample tests: {passed}/{total} passed.
 {report}"""
+
+# Reference-guided supervision (rationalization): on training problems the supervisor may see a solution
+# known to pass every hidden test, to judge who went wrong and to say what the plan or code should do.
+REFERENCE = """
+## Reference solution (for you only: it passes every hidden test; the agents never see it)
+```{fence}
+{reference}
+```
+Use it to decide which agent went wrong and to describe, in words, what a correct plan or program
+does differently. Do not copy its code or name its exact lines in the feedback.
+"""
 
 EARLIER = """
 ## Feedback already given in earlier rounds (it did not fix the program)
@@ -152,7 +163,9 @@ def build_messages(
     attempts: list[dict[str, Any]],
     hidden: str,
     earlier: list[dict[str, str]] | None = None,
+    reference: str | None = None,
 ) -> list[Message]:
+    """The supervisor's prompt; `reference`: the problem's reference solution (reference-guided supervision)."""
     given = "".join(f"- to the {v['agent']}: {v['feedback']}\n" for v in earlier or [])
     user = USER.format(
         problem=problem_section(problem, sample_tests),
@@ -162,6 +175,7 @@ def build_messages(
         attempts=render_attempts(attempts, language),
         hidden=hidden.strip(),
         earlier=EARLIER.format(items=given.rstrip()) if given else "",
+        reference=REFERENCE.format(fence=language.lower(), reference=reference.strip()) if reference else "",
         language=language_name(language),
     )
     return chat(SYSTEM, user)
@@ -203,7 +217,7 @@ def is_strict(text: str, language: str = "python", k: int | None = None) -> bool
     return agent.strip() in BLAMEABLE and bool(feedback) and bool(xml_tag(body, "analysis")) and "```" not in feedback
 
 
-def redact(feedback: str, secrets: list[str], *, min_chars: int = 6) -> tuple[str, int]:
+def redact(feedback: str, secrets: list[str], *, min_chars: int = 6, mark: str = "[a hidden test]") -> tuple[str, int]:
     """Feedback with verbatim quotes of hidden-test data replaced; returns it and how many were cut.
 
     The supervisor is asked not to quote tests; this is the guard for when it does anyway, so the
@@ -211,9 +225,18 @@ def redact(feedback: str, secrets: list[str], *, min_chars: int = 6) -> tuple[st
     """
     cut = 0
     for secret in sorted({s.strip() for s in secrets if s and len(s.strip()) >= min_chars}, key=len, reverse=True):
-        feedback, count = re.subn(re.escape(secret), "[a hidden test]", feedback)
+        feedback, count = re.subn(re.escape(secret), mark, feedback)
         cut += count
     return feedback, cut
+
+
+# A reference line shorter than this ("return res", "else:") is common code, not a quote of the reference.
+REFERENCE_LINE_CHARS = 16
+
+
+def reference_lines(reference: str) -> list[str]:
+    """The reference's lines long enough that feedback quoting one verbatim is quoting the reference."""
+    return [line.strip() for line in reference.splitlines() if len(line.strip()) >= REFERENCE_LINE_CHARS]
 
 
 FIELD_CHARS = {"analysis": 800, "feedback": 1200}

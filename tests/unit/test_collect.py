@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,12 +15,20 @@ from typer.testing import CliRunner
 from mapcoder_lite.collection import SupervisorContext, collect_problems
 from mapcoder_lite.collection.cli import collect_command, extract_command
 from mapcoder_lite.evals import SettingsMismatch, read_results
-from mapcoder_lite.finetune.data import DISAGREES, HIDDEN_FAILED, NOT_FIXING, NOT_STRICT, UNBALANCED
+from mapcoder_lite.finetune.data import (
+    COPIES_REFERENCE,
+    DISAGREES,
+    HIDDEN_FAILED,
+    NOT_FIXING,
+    NOT_STRICT,
+    UNBALANCED,
+)
 from mapcoder_lite.graph import Context
 from mapcoder_lite.prompts import retriever as retriever_prompt
 from tests.scripted import scripted
 from tests.servers import free_port
 from tests.toy_collection import (
+    REFERENCE,
     SECRET,
     STRICT,
     base_scripts,
@@ -165,6 +175,67 @@ def test_traj_plan_code_supervised_keeps_corrected_answers_with_their_normal_pro
     assert not any(str(SECRET) in p for p in agents)
 
 
+def referenced(count: int) -> list[Any]:
+    """Toy problems whose reference solution is four lines (REFERENCE marks it)."""
+    return [replace(p, reference=f"def plus{i}(x):\n    shifted = x + {i}\n    # {REFERENCE}\n    return shifted")
+            for i, p in enumerate(toy(count))]
+
+
+def test_reference_guided_supervision_drops_completions_copying_the_reference(tmp_path: Path) -> None:
+    problems = referenced(3)[1:]
+
+    def coder(prompt: str) -> str:
+        if "Feedback from a reviewer" not in prompt:
+            return sample_only(prompt)
+        if mark(prompt) == 1:  # as if it had learned the reference by heart
+            return f"```python\n{problems[0].reference}\n```"
+        return solution(prompt)  # its own correct program: one line (the def) in common
+
+    def supervisor(prompt: str) -> str:
+        assert REFERENCE in prompt  # the supervisor sees each problem's reference
+        return "<root><analysis>a</analysis><agent>coder</agent><feedback>FEEDBACK: add it</feedback></root>"
+
+    models = scripted(**base_scripts(coder=coder, supervisor=supervisor))
+    context = SupervisorContext(model="student", supervisor_model="judge", supervisor_base_url="http://judge/v1",
+                                correction_rounds=1, k=1, t=0, test_timeout_s=5.0, supervisor_reference=True)
+    summary = asyncio.run(collect_problems("traj_plan_code_supervised", problems, dataset="mbpp", split="train",
+                                           context=context, out_dir=tmp_path, chat_models=models, progress=False))
+
+    assert summary.run.passed == 2 and len(models["supervisor"].prompts) == 2
+    agents = [p for role, m in models.items() if role != "supervisor" for p in m.prompts]
+    assert agents and not any(REFERENCE in p or "shifted" in p for p in agents)
+    ((example, meta),) = kept(tmp_path, "coder")
+    assert meta["problem"] == "mbpp:T/2" and meta["reference_overlap"] == {"lines": 1, "chars": 13}
+    assert REFERENCE not in json.dumps(example)
+    coder_stats = stats(tmp_path, "coder")
+    assert coder_stats["dropped"]["reasons"] == {COPIES_REFERENCE: {"count": 1, "share": 0.5}}
+    threshold = {"lines": 3, "line_chars": 40, "chars": 120}
+    assert coder_stats["reference_overlap"] == {"checked": 2, "dropped": 1, "threshold": threshold,
+                                                "lines": {"0": 0, "1": 1, "2": 0, "3+": 1},
+                                                "max": {"lines": 4, "chars": 65}}
+    settings = json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert settings["supervisor"]["reference"] is True
+
+
+def test_reference_guided_supervision_is_refused_before_any_model_call(tmp_path: Path) -> None:
+    models = scripted(**base_scripts(supervisor=lambda p: "no idea"))
+    context = SupervisorContext(model="student", supervisor_model="judge", supervisor_base_url="http://judge/v1",
+                                k=1, t=0, supervisor_reference=True)
+    cases = [
+        ("traj_plan_code_supervised", referenced(2), "mbpp", "test", "collecting on test problems"),
+        ("traj_plan_code_supervised", referenced(2), "humaneval", "test", "collecting on test problems"),
+        ("traj_plan_code_supervised", referenced(2), "toy", "train", "a dataset the registry knows"),
+        ("traj_plan_code_supervised", [*referenced(2), replace(toy(3)[2], reference=None)], "mbpp", "train",
+         "1 of 3 problems of mbpp/train have no reference solution (T/2)"),
+        ("traj_ret", referenced(2), "mbpp", "train", "applies to traj_plan_code_supervised only"),
+    ]
+    for track, problems, dataset, split, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            asyncio.run(collect_problems(track, problems, dataset=dataset, split=split, context=context,
+                                         out_dir=tmp_path / "out", chat_models=models, progress=False))
+    assert not any(m.prompts for m in models.values()) and not (tmp_path / "out").exists()
+
+
 def test_a_killed_collection_resumes_without_loss_or_repeats_and_refuses_other_settings(tmp_path: Path) -> None:
     first = scripted(**base_scripts())
 
@@ -242,6 +313,9 @@ def test_cli_collect_rejects_bad_options_before_running(tmp_path: Path, monkeypa
         ("--track", "traj_self", "--temperature", "0"): "temperature above 0",
         ("--track", "traj_self", "--samples", "0"): "at least 1",
         ("--track", "traj_self", "--split", "test"): "collecting on test problems",
+        ("--track", "traj_ret", "--supervisor-reference"): "apply to traj_plan_code_supervised only",
+        ("--track", "traj_plan_code_supervised", "--supervisor-base-url", "http://127.0.0.1:9/v1",
+         "--supervisor-reference"): "have no reference solution",  # this MBPP's rows carry no code
     }
     for options, message in cases.items():
         split = [] if "--split" in options else ["--split", "train"]

@@ -22,7 +22,9 @@ from mapcoder_lite.finetune.data import (
     UNBALANCED,
     extract,
     is_strict,
+    leaks,
     plan_outcome,
+    reference_overlap,
     split_problems,
 )
 from tests.collection_files import FIX, FIXED_PLAN, FIXING, call, retrieval, write_run
@@ -216,3 +218,23 @@ def test_traj_self_runs_that_pass_train_every_agent_on_the_answers_the_passing_p
         "pass_min": 0, "fail_max": 0, "balanced": True, "passed": 1, "failed": 1}
     assert reasons["confidence"][UNBALANCED] == 1 and reasons["confidence"][NO_OUTCOME] == 4
     assert sorted(m["sample"] for m in read(tmp_path / "out" / "retriever" / "train.meta.jsonl")) == [1, 1]
+
+
+def test_reference_overlap_counts_only_spans_the_prompt_does_not_hold() -> None:
+    reference = "def area(w, h):\n    product = w * h\n    return product\n"
+    copied = "```python\ndef area(w, h):\n  product = w * h   \n\n  return product\n```"  # spacing differs
+    assert reference_overlap(copied, reference, "Write area(w, h).") == {"lines": 3, "chars": 46}
+    assert leaks(reference_overlap(copied, reference, "Write area(w, h)."))
+    # The prompt shows the whole span (say the plan quotes it): nothing was learned from the reference.
+    assert reference_overlap(copied, reference, f"Plan:\n{reference}") == {"lines": 0, "chars": 0}
+    own = "```python\ndef area(w, h):\n    return w * h\n```"
+    assert reference_overlap(own, reference, "Write area(w, h).") == {"lines": 1, "chars": 15}
+    assert not leaks({"lines": 2, "chars": 40})
+    # Three lines of boilerplate ("return True", "else:", "return False") are no copy.
+    assert not leaks({"lines": 3, "chars": 30}) and leaks({"lines": 3, "chars": 40})
+    long_line = ("    return [x for x in items if x % 3 == 0 and x % 5 != 0 and str(x) == str(x)[::-1]"
+                 " and x > 10 ** 3 and x < 10 ** 6 and x not in seen_before]")  # one line of 138 characters
+    assert leaks(reference_overlap(f"```python\n{long_line}\n```", f"def f(items):\n{long_line}", "f"))
+    # The long line is the span reported, not the 2-line span of short lines beside it.
+    both = "a = 1\nb = 2\n" + long_line
+    assert reference_overlap(f"a = 1\nb = 2\nc = 3\n{long_line}", both, "f") == {"lines": 1, "chars": 138}

@@ -321,6 +321,9 @@ def test_collection_contexts_put_the_teacher_in_its_track_role(tmp_path: Path) -
     supervised = pipeline.track_context("traj_plan_code_supervised", "http://s/v1", "http://t/v1")
     assert supervised.supervisor_model == "teacher" and supervised.supervisor_base_url == "http://t/v1"
     assert supervised.correction_rounds == 1 and supervised.model_for("planner") == "student"
+    assert supervised.supervisor_reference is False  # off unless [collect] supervisor_reference = true
+    referenced, _ = make_pipeline(tmp_path / "ref", collect={"supervisor_reference": True})
+    assert referenced.track_context("traj_plan_code_supervised", "http://s/v1", "http://t/v1").supervisor_reference
     distilled = pipeline.track_context("traj_self", "http://s/v1", "http://t/v1")
     assert {distilled.model_for(role) for role in ROLES} == {"student"} and distilled.temperature == 0.8
     assert distilled.direct_first is False  # the paper's graph, as every track

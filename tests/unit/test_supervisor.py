@@ -194,8 +194,49 @@ def test_exported_graph_shows_the_loop_the_subgraph_and_the_supervisor_settings(
     nodes = set(exported_graph.get_graph(xray=1).nodes)
     assert {"mapcoder:retriever", "hidden_testing", "supervisor", "correct_plan", "correct_code", "debugger"} <= nodes
     context = exported_graph.get_context_jsonschema()["properties"]
-    for name in ("supervisor_model", "supervisor_base_url", "correction_rounds", "supervisor_hidden_report", "k"):
+    for name in ("supervisor_model", "supervisor_base_url", "correction_rounds", "supervisor_hidden_report",
+                 "supervisor_reference", "k"):
         assert context[name].get("description"), name
     inputs = exported_graph.get_input_jsonschema()["properties"]
     assert {"problem", "sample_tests", "scoring"} <= set(inputs)
     assert {"outcome", "training_pairs", "hidden_passed"} <= set(exported_graph.get_output_jsonschema()["properties"])
+
+
+# Reference-guided supervision: the reference reaches the supervisor only.
+REFERENCE = "def plus3(x):\n    total_with_three = x + 3  # REFERENCE-MARK\n    return total_with_three"
+WITH_REFERENCE = PROBLEM | {"scoring": PROBLEM["scoring"] | {"reference": REFERENCE}}
+
+
+def test_the_supervisor_sees_the_reference_when_on_and_no_agent_ever_does() -> None:
+    def planner(p: str) -> str:
+        return "1. PLAN-GOOD: return x + 3." if FEEDBACK_MARK in p else "1. PLAN-BAD: return x."
+
+    def judge(p: str) -> str:  # quotes a reference line in its feedback: scrubbed before the planner sees it
+        return verdict("planner", "Keep a running value: total_with_three = x + 3  # REFERENCE-MARK then return it.")
+
+    models = agents(planner=planner, supervisor=judge)
+    settings = {"k": 1, "t": 1, "test_timeout_s": 5.0, "supervisor_reference": True}
+    result = build_supervisor_graph(models).invoke(WITH_REFERENCE, context=SupervisorContext(**settings))
+
+    assert result["outcome"] == "corrected"
+    (seen,) = models["supervisor"].prompts
+    assert REFERENCE in seen and "Reference solution" in seen
+    assert not any("REFERENCE-MARK" in p or "total_with_three" in p for p in agent_prompts(models))
+    assert result["verdicts"][0]["redacted"] == 1 and "[the reference]" in result["verdicts"][0]["feedback"]
+    (record,) = [c for c in result["trajectory"] if c["role"] == "supervisor"]
+    assert record["reference"] == REFERENCE  # for extraction's leak check
+
+    off = agents(planner=planner, supervisor=judge)
+    # The default: a reference given in scoring is not shown.
+    build_supervisor_graph(off).invoke(WITH_REFERENCE, context=SupervisorContext(k=1, t=1, test_timeout_s=5.0))
+    assert "REFERENCE-MARK" not in off["supervisor"].prompts[0]
+    assert "Reference solution" not in off["supervisor"].prompts[0]
+    assert supervisor_prompt.build_messages("p", [], "python", "", "", None, [], "h") == \
+        supervisor_prompt.build_messages("p", [], "python", "", "", None, [], "h", reference=None)
+
+
+def test_reference_on_without_a_reference_is_refused_before_any_model_call() -> None:
+    models = agents(supervisor=lambda p: verdict("coder", "add three."))
+    with pytest.raises(ValueError, match="no reference solution"):
+        run(models, supervisor_reference=True)
+    assert not any(m.prompts for m in models.values())
