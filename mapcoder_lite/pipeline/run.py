@@ -159,8 +159,10 @@ class Pipeline:
         A server serving other weights under the same names is an error, never used."""
         serving = self.config.serving
         urls, starting = [], []
-        for (model, port, cpus, loras), share in zip(specs, core_shares(len(specs)), strict=True):
-            cpus = cpus or share  # side by side, servers without cores of their own split the machine
+        # Side by side, servers split the machine, unless the config gives any of them its cores.
+        shares = core_shares(len(specs)) if not any(spec[2] for spec in specs) else [None] * len(specs)
+        for (model, port, cpus, loras), share in zip(specs, shares, strict=True):
+            cpus = cpus or share
             url = self._url(port)
             urls.append(url)
             needed = {model.name: model.resolve(), **{name: path.resolve() for name, path in (loras or {}).items()}}
