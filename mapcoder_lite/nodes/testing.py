@@ -86,17 +86,19 @@ def _tried_before(state: State) -> bool:
     rounds left would be spent on copies (a stuck plan cost up to t calls). The same code under another
     plan, or the direct attempt's, still gets debugged: the debugger sees a different plan there."""
     earlier = state["plans"][state["plan_index"]]["attempts"][:-1]  # the last is the code just tested
-    code = normalized(state["current_code"])
-    return bool(code) and any(normalized(attempt["code"]) == code for attempt in earlier)
+    return _among(state["current_code"], earlier)
 
 
 def is_tested(code: str, state: State) -> bool:
     """Whether `code` was already tested in this run: as the direct attempt or under any plan."""
+    attempts = [a for plan in state.get("plans", []) for a in plan.get("attempts", [])]
+    return _among(code, [state["direct"], *attempts] if state.get("direct") else attempts)
+
+
+def _among(code: str, attempts: list[dict[str, Any]]) -> bool:
+    """Whether non-empty `code` is, normalised, the code of one of `attempts`."""
     program = normalized(code)
-    if not program:
-        return False
-    tested = [state.get("direct") or {}, *(a for plan in state.get("plans", []) for a in plan.get("attempts", []))]
-    return any(normalized(attempt.get("code", "")) == program for attempt in tested)
+    return bool(program) and any(normalized(attempt.get("code", "")) == program for attempt in attempts)
 
 
 def normalized(code: str) -> str:

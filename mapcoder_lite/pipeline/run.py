@@ -40,16 +40,16 @@ from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 from mapcoder_lite.evals.rundir import RunDir, RunSettings
 from mapcoder_lite.files import MANIFEST_FILE, write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
-from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.graph.context import LEVERS, ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig, training_settings
 from mapcoder_lite.serving.models import prepare_model
 from mapcoder_lite.serving.vllm import VLLMServer, served_roots
 
-# A server to have running: model folder, port, cores (None: vLLM's binding), adapters by name.
+# A server to have running: model folder, port, cores (None: every core, or a share of them beside
+# another server; see core_shares), adapters by name.
 ServerSpec = tuple[Path, int, list[int] | None, dict[str, Path] | None]
 
 STATE_FILE = "pipeline.json"
-
 
 
 def core_shares(servers: int) -> list[list[int] | None]:
@@ -63,6 +63,7 @@ def core_shares(servers: int) -> list[list[int] | None]:
         return [None] * servers  # nothing to split: each binds every core
     size = len(cores) // servers
     return [cores[i * size:(i + 1) * size] for i in range(servers)]
+
 
 class PipelineError(RuntimeError):
     """A stage cannot run; the message says which and what to do. Nothing finished is lost."""
@@ -234,8 +235,7 @@ class Pipeline:
     def eval_context(self, strategy: str, student_url: str, teacher_url: str) -> Context:
         assert self.models is not None
         ec = self.config.eval
-        graph = {"k": ec.k, "t": ec.t, "direct_first": ec.direct_first, "stop_repeats": ec.stop_repeats,
-                 "plan_diversity": ec.plan_diversity}
+        graph = {"k": ec.k, "t": ec.t} | {lever: getattr(ec, lever) for lever in LEVERS}
         if self.config.bank.retrieval != "recall":
             graph |= {"retrieval": self.config.bank.retrieval, "bank": str(self.bank_dir)}
         if strategy == "mapcoder-teacher":
