@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -228,6 +228,14 @@ class Pipeline:
                              supervisor_api_key_env=sup.supervisor_api_key_env,
                              correction_rounds=cc.correction_rounds, supervisor_reference=cc.supervisor_reference)
 
+    def needs_teacher(self, tracks: Iterable[str]) -> bool:
+        """Whether collecting `tracks` calls the teacher on a server of its own: a track where it plays
+        an agent, or the supervised one with the teacher as its supervisor."""
+        assert self.models is not None
+        local_supervisor = self.config.models.supervisor == "teacher"
+        return not self.models.same and any(
+            TEACHER_ROLES[track] or (track == SUPERVISED and local_supervisor) for track in tracks)
+
     def trained_agents(self) -> dict[str, Path]:
         return {agent: self.adapter_dir(agent) for agent in self.config.finetune.agents
                 if (self.adapter_dir(agent) / MANIFEST_FILE).is_file()}
@@ -295,7 +303,8 @@ class Pipeline:
             assert self.models is not None
             student = (self.models.student, serving.student_port, serving.student_cpus, None)
             teacher = (self.models.teacher, serving.teacher_port, serving.teacher_cpus, None)
-            with self._servers(student, *([] if self.models.same else [teacher])) as urls:
+            # A teacher server only for tracks that call it: traj_self alone keeps every core for the student.
+            with self._servers(student, *([teacher] if self.needs_teacher(t for t, _, _ in todo) else [])) as urls:
                 student_url, teacher_url = urls[0], urls[-1]
 
                 async def run_all(bar: Any) -> list[Any]:

@@ -349,6 +349,29 @@ def test_traj_self_is_opt_in_and_complete_only_with_every_sample(tmp_path: Path,
         pipeline.collect()
 
 
+@pytest.mark.parametrize(("tracks", "supervisor", "servers"), [
+    (["traj_self"], "teacher", ["student"]),  # the student alone, on every core
+    (["traj_plan_code_supervised"], "remote-model", ["student"]),  # its supervisor is elsewhere
+    (["traj_plan_code_supervised"], "teacher", ["student", "teacher"]),
+    (["traj_self", "traj_debug"], "teacher", ["student", "teacher"]),
+])
+def test_collection_starts_a_teacher_server_only_for_tracks_that_call_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracks: list[str], supervisor: str,
+        servers: list[str]) -> None:
+    pipeline, _ = make_pipeline(tmp_path, collect={"limit": 1, "tracks": tracks, "self_samples": 1},
+                                models={"supervisor": supervisor, "supervisor_base_url": "http://elsewhere/v1"})
+    started: list[str] = []
+
+    def record(*specs: Any) -> Any:
+        started.extend(spec[0].name for spec in specs)
+        raise RuntimeError("servers recorded")
+
+    monkeypatch.setattr(pipeline, "_servers", record)
+    with pytest.raises(RuntimeError, match="servers recorded"):
+        pipeline.collect()
+    assert started == servers
+
+
 def test_the_config_the_module_documents_is_the_default_one() -> None:
     # mapcoder_lite.pipeline.config's docstring shows a config file, "every other key has the default below".
     example = re.search(r"\n\n((?:    .*\n|\n)+)", pipeline_config.__doc__ or "").group(1)
