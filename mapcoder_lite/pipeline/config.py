@@ -10,7 +10,7 @@
     [collect]
     dataset = "mbpp"
     splits = ["train"]             # training problems only: the pipeline refuses a test split
-    limit = 16                     # problems per split
+    limit = 16                     # problems per split; 0: every one
 
     [finetune]
     agents = ["retriever", "planner", "confidence", "coder", "debugger"]
@@ -89,7 +89,7 @@ class ServingConfig:
 class CollectConfig:
     dataset: str = "mbpp"
     splits: list[str] = field(default_factory=lambda: ["train"])
-    limit: int | None = 16
+    limit: int = 16  # problems per split; 0: every problem (TOML has no null to say none)
     # Every track but traj_self, which is opt-in: it makes self_samples runs of each problem.
     tracks: list[str] = field(default_factory=lambda: [t for t in TRACKS if t != TRAJ_SELF])
     self_samples: int = SELF_SAMPLES  # traj_self: runs per problem
@@ -221,6 +221,8 @@ class PipelineConfig:
                 training_splits(self.bank.dataset, self.bank.splits)
             except ValueError as error:
                 raise ConfigError(f"[bank] {error}") from None
+        if self.collect.limit < 0:
+            raise ConfigError(f"[collect] limit {self.collect.limit}: problems per split, 0 for every one")
         unknown = set(self.collect.tracks) - set(TRACKS)
         if unknown:
             raise ConfigError(f"[collect] tracks: unknown {sorted(unknown)}; tracks are {', '.join(TRACKS)}")

@@ -291,7 +291,7 @@ class Pipeline:
         def samples(track: str) -> int | None:  # traj_self's runs per problem
             return cc.self_samples if track == TRAJ_SELF else None
 
-        work = [(track, split, self._problems(cc.dataset, split, cc.limit))
+        work = [(track, split, self._problems(cc.dataset, split, cc.limit or None))
                 for split in cc.splits for track in cc.tracks]
         todo = [(t, s, p) for t, s, p in work
                 if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, samples(t)))]

@@ -61,7 +61,8 @@ def test_graph_settings_default_to_the_contexts() -> None:
     ({"models": {"teacher": "big"}, "serving": {"teacher_port": 8000}}, "must differ"),
     ({"finetune": {"epochs": "3"}}, "[finetune] epochs = '3': expected int"),
     ({"finetune": {"gradient_checkpointing": 1}}, "gradient_checkpointing = 1: expected bool"),
-    ({"collect": {"limit": True}}, "[collect] limit = True: expected int | None"),
+    ({"collect": {"limit": True}}, "[collect] limit = True: expected int"),
+    ({"collect": {"limit": -1}}, "[collect] limit -1: problems per split, 0 for every one"),
     ({"finetune": {"modules": ["q_proj", 2]}}, "modules = ['q_proj', 2]: expected list[str]"),
     ({"eval": {"benchmarks": [{"dataset": "mbpp", "limit": 2.5}]}}, "limit = 2.5: expected int | None"),
 ])
@@ -370,6 +371,22 @@ def test_collection_starts_a_teacher_server_only_for_tracks_that_call_it(
     with pytest.raises(RuntimeError, match="servers recorded"):
         pipeline.collect()
     assert started == servers
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "examples").glob("pipeline*.toml")),
+                         ids=lambda path: path.name)
+def test_example_configs_parse(path: Path) -> None:
+    config = pipeline_config.load_config(path)
+    assert config.collect.tracks and config.eval.benchmarks
+
+
+def test_the_recipe_config_collects_on_every_training_problem_without_a_teacher(tmp_path: Path) -> None:
+    recipe = Path(__file__).resolve().parents[2] / "examples" / "pipeline-mbpp.toml"
+    config = pipeline_config.load_config(recipe)
+    assert config.collect.splits == ["train", "validation"] and config.collect.limit == 0
+    pipeline = Pipeline(config, log=lambda line: None, progress=False)
+    pipeline.models = pipeline_run.Models(student=tmp_path / "student", teacher=tmp_path / "teacher")
+    assert not pipeline.needs_teacher(config.collect.tracks)
 
 
 def test_the_config_the_module_documents_is_the_default_one() -> None:
