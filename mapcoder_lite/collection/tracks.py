@@ -35,7 +35,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 from mapcoder_lite.evals.datasets import DatasetError, Problem, ProblemSet, dataset_spec
-from mapcoder_lite.evals.rundir import RunSettings, safe_name
+from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, collect_dir_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
@@ -250,7 +250,7 @@ def track_context(track: str, context: Context | None, *, temperature: float | N
 
 
 def default_collect_dir(track: str, dataset: str, split: str) -> Path:
-    return Path("runs") / "collect" / safe_name(f"{track}-{dataset}-{split}")
+    return RUNS_DIR / "collect" / collect_dir_name(track, dataset, split)
 
 
 @dataclass

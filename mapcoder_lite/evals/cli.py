@@ -39,8 +39,8 @@ from mapcoder_lite.cli_options import (
     run_to_the_end,
 )
 from mapcoder_lite.evals.datasets import DatasetError, dataset_spec, load_problems
-from mapcoder_lite.evals.rundir import RunSettings
-from mapcoder_lite.evals.runner import Runner, default_out_dir
+from mapcoder_lite.evals.rundir import RunSettings, default_out_dir
+from mapcoder_lite.evals.runner import Runner
 from mapcoder_lite.evals.strategies import STRATEGIES, make_strategy
 
 

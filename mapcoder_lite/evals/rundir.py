@@ -11,6 +11,10 @@ Evals and collections write one; reports, extraction, the pipeline and the bench
     run.settings()                      # run.json's settings ({} when there is no run yet)
     run.done(retry_errors=True)         # the finished records by id, errors left out to be run again
     run.to_run(problems)                # the problems without a result
+
+Where a run goes when the caller names no directory: runs/<dataset>-<split>-<strategy>[...] for an eval
+(`default_out_dir`), runs/collect/<track>-<dataset>-<split> for a collection (`collect_dir_name`, which
+the pipeline's collections under its workdir share).
 """
 
 from __future__ import annotations
@@ -140,6 +144,25 @@ def _now() -> str:
 def safe_name(problem_id: str) -> str:
     """A file name for a problem id ("HumanEval/0" -> "HumanEval_0")."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", problem_id).strip("_.") or "problem"
+
+
+RUNS_DIR = Path("runs")  # relative to where a command runs, like every --out
+
+
+def default_out_dir(settings: RunSettings) -> Path:
+    """runs/<dataset>-<split>-<strategy>[-<coder model>][-<bank|both>]: one directory per comparable run."""
+    parts = [settings.dataset, settings.split, settings.strategy]
+    if settings.models:
+        models = sorted(set(settings.models.values()))
+        parts.append(models[0] if len(models) == 1 else "lite-" + settings.models.get("coder", models[0]))
+    if settings.retrieval not in (None, "recall"):
+        parts.append(settings.retrieval)
+    return RUNS_DIR / safe_name("-".join(parts))
+
+
+def collect_dir_name(track: str, dataset: str, split: str) -> str:
+    """A collection's directory name, under runs/collect or a pipeline's workdir/collect."""
+    return safe_name(f"{track}-{dataset}-{split}")
 
 
 # What a result line must hold for reports, resumes and extraction to count it: field -> allowed types.

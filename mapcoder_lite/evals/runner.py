@@ -41,7 +41,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from mapcoder_lite.evals.datasets import Problem, ProblemSet
 from mapcoder_lite.evals.errors import EvalError
-from mapcoder_lite.evals.rundir import RunDir, RunSettings, Session, done_records, safe_name, to_run
+from mapcoder_lite.evals.rundir import RunDir, RunSettings, Session, default_out_dir, done_records, to_run
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
 from mapcoder_lite.graph.context import Context
@@ -463,16 +463,6 @@ class _Ledger:
         self.bar.update(self.tally, self.session.elapsed)
         self.session.save(self.tally.new)
 
-
-def default_out_dir(settings: RunSettings) -> Path:
-    """runs/<dataset>-<split>-<strategy>[-<coder model>][-<bank|both>]: one directory per comparable run."""
-    parts = [settings.dataset, settings.split, settings.strategy]
-    if settings.models:
-        models = sorted(set(settings.models.values()))
-        parts.append(models[0] if len(models) == 1 else "lite-" + settings.models.get("coder", models[0]))
-    if settings.retrieval not in (None, "recall"):
-        parts.append(settings.retrieval)
-    return Path("runs") / safe_name("-".join(parts))
 
 
 async def evaluate(

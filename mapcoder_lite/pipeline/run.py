@@ -37,7 +37,7 @@ from mapcoder_lite.collection.tracks import (
     track_problems,
 )
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
-from mapcoder_lite.evals.rundir import RunDir, RunSettings
+from mapcoder_lite.evals.rundir import RunDir, RunSettings, collect_dir_name
 from mapcoder_lite.files import MANIFEST_FILE, write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import LEVERS, ROLES, Context
@@ -105,7 +105,7 @@ class Pipeline:
         return self.config.workdir
 
     def collect_dir(self, track: str, split: str) -> Path:
-        return self.workdir / "collect" / f"{track}-{dataset_spec(self.config.collect.dataset).name}-{split}"
+        return self.workdir / "collect" / collect_dir_name(track, dataset_spec(self.config.collect.dataset).name, split)
 
     @property
     def datasets_dir(self) -> Path:
