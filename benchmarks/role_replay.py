@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mapcoder_lite.collection.records import round_of  # noqa: E402
-from mapcoder_lite.evals.rundir import RUN_FILE, RunDir, read_results  # noqa: E402
+from mapcoder_lite.evals.rundir import RUN_FILE, RunDir  # noqa: E402
+from mapcoder_lite.files import cut_partial_line, read_jsonl  # noqa: E402
 from mapcoder_lite.finetune.data import (  # noqa: E402
     CONFIDENCE_FAIL_MAX,
     CONFIDENCE_PASS_MIN,
@@ -104,7 +105,8 @@ async def replay(prompts: list[Prompt], role: str, models: list[str], base_url: 
     from rich.progress import Progress
 
     path = out / "responses.jsonl"
-    done = {(r["id"], r["model"]) for r in read_results(path)}
+    done = {(r["id"], r["model"]) for _, r in read_jsonl(path)}
+    cut_partial_line(path)  # a kill's half answer is asked again
     todo = [(p, m) for m in models for p in prompts if (p.key, m) not in done]
     role_models = RoleModels()
     limiter = asyncio.Semaphore(concurrency)
@@ -209,7 +211,7 @@ def main() -> None:
     except RoleCallError as error:
         sys.exit(f"replay stopped: {error} (answers so far are in {args.out / 'responses.jsonl'})")
     wanted = {p.key for p in prompts}
-    rows = [r for r in read_results(args.out / "responses.jsonl") if r["id"] in wanted and r["model"] in args.model]
+    rows = [r for _, r in read_jsonl(args.out / "responses.jsonl") if r["id"] in wanted and r["model"] in args.model]
     table = summarize(rows, args.role)
     text = markdown(table, args.role)
     (args.out / "table.md").write_text(text, encoding="utf-8")

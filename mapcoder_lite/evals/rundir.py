@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mapcoder_lite.bank.store import bank_sha256
 from mapcoder_lite.evals.errors import EvalError
-from mapcoder_lite.files import jsonl, write_atomic
+from mapcoder_lite.files import JsonlError, cut_partial_line, jsonl, read_jsonl, write_atomic
 from mapcoder_lite.graph.context import LEVERS, Context
 
 if TYPE_CHECKING:
@@ -177,27 +177,16 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
 def read_results(path: Path) -> list[dict[str, Any]]:
     """The result lines of a results.jsonl. Only the last line may be cut short (by a kill mid-write):
     it is ignored; any other line that is not a well-typed result is an error naming file and line."""
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    records = []
-    for index, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if index == last:
-                continue  # only a kill mid-write makes one, and only as the last line
-            raise ResultsError(f"{path}:{index + 1}: not a JSON line ({exc.msg}); only the last line may be "
-                               "cut short. Remove or fix the line, or run again into a new --out.") from None
+    try:
+        lines = read_jsonl(path)
+    except JsonlError as error:
+        raise ResultsError(f"{error}. Remove or fix the line, or run again into a new --out.") from None
+    for number, record in lines:
         problem = _result_problem(record)
         if problem:
-            raise ResultsError(f"{path}:{index + 1}: not a result line: {problem}. Remove or fix the line, or "
+            raise ResultsError(f"{path}:{number}: not a result line: {problem}. Remove or fix the line, or "
                                "run again into a new --out.")
-        records.append(record)
-    return records
+    return [record for _, record in lines]
 
 
 def _result_problem(record: Any) -> str | None:
@@ -308,18 +297,8 @@ class RunDir:
         else:
             self.write_run({"settings": settings.to_dict(), "created": _now(), "sessions": []})
         self.trajectories.mkdir(exist_ok=True)
-        self._cut_partial_line()
+        cut_partial_line(self.results)  # a kill's half line is redone
         return done_records(read_results(self.results))
-
-    def _cut_partial_line(self) -> None:
-        """A kill during a write leaves a last line without its newline: drop it (it is redone)."""
-        if not self.results.is_file():
-            return
-        with open(self.results, "rb+") as handle:
-            data = handle.read()
-            if not data or data.endswith(b"\n"):
-                return
-            handle.truncate(data.rfind(b"\n") + 1)
 
     def records(self) -> list[dict[str, Any]]:
         """Every result line, in file order."""

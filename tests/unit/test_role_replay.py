@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -48,3 +50,19 @@ def test_replayed_confidence_prompts_carry_their_plans_outcome_and_answers_are_j
     assert [(t["model"], t["strict"], t["agrees"], t["score_failed"]) for t in table] == [
         ("base", 0, "0/0", None), ("tuned", 1, "1/1", 20)]
     assert "| r | tuned | 1 | 1 (100%) | 1 (100%) | 5 | 1/1 | - | 20 |" in replay.markdown(table, "confidence")
+
+
+def test_a_replay_resumes_from_its_own_answers_and_a_line_cut_by_a_kill(tmp_path: Path) -> None:
+    replay = replay_module()
+    models = scripted(**base_scripts(coder=solution))
+    collect("traj_ret", toy(2), tmp_path / "run", models, Context(model="m", k=1, t=1, test_timeout_s=5.0))
+    prompts = list(replay.recorded_prompts(tmp_path / "run", "confidence", limit=None))
+    out = tmp_path / "replay"
+    out.mkdir()
+    answered = [json.dumps({"id": p.key, "run": p.run, "problem": p.problem, "model": "base", "label": p.label,
+                            "response": "", "completion_tokens": 1, "seconds": 0.1}) for p in prompts]
+    (out / "responses.jsonl").write_text("\n".join(answered) + '\n{"id": "cut sho')
+    # Every prompt is answered already: nothing to call (the endpoint does not exist), nothing refused.
+    asyncio.run(replay.replay(prompts, "confidence", ["base"], "http://127.0.0.1:9/v1", out, concurrency=1))
+    assert len(prompts) == 2
+    assert (out / "responses.jsonl").read_text() == "\n".join(answered) + "\n"  # the half line is gone
