@@ -108,20 +108,21 @@ def score(
         raise ValueError(f"{problem.id}: the problem has no hidden tests to score against")
     box = get_sandbox(sandbox) if isinstance(sandbox, str) else sandbox
     limits = limits or scoring_limits()
-    program = problem.program(code)
+    # The program run is problem.program(code), the prefix then the code in one namespace; given apart,
+    # a failure's traceback numbers the code's own lines, as the supervisor reads them beside the code.
 
     outcomes: list[TestOutcome] = []
     if problem.check:
         # The prompt is the check's trusted prelude too: HumanEval's checks call helpers it defines.
-        outcomes.append(run_check(box, program, problem.check, entry_point=problem.entry_point,
-                                  prelude=problem.prefix, limits=limits))
+        outcomes.append(run_check(box, code, problem.check, entry_point=problem.entry_point,
+                                  prelude=problem.prefix, limits=limits, prefix=problem.prefix))
     tests = problem.hidden_tests
     for test in tests:
         if stop_early and outcomes and not outcomes[-1].passed:
             break
         # MBPP's setup code builds objects from the program's classes, so it runs after the program.
-        report = run_tests(box, program, [test], entry_point=problem.entry_point, language=problem.language,
-                           setup=problem.test_setup, limits=limits)
+        report = run_tests(box, code, [test], entry_point=problem.entry_point, language=problem.language,
+                           setup=problem.test_setup, limits=limits, prefix=problem.prefix)
         outcomes.extend(report.outcomes)
     ran_tests = len(outcomes) - (1 if problem.check else 0)
     hidden = _report(outcomes, skipped=len(tests) - ran_tests)
@@ -133,8 +134,8 @@ def score(
             # HumanEval-ET's ~100 asserts run as one batch in one process: one per assert would
             # cost ~17,000 sandbox starts for the benchmark; the traceback names the failing one.
             batch = "\n".join(problem.extra_tests)
-            outcome = run_check(box, program, batch, entry_point=problem.entry_point, prelude=problem.prefix,
-                                float_tolerance=ET_FLOAT_TOLERANCE, limits=batch_limits(limits))
+            outcome = run_check(box, code, batch, entry_point=problem.entry_point, prelude=problem.prefix,
+                                float_tolerance=ET_FLOAT_TOLERANCE, limits=batch_limits(limits), prefix=problem.prefix)
             extra = _report([outcome])
         else:
             extra = _report([], skipped=1)
@@ -148,5 +149,5 @@ def check_samples(
 ) -> TestReport:
     """The problem's samples against a complete program (with the prefix): the reference's self-check."""
     box = get_sandbox(sandbox) if isinstance(sandbox, str) else sandbox
-    return run_tests(box, problem.program(code), problem.sample_tests, entry_point=problem.entry_point,
-                     language=problem.language, limits=limits or scoring_limits())
+    return run_tests(box, code, problem.sample_tests, entry_point=problem.entry_point,
+                     language=problem.language, limits=limits or scoring_limits(), prefix=problem.prefix)

@@ -23,11 +23,14 @@ def test_code(code: str, state: State, context: Context) -> dict[str, Any]:
                 "rendered": "No code was produced: the answer had no usable code block."}
     report = run_tests(
         get_sandbox(context.sandbox),
-        (state.get("prefix") or "") + code,
+        code,
         tests,
         entry_point=state.get("entry_point"),
         language=state.get("language") or "python",
         limits=limits_of(context),
+        # Run before the code as scoring runs it; the debugger is shown the code alone, and the report
+        # numbers the code's lines as that code does.
+        prefix=state.get("prefix") or "",
     )
     return report.to_dict() | {
         "samples_passed": report.passed,

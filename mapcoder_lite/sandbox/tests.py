@@ -3,6 +3,11 @@
 Function tests are judged outside the program's process (see verdict.py): the program's process only
 answers with plain data, so nothing the program does can make a test pass. Stdin/stdout tests compare
 the program's output here. Each test runs in processes of its own.
+
+A `prefix` (a benchmark's prompt: imports and the function's stub) runs before the code, in its
+namespace, as scoring runs it; a function test's tracebacks still number the code's lines from the
+code's own start, unless the code continues a statement of the prefix (harness/candidate.py). A
+stdin/stdout program runs as one script, prefix + code.
 """
 
 from __future__ import annotations
@@ -250,17 +255,20 @@ def judge_function_test(
     call_check: bool = False,
     float_tolerance: float | None = None,
     limits: Limits,
+    prefix: str = "",
 ) -> Verdict:
-    """One function test's verdict. `setup` runs in the program's namespace after it (MBPP's
-    test_setup_code); `prelude` is trusted code the test may use (HumanEval's prompt and its helpers);
-    float_tolerance lets `assert f(x) == <float>` pass within it (HumanEval-ET's rule)."""
+    """One function test's verdict. `prefix` runs before the program in its namespace (see the module
+    doc); `setup` runs in that namespace after it (MBPP's test_setup_code); `prelude` is trusted code the
+    test may use (HumanEval's prompt and its helpers); float_tolerance lets `assert f(x) == <float>`
+    pass within it (HumanEval-ET's rule)."""
     direct = None if call_check else direct_asserts(test)
     if direct is not None:
         own_setup, checks = direct
         return judge_direct(sandbox, code, "\n".join(filter(None, (setup, own_setup))), checks,
-                            entry_point=entry_point, limits=limits, float_tolerance=float_tolerance)
+                            entry_point=entry_point, limits=limits, float_tolerance=float_tolerance,
+                            prefix=prefix)
     return judge_checked(sandbox, code, test, entry_point=entry_point, setup=setup, prelude=prelude,
-                         call_check=call_check, float_tolerance=float_tolerance, limits=limits)
+                         call_check=call_check, float_tolerance=float_tolerance, limits=limits, prefix=prefix)
 
 
 def run_tests(
@@ -273,17 +281,19 @@ def run_tests(
     limits: Limits | None = None,
     setup: str = "",
     float_tolerance: float | None = None,
+    prefix: str = "",
 ) -> TestReport:
-    """Run code against each test in processes of its own; see the module doc for how tests pass."""
+    """Run code (after `prefix`) against each test in processes of its own; see the module doc for how
+    tests pass."""
     limits = limits or Limits()
     parsed = _parsed(tests, language)  # validate every test first: a bad one is a caller bug
     outcomes = []
     for test, fn_test in zip(tests, parsed, strict=True):
         if fn_test is None:
-            outcomes.append(_run_stdio(sandbox, code, test, language, limits))
+            outcomes.append(_run_stdio(sandbox, prefix + code, test, language, limits))
             continue
         verdict = judge_function_test(sandbox, code, test, entry_point=entry_point, setup=setup,
-                                      float_tolerance=float_tolerance, limits=limits)
+                                      float_tolerance=float_tolerance, limits=limits, prefix=prefix)
         outcomes.append(TestOutcome(
             test=test, passed=verdict.passed,
             input=fn_test.lhs_text if fn_test.lhs is not None else test,
@@ -303,10 +313,12 @@ def run_check(
     setup: str = "",
     float_tolerance: float | None = None,
     limits: Limits | None = None,
+    prefix: str = "",
 ) -> TestOutcome:
     """Benchmark check: HumanEval's `def check(candidate)` (called with the program's entry point), or a
-    batch of asserts (MBPP's, HumanEval-ET's). `prelude` is the trusted code the check may use besides the
-    program (HumanEval's prompt). Judged outside the program's process, like every function test."""
+    batch of asserts (MBPP's, HumanEval-ET's). `prefix` runs before the program (see the module doc);
+    `prelude` is the trusted code the check may use besides the program (HumanEval's prompt). Judged
+    outside the program's process, like every function test."""
     limits = limits or Limits()
     try:
         tree = ast.parse(check_code)
@@ -317,6 +329,6 @@ def run_check(
         raise ValueError("check_code defines check(candidate); pass entry_point so it can be called")
     verdict = judge_function_test(sandbox, code, check_code, entry_point=entry_point, setup=setup,
                                   prelude=prelude, call_check=defines_check, float_tolerance=float_tolerance,
-                                  limits=limits)
+                                  limits=limits, prefix=prefix)
     return TestOutcome(test=check_code, passed=verdict.passed, input=None, expected=None,
                        actual=verdict.actual, error=verdict.error and clip(verdict.error, MAX_FIELD_CHARS))

@@ -22,6 +22,7 @@ import builtins
 import secrets
 import sys
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from mapcoder_lite.sandbox.base import Limits, RunResult, Sandbox, with_stderr
@@ -153,11 +154,13 @@ class _Answers:
 
 def ask_program(
     sandbox: Sandbox, code: str, questions: list[dict[str, Any]], *, setup: str, entry_point: str | None,
-    limits: Limits,
+    limits: Limits, prefix: str = "",
 ) -> _Answers:
-    """The program's answers, each one checked against the wire format (a malformed one is no answer)."""
+    """The program's answers, each one checked against the wire format (a malformed one is no answer).
+    `prefix` runs before the code in its namespace, as scoring runs a benchmark's prompt before it."""
     nonce = secrets.token_hex(16)
-    spec = {"nonce": nonce, "code": code, "setup": setup, "entry_point": entry_point, "questions": questions}
+    spec = {"nonce": nonce, "prefix": prefix, "code": code, "setup": setup, "entry_point": entry_point,
+            "questions": questions}
     result = sandbox.run(program("candidate", spec), language="python", limits=limits)
     loaded, load_error, answers = False, None, {}
     for kind, payload in _marks(result, nonce):
@@ -208,11 +211,12 @@ def _load_failure(answers: _Answers) -> Verdict | None:
 
 def judge_direct(
     sandbox: Sandbox, code: str, setup: str, checks: list[DirectAssert], *, entry_point: str | None,
-    limits: Limits, float_tolerance: float | None = None,
+    limits: Limits, float_tolerance: float | None = None, prefix: str = "",
 ) -> Verdict:
     """Asserts with a literal expected value: the program evaluates, this process compares."""
     questions = [{"expr": check.expr} for check in checks]
-    answers = ask_program(sandbox, code, questions, setup=setup, entry_point=entry_point, limits=limits)
+    answers = ask_program(sandbox, code, questions, setup=setup, entry_point=entry_point, limits=limits,
+                          prefix=prefix)
     failed = _load_failure(answers)
     if failed:
         return failed
@@ -249,7 +253,7 @@ def _holds(check: DirectAssert, value: Any, float_tolerance: float | None) -> bo
 
 def judge_checked(
     sandbox: Sandbox, code: str, test: str, *, entry_point: str | None, setup: str = "", prelude: str = "",
-    call_check: bool = False, float_tolerance: float | None = None, limits: Limits,
+    call_check: bool = False, float_tolerance: float | None = None, limits: Limits, prefix: str = "",
 ) -> Verdict:
     """Any test: it runs in its own process against proxies of the program (see the module doc)."""
     read, bound = names_of(prelude + "\n" + test)
@@ -261,19 +265,20 @@ def judge_checked(
     questions: list[dict[str, Any]] = []
     mode = "discover"
     answers: _Answers | None = None
+    ask = partial(ask_program, sandbox, code, setup=setup, entry_point=entry_point, limits=limits, prefix=prefix)
     for _ in range(MAX_ROUNDS):
         outcome = _run_checker(sandbox, base | {"mode": mode, "questions": questions,
                                                 "answers": _answer_list(answers, len(questions))}, limits)
         if isinstance(outcome, Verdict):
             if answers is None:  # a test that asked nothing still needs a program that loads
-                answers = ask_program(sandbox, code, [], setup=setup, entry_point=entry_point, limits=limits)
+                answers = ask([])
             return _load_failure(answers) or outcome
         known = {dumps(q) for q in questions}
         new = [q for q in outcome if dumps(q) not in known and not known.add(dumps(q))]
         if mode == "judge" and not new:
             return Verdict(False, None, "the test's checker asked again a question it has an answer to")
         questions, mode = questions + new, "judge"
-        answers = ask_program(sandbox, code, questions, setup=setup, entry_point=entry_point, limits=limits)
+        answers = ask(questions)
         failed = _load_failure(answers)
         if failed:
             return failed

