@@ -153,8 +153,12 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("strategy", each(lambda s: s.settings.get("strategy", "?"))),
         ("models", each(lambda s: _models(s.settings))),
         ("k / t", each(lambda s: "-" if s.settings.get("k") is None else f"{s.settings['k']} / {s.settings['t']}")),
-        ("pass@1", each(lambda s: f"{s.pass_at_1:.1%} ({s.passed}/{s.problems})")),
     ]
+    # Settings that tell side-by-side runs apart (the pipeline's variants), shown where they differ.
+    for name, key in (("retrieval", "retrieval"), ("structured outputs", "structured_outputs")):
+        if len({str(s.settings.get(key)) for s in stats}) > 1:
+            table.append((name, each(lambda s, key=key: s.settings.get(key) or "-")))
+    table.append(("pass@1", each(lambda s: f"{s.pass_at_1:.1%} ({s.passed}/{s.problems})")))
     if any(s.passed_et is not None for s in stats):
         table.append(("pass@1 (ET)", each(
             lambda s: "-" if s.pass_at_1_et is None else f"{s.pass_at_1_et:.1%} ({s.passed_et}/{s.problems})")))

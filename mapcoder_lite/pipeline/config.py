@@ -44,7 +44,7 @@ from mapcoder_lite.collection.tracks import (
 from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
-from mapcoder_lite.graph.context import RETRIEVALS, Context
+from mapcoder_lite.graph.context import RETRIEVALS, STRUCTURED_OUTPUTS, Context
 from mapcoder_lite.serving.vllm import (
     DEFAULT_HOST,
     DEFAULT_KV_CACHE_GIB,
@@ -54,6 +54,8 @@ from mapcoder_lite.serving.vllm import (
 )
 
 STAGES = ("prepare", "collect", "extract", "finetune", "eval", "report")
+# Keys that moved, by table: a config written for the old place is told the new one.
+MOVED = {"[bank]": {"retrieval": '[eval] retrievals (a list: ["recall", "bank"] runs both)'}}
 # The pipeline's eval strategies: the paper's table rows.
 STRATEGIES = ("direct", "mapcoder", "mapcoder-lite", "mapcoder-teacher")
 
@@ -161,17 +163,25 @@ class EvalConfig:
     direct_first: bool = Context.direct_first  # for the graph strategies; false: the paper's graph
     stop_repeats: bool = Context.stop_repeats  # likewise
     plan_diversity: bool = Context.plan_diversity  # likewise
+    # Each graph strategy runs once per retrieval (recall: the paper's; bank, both: WORKDIR/bank, built
+    # from [bank]) and every strategy once per structured_outputs value (off: free-text answers, the
+    # paper's claim being that tuning alone takes format failures to zero).
+    retrievals: list[str] = field(default_factory=lambda: ["recall"])
+    structured_outputs: list[str] = field(default_factory=lambda: [Context.structured_outputs])
     concurrency: int = 16
     problem_timeout_s: float | None = 3600.0  # 0: no limit
     retry_errors: bool = False  # run problems recorded with an error (timeouts, a lost server) again
 
+    @property
+    def uses_bank(self) -> bool:
+        return any(retrieval != "recall" for retrieval in self.retrievals)
+
 
 @dataclass
 class BankConfig:
-    """The eval's retrieval; with `bank` or `both`, the eval stage first builds WORKDIR/bank from these
-    training splits, with the plans of the collections' passing runs, and its graph runs retrieve from it."""
+    """The exemplar bank: where [eval] retrievals name `bank` or `both`, the eval stage first builds
+    WORKDIR/bank from these training splits, with the plans of the collections' passing runs."""
 
-    retrieval: str = "recall"  # recall (the paper's) | bank | both, for the eval's graph strategies
     dataset: str = "mbpp"
     splits: list[str] = field(default_factory=lambda: ["train", "validation"])
     limit: int | None = None  # problems per split
@@ -212,9 +222,11 @@ class PipelineConfig:
                 check_split(split, self.collect.dataset)
         except ValueError as error:
             raise ConfigError(f"[collect] {error}") from None
-        if self.bank.retrieval not in RETRIEVALS:
-            raise ConfigError(f"[bank] retrieval {self.bank.retrieval!r}: choose one of {', '.join(RETRIEVALS)}")
-        if self.bank.retrieval != "recall":
+        for key, allowed in (("retrievals", RETRIEVALS), ("structured_outputs", STRUCTURED_OUTPUTS)):
+            values = getattr(self.eval, key)
+            if not values or set(values) - set(allowed) or len(set(values)) < len(values):
+                raise ConfigError(f"[eval] {key} = {values!r}: a list of distinct values from {', '.join(allowed)}")
+        if self.eval.uses_bank:
             from mapcoder_lite.bank.build import training_splits
 
             try:
@@ -254,6 +266,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     """A dataclass from a TOML table, naming any key it does not know."""
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)
+    for key in unknown & set(MOVED.get(where, {})):
+        raise ConfigError(f"{where} {key}: moved to {MOVED[where][key]}")
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {', '.join(known)}")
     hints = get_type_hints(cls)

@@ -52,6 +52,25 @@ ServerSpec = tuple[Path, int, list[int] | None, dict[str, Path] | None]
 STATE_FILE = "pipeline.json"
 
 
+@dataclass
+class EvalRun:
+    """One run of the eval stage: a benchmark, a strategy, and the variant of it."""
+
+    bench: Benchmark
+    strategy: str
+    retrieval: str = "recall"
+    structured_outputs: str = Context.structured_outputs
+
+    @property
+    def folder(self) -> Path:
+        """<benchmark>/<strategy>[-<retrieval>][-so-<structured outputs>]: a variant's name adds only what
+        differs from the defaults, so a config that asks for none keeps its folders."""
+        parts = [self.strategy, *([self.retrieval] if self.retrieval != "recall" else [])]
+        if self.structured_outputs != Context.structured_outputs:
+            parts.append(f"so-{self.structured_outputs}")
+        return Path(self.bench.name) / "-".join(parts)
+
+
 def core_shares(servers: int) -> list[list[int] | None]:
     """The cores of each of `servers` started side by side: one server gets None (every core, the
     default binding), several get disjoint shares, since two servers on the same cores starved each
@@ -114,8 +133,21 @@ class Pipeline:
     def adapter_dir(self, agent: str) -> Path:
         return self.workdir / "adapters" / agent
 
-    def eval_dir(self, bench: Benchmark, strategy: str) -> Path:
-        return self.workdir / "eval" / bench.name / strategy
+    def eval_dir(self, bench: Benchmark, strategy: str, retrieval: str = "recall",
+                 structured_outputs: str = Context.structured_outputs) -> Path:
+        return self.run_dir(EvalRun(bench, strategy, retrieval, structured_outputs))
+
+    def run_dir(self, run: EvalRun) -> Path:
+        return self.workdir / "eval" / run.folder
+
+    def eval_runs(self, strategies: list[str] | None = None) -> list[EvalRun]:
+        """Every eval run the config asks for, benchmark by benchmark: each strategy with each
+        structured_outputs value, a graph strategy also with each retrieval (direct retrieves nothing)."""
+        ec = self.config.eval
+        return [EvalRun(bench, strategy, retrieval, structured)
+                for bench in ec.benchmarks for strategy in (strategies or ec.strategies)
+                for retrieval in (ec.retrievals if strategy != "direct" else ["recall"])
+                for structured in ec.structured_outputs]
 
     @property
     def bank_dir(self) -> Path:
@@ -240,12 +272,14 @@ class Pipeline:
         return {agent: self.adapter_dir(agent) for agent in self.config.finetune.agents
                 if (self.adapter_dir(agent) / MANIFEST_FILE).is_file()}
 
-    def eval_context(self, strategy: str, student_url: str, teacher_url: str) -> Context:
+    def eval_context(self, strategy: str, student_url: str, teacher_url: str, retrieval: str = "recall",
+                     structured_outputs: str = Context.structured_outputs) -> Context:
         assert self.models is not None
         ec = self.config.eval
-        graph = {"k": ec.k, "t": ec.t} | {lever: getattr(ec, lever) for lever in LEVERS}
-        if self.config.bank.retrieval != "recall":
-            graph |= {"retrieval": self.config.bank.retrieval, "bank": str(self.bank_dir)}
+        graph = {"k": ec.k, "t": ec.t, "structured_outputs": structured_outputs}
+        graph |= {lever: getattr(ec, lever) for lever in LEVERS}
+        if retrieval != "recall":
+            graph |= {"retrieval": retrieval, "bank": str(self.bank_dir)}
         if strategy == "mapcoder-teacher":
             return self._context(teacher_url, self.models.teacher_name, **graph)
         roles = {}
@@ -407,7 +441,7 @@ class Pipeline:
 
         assert self.models is not None
         ec, serving = self.config.eval, self.config.serving
-        if self.config.bank.retrieval != "recall":
+        if ec.uses_bank:
             self.build_bank()
         trained = self.trained_agents()
         strategies = [s for s in ec.strategies if s != "mapcoder-lite" or trained]
@@ -418,26 +452,24 @@ class Pipeline:
         teacher_url = self._url(serving.teacher_port) if needs_teacher else student_url
         adapters = {agent: sha256_file(path / "adapter_model.safetensors") for agent, path in trained.items()}
         todo = []
-        for bench in ec.benchmarks:
-            spec = dataset_spec(bench.dataset)
-            problems = self._problems(bench.dataset, bench.split, bench.limit)
-            for strategy in strategies:
-                context = self.eval_context(strategy, student_url, teacher_url)
-                chosen = make_strategy("direct" if strategy == "direct" else "mapcoder")
-                settings = RunSettings.make(spec.name, bench.split or spec.default_split, chosen, context)
-                if strategy == "mapcoder-lite":
-                    settings.adapters = {role: adapters[role] for role in sorted(adapters) if role in ROLES}
-                run_dir = self.eval_dir(bench, strategy)
-                self._check_eval_dir(run_dir, settings)
-                if missing := len(RunDir(run_dir).to_run(problems, ec.retry_errors)):
-                    todo.append((bench, strategy, problems, chosen, context, settings, missing))
+        problems_of = {bench.name: self._problems(bench.dataset, bench.split, bench.limit) for bench in ec.benchmarks}
+        for run in self.eval_runs(strategies):
+            spec, problems = dataset_spec(run.bench.dataset), problems_of[run.bench.name]
+            context = self.eval_context(run.strategy, student_url, teacher_url, run.retrieval, run.structured_outputs)
+            chosen = make_strategy("direct" if run.strategy == "direct" else "mapcoder")
+            settings = RunSettings.make(spec.name, run.bench.split or spec.default_split, chosen, context)
+            if run.strategy == "mapcoder-lite":
+                settings.adapters = {role: adapters[role] for role in sorted(adapters) if role in ROLES}
+            self._check_eval_dir(self.run_dir(run), settings)
+            if missing := len(RunDir(self.run_dir(run)).to_run(problems, ec.retry_errors)):
+                todo.append((run, problems, chosen, context, settings, missing))
         with self._stage("eval"):
             if not todo:
                 self.log("every eval run is complete")
                 return
             with contextlib.ExitStack() as stack:
                 servers = [(self.models.student, serving.student_port, serving.student_cpus, trained or None)]
-                if any(strategy == "mapcoder-teacher" for _, strategy, *_ in todo) and needs_teacher:
+                if any(run.strategy == "mapcoder-teacher" for run, *_ in todo) and needs_teacher:
                     servers.append((self.models.teacher, serving.teacher_port, serving.teacher_cpus, None))
                 stack.enter_context(self._servers(*servers))
                 runners = []
@@ -446,12 +478,12 @@ class Pipeline:
                 # overlaps the others' work without flooding the server (retriever answers queued
                 # behind ~100 others passed the 600 s request timeout when each run had its own budget).
                 limiter = asyncio.Semaphore(ec.concurrency)
-                for bench, strategy, problems, chosen, context, settings, missing in todo:
-                    runners.append((Runner(self.eval_dir(bench, strategy), chosen, settings, context,
+                for run, problems, chosen, context, settings, missing in todo:
+                    runners.append((Runner(self.run_dir(run), chosen, settings, context,
                                            concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
                                            progress=bar, console=self.console, retry_errors=ec.retry_errors,
                                            limiter=limiter, ctrl_c_drains=True), problems))
-                    self.log(f"eval {bench.name} {strategy}: {missing} of {len(problems)} problems to run")
+                    self.log(f"eval {run.folder}: {missing} of {len(problems)} problems to run")
 
                 async def run_all() -> list[Any]:
                     return await asyncio.gather(*(runner.run(problems) for runner, problems in runners))
@@ -466,8 +498,8 @@ class Pipeline:
         sections = ["# MapCoder-Lite pipeline report", ""]
         with self._stage("report"):
             for bench in ec.benchmarks:
-                runs = [self.eval_dir(bench, s) for s in ec.strategies
-                        if RunDir(self.eval_dir(bench, s)).is_run()]
+                runs = [self.run_dir(run) for run in self.eval_runs()
+                        if run.bench == bench and RunDir(self.run_dir(run)).is_run()]
                 if not runs:
                     continue
                 table, chart = report(runs, self.workdir / f"report-{bench.name}.png")

@@ -84,6 +84,17 @@ def test_table_puts_runs_side_by_side(runs: list[Path]) -> None:
         assert row in table
 
 
+def test_settings_that_tell_runs_apart_get_a_row_only_where_they_differ(tmp_path: Path) -> None:
+    base = {"dataset": "humaneval", "split": "test", "strategy": "mapcoder", "retrieval": "recall"}
+    made = [make_run(tmp_path / name, base | changed, [record("HumanEval/0", True, None, {}, 1, 1, 1)], [1.0])
+            for name, changed in (("a", {"structured_outputs": "auto"}), ("b", {"structured_outputs": "off"}),
+                                  ("c", {"structured_outputs": "off", "retrieval": "bank"}))]
+    table = markdown_table([load_run(path) for path in made])
+    assert "| structured outputs | auto | off | off |" in table
+    assert "| retrieval | recall | recall | bank |" in table
+    assert "retrieval" not in markdown_table([load_run(path) for path in made[:2]])
+
+
 def test_a_data_file_with_repeated_rows_is_named_with_its_distinct_problems(runs: list[Path]) -> None:
     def with_rows(path: Path, rows: int) -> Path:
         run = json.loads((path / "run.json").read_text())

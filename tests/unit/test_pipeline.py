@@ -36,13 +36,14 @@ def test_defaults_render_to_toml_that_parses_back_to_the_same_config(tmp_path: P
 def test_graph_settings_default_to_the_contexts() -> None:
     """A key the pipeline passes on to the graph's Context has the Context's default, unless the pipeline
     chose its own (collections run fewer debugging rounds); the top-level [bank] is a section, not the
-    Context's bank path."""
+    Context's bank path. A list (eval's structured_outputs) holds the Context's default alone."""
     own = {("collect", "t"), ("top level", "bank")}
     graph = {f.name: f.default for f in fields(Context)}  # not Context(): that reads the environment
     config = pipeline_config.PipelineConfig()
     for section, table in (("top level", config), ("collect", config.collect), ("eval", config.eval)):
         for name in [f.name for f in fields(table) if f.name in graph and (section, f.name) not in own]:
-            assert getattr(table, name) == graph[name], f"{section} {name}"
+            value = getattr(table, name)  # a list runs each value: by default the Context's alone
+            assert value == ([graph[name]] if isinstance(value, list) else graph[name]), f"{section} {name}"
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -387,6 +388,36 @@ def test_the_recipe_config_collects_on_every_training_problem_without_a_teacher(
     pipeline = Pipeline(config, log=lambda line: None, progress=False)
     pipeline.models = pipeline_run.Models(student=tmp_path / "student", teacher=tmp_path / "teacher")
     assert not pipeline.needs_teacher(config.collect.tracks)
+
+
+def test_eval_runs_each_strategy_with_each_retrieval_and_structured_outputs_setting(tmp_path: Path) -> None:
+    pipeline, _ = make_pipeline(tmp_path, eval={"benchmarks": [{"dataset": "humaneval", "limit": 2}],
+                                                "strategies": ["direct", "mapcoder-lite"],
+                                                "retrievals": ["recall", "bank"],
+                                                "structured_outputs": ["auto", "off"]})
+    folders = [str(run.folder) for run in pipeline.eval_runs()]
+    assert folders == ["humaneval-test-2/direct", "humaneval-test-2/direct-so-off",
+                       "humaneval-test-2/mapcoder-lite", "humaneval-test-2/mapcoder-lite-so-off",
+                       "humaneval-test-2/mapcoder-lite-bank", "humaneval-test-2/mapcoder-lite-bank-so-off"]
+    banked = pipeline.eval_context("mapcoder-lite", "http://s/v1", "http://s/v1", "bank", "off")
+    assert (banked.retrieval, banked.bank, banked.structured_outputs) == ("bank", str(pipeline.bank_dir), "off")
+    plain = pipeline.eval_context("direct", "http://s/v1", "http://s/v1")
+    assert (plain.retrieval, plain.structured_outputs) == ("recall", "auto")
+    # The defaults keep the folders a config without variants always had.
+    bench = pipeline.config.eval.benchmarks[0]
+    assert pipeline.eval_dir(bench, "mapcoder") == tmp_path / "work" / "eval" / "humaneval-test-2" / "mapcoder"
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"bank": {"retrieval": "bank"}}, "[bank] retrieval: moved to [eval] retrievals"),
+    ({"eval": {"retrievals": ["recall", "recall"]}}, "[eval] retrievals = ['recall', 'recall']: a list of distinct"),
+    ({"eval": {"structured_outputs": ["sometimes"]}}, "[eval] structured_outputs = ['sometimes']"),
+    ({"eval": {"retrievals": []}}, "[eval] retrievals = []"),
+])
+def test_eval_variants_are_checked(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(data)
+    assert message in str(error.value)
 
 
 def test_the_config_the_module_documents_is_the_default_one() -> None:
