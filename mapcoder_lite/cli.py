@@ -84,6 +84,8 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
         plan = (update.get("candidate_plans") or [{}])[0]
         return f"confidence {plan.get('confidence')} for the plan from example {plan.get('example_index', 0) + 1}{cost}"
     if node == "rank_plans":
+        if update["plans"] and update["plans"][0]["confidence"] is None:
+            return "one plan: nothing to rank it against, so not scored"
         return "plans in order of confidence: " + ", ".join(str(p["confidence"]) for p in update["plans"])
     if node == "coder":
         lines = len(update.get("current_code", "").splitlines())

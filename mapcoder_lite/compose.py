@@ -238,8 +238,9 @@ def result_of(result: Mapping[str, Any], seconds: float) -> ToolResult:
         outcome = f"No usable code: no answer of the coder or the debugger held a program ({len(plans)} plans)."
     else:
         rounds = attempt.get("debug_round", 0)
+        score = plans[index].get("confidence") if index >= 0 else None
         where = ("the direct attempt, before any plan" if index < 0 else
-                 f"plan {index + 1} of {len(plans)} (confidence {plans[index].get('confidence')})"
+                 f"plan {index + 1} of {len(plans)}" + (f" (confidence {score})" if score is not None else "")
                  + (f" after {rounds} debugging round{'s' if rounds != 1 else ''}" if rounds else ""))
         if result.get("passed"):
             outcome = f"Passes all {total} sample tests with {where}."

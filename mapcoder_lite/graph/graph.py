@@ -2,7 +2,9 @@
 
 START -> direct (Context.direct_first) -> finish             (its code passes the samples)
                                        -> retriever           (else; and START -> retriever without it)
-retriever -> planner x k (parallel, `Send`) -> confidence x k -> rank_plans -> coder -> sample_testing
+retriever -> planner x k (parallel, `Send`) -> gather_plans -> confidence x (plans to score) -> rank_plans
+          (Context.plan_diversity scores one plan of each text, none when one text is left)
+rank_plans -> coder -> sample_testing
 sample_testing -> finish            (the samples pass, or no plan is left)
                -> debugger -> sample_testing   (at most t rounds per plan)
                -> next_plan -> coder
@@ -29,7 +31,9 @@ from mapcoder_lite.nodes import (
     debugger,
     direct,
     fan_out_plans,
+    fan_out_scores,
     finish,
+    gather_plans,
     next_plan,
     planner,
     rank_plans,
@@ -49,7 +53,8 @@ def build_graph(
 
     builder.add_node("direct", partial(direct, models=models))
     builder.add_node("retriever", partial(retriever, models=models))
-    builder.add_node("planner", partial(planner, models=models), destinations=("confidence",))
+    builder.add_node("planner", partial(planner, models=models))
+    builder.add_node("gather_plans", gather_plans)
     builder.add_node("confidence", partial(confidence, models=models))
     builder.add_node("rank_plans", rank_plans)
     builder.add_node("coder", partial(coder, models=models))
@@ -61,6 +66,8 @@ def build_graph(
     builder.add_conditional_edges(START, start, ["direct", "retriever"])
     builder.add_conditional_edges("direct", after_direct, ["finish", "retriever"])
     builder.add_conditional_edges("retriever", fan_out_plans, ["planner"])
+    builder.add_edge("planner", "gather_plans")  # one step after every planner branch has written
+    builder.add_conditional_edges("gather_plans", fan_out_scores, ["confidence", "rank_plans"])
     builder.add_edge("confidence", "rank_plans")
     builder.add_edge("rank_plans", "coder")
     builder.add_edge("coder", "sample_testing")

@@ -52,7 +52,9 @@ class State(InputState, OutputState):
 
     examples: list[dict[str, str]]
     algorithm: str
-    # Written by the parallel planner/confidence branches, hence a reducer; ranked later.
+    # Written by the parallel planner branches (plan, example_index), hence a reducer.
+    drafts: Annotated[list[dict[str, Any]], operator.add]
+    # The plans the confidence agent scored, by its parallel branches; rank_plans orders every draft.
     candidate_plans: Annotated[list[dict[str, Any]], operator.add]
     plan_index: int
     debug_round: int
@@ -63,7 +65,8 @@ class State(InputState, OutputState):
 
 
 class PlanTask(TypedDict):
-    """What one planner branch receives through `Send`: the shared problem and its own example."""
+    """What one planner or confidence branch receives through `Send`: the shared problem, and its own
+    example (planner) or plan (confidence)."""
 
     problem: str
     sample_tests: list[SampleTest]

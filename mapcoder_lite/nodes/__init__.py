@@ -2,7 +2,7 @@
 and the parsed answer), and turns the answer into a state update."""
 
 from mapcoder_lite.nodes.coder import coder, next_plan
-from mapcoder_lite.nodes.confidence import confidence, rank_plans
+from mapcoder_lite.nodes.confidence import confidence, fan_out_scores, gather_plans, rank_plans
 from mapcoder_lite.nodes.debugger import debugger
 from mapcoder_lite.nodes.direct import after_direct, direct, start
 from mapcoder_lite.nodes.planner import fan_out_plans, planner
@@ -17,7 +17,9 @@ __all__ = [
     "debugger",
     "direct",
     "fan_out_plans",
+    "fan_out_scores",
     "finish",
+    "gather_plans",
     "next_plan",
     "planner",
     "rank_plans",

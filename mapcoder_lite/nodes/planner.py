@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Send
+from langgraph.types import Send
 
 from mapcoder_lite.graph.context import Context, context_of
 from mapcoder_lite.graph.state import PlanTask, State
@@ -27,11 +29,10 @@ def fan_out_plans(state: State) -> list[Send]:
     ]
 
 
-def planner(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels) -> Command:
+def planner(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels) -> dict[str, Any]:
     context = context_of(runtime.context)
     messages = prompt.build_messages(
         task["problem"], task["sample_tests"], task["language"], task["example"], task["algorithm"]
     )
     plan, call = models.ask("planner", messages, context)
-    # The plan travels on to its own confidence scoring in the same branch.
-    return Command(update=call.update(), goto=Send("confidence", {**task, "plan": plan or ""}))
+    return call.update() | {"drafts": [{"plan": plan or "", "example_index": task["example_index"]}]}

@@ -29,8 +29,8 @@ def test_bank_retrieval_gives_the_planner_k_training_exemplars_through_vllm(vllm
     assert all(e.split == "train" and 601 <= int(e.id.split("/")[1]) <= 974 for e in train.values())
 
     context = Context(base_url=vllm_server.base_url, model=vllm_server.served_model_name, planner_model="planner",
-                      coder_model="coder", k=K, t=0, max_tokens=192, direct_first=False, retrieval="bank",
-                      bank=str(tmp_path / "bank"))
+                      coder_model="coder", k=K, t=0, max_tokens=192, direct_first=False, plan_diversity=False,
+                      retrieval="bank", bank=str(tmp_path / "bank"))  # every plan is scored, alike or not
     strategy = make_strategy("mapcoder")
     problems = load_problems("mbpp", "test", limit=1)  # MBPP/11: a test problem, never in the bank
     settings = RunSettings.make("mbpp", "test", strategy, context)

@@ -28,7 +28,7 @@ def context(server: Any, structured_outputs: str) -> Context:
     leaves room for a grammar's longest fields (a cut answer would be out of format, whatever the grammar)."""
     return Context(base_url=server.base_url, model=server.served_model_name, planner_model="planner",
                    coder_model="coder", k=K, t=1, max_tokens=1024, structured_outputs=structured_outputs,
-                   direct_first=False)  # every agent answers
+                   direct_first=False, plan_diversity=False)  # every agent answers, every plan is scored
 
 
 def test_every_answer_is_strict_with_structured_outputs_and_the_graph_runs_without(vllm_server: Any) -> None:

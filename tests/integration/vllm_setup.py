@@ -30,6 +30,7 @@ def small_run(server: VLLMServer) -> dict[str, Any]:
     round, short answers; two roles on adapters."""
     return {
         "direct_first": False,
+        "plan_diversity": False,  # the lone plan is scored too
         "base_url": server.base_url,
         "model": server.served_model_name,
         "planner_model": "planner",

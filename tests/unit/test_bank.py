@@ -19,7 +19,7 @@ from mapcoder_lite.prompts import planner as planner_prompt
 from tests.graph_answers import FUNCTION_PROBLEM, GOOD, confidence, prompts, retrieval
 from tests.scripted import scripted
 
-PAPER = {"direct_first": False, "stop_repeats": False}
+PAPER = {"direct_first": False, "stop_repeats": False, "plan_diversity": False}
 
 
 # ---------------------------------------------------------------- a small MBPP, written here
@@ -409,13 +409,14 @@ def test_pipeline_bank_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     from mapcoder_lite.pipeline import ConfigError, Pipeline, parse_config
     from mapcoder_lite.pipeline import run as pipeline_run
 
+    banked = {"retrievals": ["recall", "bank"]}
     with pytest.raises(ConfigError, match=r"\[bank\] mbpp/test is not a training split"):
-        parse_config({"bank": {"retrieval": "bank", "splits": ["test"]}})
-    with pytest.raises(ConfigError, match="retrieval 'memory'"):
-        parse_config({"bank": {"retrieval": "memory"}})
+        parse_config({"eval": banked, "bank": {"splits": ["test"]}})
+    with pytest.raises(ConfigError, match=r"retrievals = \['memory'\]"):
+        parse_config({"eval": {"retrievals": ["memory"]}})
     data = write_mbpp(tmp_path / "data")
     config = parse_config({"workdir": str(tmp_path / "work"), "data_dir": str(data), "source": "local",
-                           "bank": {"retrieval": "bank", "splits": ["train"]}})
+                           "eval": banked, "bank": {"splits": ["train"]}})
     logged: list[str] = []
     pipeline = Pipeline(config, log=logged.append, progress=False)
     pipeline._load_state()
@@ -428,5 +429,5 @@ def test_pipeline_bank_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert bank.manifest["counts"]["with_plan"] == 1
     pipeline.build_bank()  # up to date: not built again
     assert any("up to date" in line for line in logged)
-    context = pipeline.eval_context("mapcoder", "http://s/v1", "http://s/v1")
+    context = pipeline.eval_context("mapcoder", "http://s/v1", "http://s/v1", retrieval="bank")
     assert (context.retrieval, context.bank) == ("bank", str(pipeline.bank_dir))

@@ -47,7 +47,8 @@ def test_steps_are_shown_as_they_happen_and_summarised() -> None:
     )
     out = io.StringIO()
     problem = dict(load_problem(EXAMPLES / "two_sum.md"))
-    result = solve_problem(problem, make_context(k=1, direct_first=False), Console(file=out, width=200),
+    result = solve_problem(problem, make_context(k=1, direct_first=False, plan_diversity=False),
+                           Console(file=out, width=200),
                            build_graph(models))
     printed = out.getvalue()
     for expected in (

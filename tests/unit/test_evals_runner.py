@@ -35,7 +35,7 @@ from mapcoder_lite.llm import RoleCallError
 from tests.scripted import scripted
 from tests.servers import free_port
 
-CONTEXT = Context(test_timeout_s=5.0, k=1, t=1, direct_first=False)  # the paper's graph
+CONTEXT = Context(test_timeout_s=5.0, k=1, t=1).paper_graph()  # the paper's graph
 SECRET = 987654  # in hidden tests only: must never reach a prompt
 
 
@@ -126,7 +126,7 @@ def test_a_shared_limiter_bounds_the_problems_in_flight_across_gathered_runs(tmp
         with lock:
             flight["now"] += 1
             flight["most"] = max(flight["most"], flight["now"])
-        time.sleep(0.05)
+        time.sleep(0.3)  # long enough that two calls overlap on a loaded machine too
         with lock:
             flight["now"] -= 1
         return solution(prompt)

@@ -32,7 +32,7 @@ TWO_SUM_CODE = (
 )
 
 # The agents as in the paper, one plan and no debugging: the scripted answers follow that order.
-ONE_PLAN = Context(k=1, t=0, direct_first=False)
+ONE_PLAN = Context(k=1, t=0).paper_graph()
 
 
 def load_example(name: str) -> ModuleType:

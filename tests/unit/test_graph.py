@@ -237,8 +237,28 @@ def test_plans_alike_are_coded_once_with_plan_diversity_and_each_without() -> No
     assert result["passed"] is True and [p["plan"] for p in result["plans"]] == ["1. Add  them", "PLAN-C"]
     assert [p["copies"] for p in result["plans"]] == [1, 0]
     assert roles(result).count("coder") == 2
-    result = run(models(), k=3, t=0)  # the paper's graph: the copy is coded too
+    # The copy is not scored: the confidence agent judges each text once.
+    assert roles(result).count("confidence") == 2 and [p["confidence"] for p in result["plans"]] == [50, 10]
+    result = run(models(), k=3, t=0)  # the paper's graph: the copy is scored and coded too
     assert len(result["plans"]) == 3 and roles(result).count("coder") == 3 and result["passed"] is True
+    assert roles(result).count("confidence") == 3
+
+
+def test_plans_all_alike_are_not_scored_with_plan_diversity() -> None:
+    def models() -> dict:
+        return scripted(
+            retriever=lambda p: retrieval("EXA", "EXB", "EXC"),
+            planner=lambda p: "1. add them",
+            confidence=lambda p: confidence(70),
+            coder=lambda p: GOOD,
+            debugger=lambda p: "1. still wrong\n" + BAD,
+        )
+    result = run(models(), k=3, t=0, plan_diversity=True)
+    assert roles(result) == ["retriever", "planner", "planner", "planner", "coder"]
+    (plan,) = result["plans"]
+    assert plan["confidence"] is None and plan["copies"] == 2 and "no other plan" in plan["explanation"]
+    result = run(models(), k=3, t=0)  # the paper's graph scores each
+    assert roles(result).count("confidence") == 3 and [p["confidence"] for p in result["plans"]] == [70, 70, 70]
 
 
 def test_a_program_already_tested_is_asked_for_once_more() -> None:
@@ -253,8 +273,9 @@ def test_a_program_already_tested_is_asked_for_once_more() -> None:
     )
     result = run(models, k=1, t=0, direct_first=True, plan_diversity=True)
     assert result["passed"] is True and "a + b" in result["code"]
-    assert roles(result) == ["coder", "retriever", "planner", "confidence", "coder", "coder"]
-    assert result["llm_calls"] == 6 and result["plans"][0]["repeated"] and not result["plans"][0]["still_repeated"]
+    # One plan: nothing to rank it against, so no confidence call (Context.plan_diversity).
+    assert roles(result) == ["coder", "retriever", "planner", "coder", "coder"]
+    assert result["llm_calls"] == 5 and result["plans"][0]["repeated"] and not result["plans"][0]["still_repeated"]
     assert [a["code"] for a in result["plans"][0]["attempts"]] == [result["code"]]  # the repeat is never run
 
 
@@ -268,7 +289,7 @@ def test_a_program_still_repeated_is_tested_and_debugged_under_its_plan() -> Non
     )
     result = run(models, k=1, t=1, direct_first=True, plan_diversity=True)
     assert result["passed"] is True and result["plans"][0]["still_repeated"]
-    assert roles(result) == ["coder", "retriever", "planner", "confidence", "coder", "coder", "debugger"]
+    assert roles(result) == ["coder", "retriever", "planner", "coder", "coder", "debugger"]
 
 
 def test_collection_contexts_run_the_papers_graph() -> None:

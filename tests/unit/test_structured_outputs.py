@@ -82,8 +82,10 @@ def serving(endpoint: Endpoint) -> Iterator[str]:
 
 
 def run_graph(url: str, **settings: Any) -> dict[str, Any]:
-    return build_graph().invoke(PROBLEM, context=Context.lite(base_url=url, k=1, t=1, direct_first=False,
-                                                              **({"structured_outputs": "auto"} | settings)))
+    # Every role answers: no direct attempt, and one plan scored although it has nothing to be ranked against.
+    return build_graph().invoke(PROBLEM, context=Context.lite(
+        base_url=url, k=1, t=1, direct_first=False, plan_diversity=False,
+        **({"structured_outputs": "auto"} | settings)))
 
 
 def test_auto_sends_each_roles_grammar_to_vllm_and_asks_once() -> None:
@@ -168,7 +170,7 @@ def test_solve_takes_the_option_and_refuses_a_bad_value_before_any_call() -> Non
     with serving(endpoint) as url:
         bad = CliRunner().invoke(app, ["solve", str(example), "--base-url", url, "--structured-outputs", "maybe"])
         done = CliRunner().invoke(app, ["solve", str(example), "--base-url", url, "--lite", "--k", "1", "--t", "0",
-                                        "--structured-outputs", "off", "--json"])
+                                        "--no-plan-diversity", "--structured-outputs", "off", "--json"])
     assert bad.exit_code == 2 and "structured_outputs must be one of" in bad.output
     assert done.exit_code == 0, done.output
     assert endpoint.probes == 0 and endpoint.grammars() == dict.fromkeys(("retriever", "planner", "confidence",
