@@ -154,9 +154,10 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("models", each(lambda s: _models(s.settings))),
         ("k / t", each(lambda s: "-" if s.settings.get("k") is None else f"{s.settings['k']} / {s.settings['t']}")),
     ]
-    # Settings that tell side-by-side runs apart (the pipeline's variants), shown where they differ.
+    # Settings that tell side-by-side runs apart (the pipeline's variants), shown where runs that have
+    # them differ (direct retrieves nothing: its "-" is no difference).
     for name, key in (("retrieval", "retrieval"), ("structured outputs", "structured_outputs")):
-        if len({str(s.settings.get(key)) for s in stats}) > 1:
+        if len({s.settings[key] for s in stats if s.settings.get(key) is not None}) > 1:
             table.append((name, each(lambda s, key=key: s.settings.get(key) or "-")))
     table.append(("pass@1", each(lambda s: f"{s.pass_at_1:.1%} ({s.passed}/{s.problems})")))
     if any(s.passed_et is not None for s in stats):

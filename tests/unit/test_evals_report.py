@@ -93,6 +93,9 @@ def test_settings_that_tell_runs_apart_get_a_row_only_where_they_differ(tmp_path
     assert "| structured outputs | auto | off | off |" in table
     assert "| retrieval | recall | recall | bank |" in table
     assert "retrieval" not in markdown_table([load_run(path) for path in made[:2]])
+    direct = make_run(tmp_path / "d", {"dataset": "humaneval", "split": "test", "strategy": "direct"},
+                      [record("HumanEval/0", True, None, {}, 1, 1, 1)], [1.0])
+    assert "retrieval" not in markdown_table([load_run(direct), load_run(made[0])])  # direct retrieves nothing
 
 
 def test_a_data_file_with_repeated_rows_is_named_with_its_distinct_problems(runs: list[Path]) -> None:
