@@ -145,7 +145,7 @@ class Pipeline:
         structured_outputs value, a graph strategy also with each retrieval (direct retrieves nothing)."""
         ec = self.config.eval
         return [EvalRun(bench, strategy, retrieval, structured)
-                for bench in ec.benchmarks for strategy in (strategies or ec.strategies)
+                for bench in ec.benchmarks for strategy in (ec.strategies if strategies is None else strategies)
                 for retrieval in (ec.retrievals if strategy != "direct" else ["recall"])
                 for structured in ec.structured_outputs]
 

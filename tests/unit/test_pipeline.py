@@ -403,6 +403,7 @@ def test_eval_runs_each_strategy_with_each_retrieval_and_structured_outputs_sett
     assert (banked.retrieval, banked.bank, banked.structured_outputs) == ("bank", str(pipeline.bank_dir), "off")
     plain = pipeline.eval_context("direct", "http://s/v1", "http://s/v1")
     assert (plain.retrieval, plain.structured_outputs) == ("recall", "auto")
+    assert pipeline.eval_runs([]) == []  # no strategy left (mapcoder-lite without adapters): nothing to run
     # The defaults keep the folders a config without variants always had.
     bench = pipeline.config.eval.benchmarks[0]
     assert pipeline.eval_dir(bench, "mapcoder") == tmp_path / "work" / "eval" / "humaneval-test-2" / "mapcoder"
