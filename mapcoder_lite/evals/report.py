@@ -143,6 +143,12 @@ def _repeats_cell(s: RunStats) -> str:
     return f"{t.plans_coded} / {t.plans_repeated}{after}"
 
 
+def _rescues_cell(s: RunStats) -> str:
+    t = s.trajectories
+    graph = s.settings.get("strategy") == "mapcoder"
+    return f"{t.passed_first} / {t.passed_debugged}" if graph else "-"
+
+
 def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
     """The table's rows: (metric, one cell per run)."""
     def each(fn: Any) -> list[str]:
@@ -181,6 +187,7 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("answers cut at max_tokens (share of tokens)", each(_at_budget_cell)),
         ("plans coded / repeating a tested program", each(_repeats_cell)),
         ("plans dropped as copies of another", each(lambda s: s.trajectories.plans_dropped or "-")),
+        ("samples passed by a plan: first program / after debugging", each(_rescues_cell)),
         ("wall time", each(lambda s: _duration(s.wall_seconds) if s.wall_seconds else "-")),
         ("throughput (problems / min)", each(
             lambda s: f"{s.problems / s.wall_seconds * 60:.1f}" if s.wall_seconds else "-")),

@@ -1,5 +1,6 @@
-"""What a run's trajectories say beyond pass@1: answers cut at their token budget, and plans whose
-program repeats one the run had already tested (the two ways a small model wastes calls).
+"""What a run's trajectories say beyond pass@1: answers cut at their token budget, plans whose
+program repeats one the run had already tested (the two ways a small model wastes calls), and whether
+sample-passing code came from a plan's first program or from debugging it.
 
     stats = trajectory_stats("runs/mbpp-mapcoder", records)
 """
@@ -27,6 +28,10 @@ class TrajectoryStats:
     plans_repeated: int = 0
     plans_still_repeated: int = 0
     plans_dropped: int = 0  # copies of a higher-ranked plan, never coded (Context.plan_diversity)
+    # Runs whose plans reached sample-passing code: with a plan's first program, or after debugging it
+    # (how much the debugging rounds, t, buy).
+    passed_first: int = 0
+    passed_debugged: int = 0
 
 
 def at_budget(call: Mapping[str, Any], max_tokens: int | None) -> bool:
@@ -58,6 +63,16 @@ def repeats(record: Mapping[str, Any]) -> tuple[int, int, int]:
     return coded, repeated, still
 
 
+def first_passing_round(record: Mapping[str, Any]) -> int | None:
+    """The debugging round of the first attempt of the run's plans that passed every sample (0: a plan's
+    first program); None when none did."""
+    for plan in record.get("plans") or []:
+        for attempt in plan.get("attempts") or []:
+            if attempt.get("total") and attempt.get("samples_passed") == attempt.get("total"):
+                return int(attempt.get("debug_round") or 0)
+    return None
+
+
 def trajectory_stats(run_dir: str | Path, records: Iterable[Mapping[str, Any]],
                      max_tokens: int | None) -> TrajectoryStats:
     """The numbers over `records` (results.jsonl lines) and the trajectory files they name."""
@@ -69,6 +84,9 @@ def trajectory_stats(run_dir: str | Path, records: Iterable[Mapping[str, Any]],
         stats.plans_repeated += repeated
         stats.plans_still_repeated += still
         stats.plans_dropped += sum(int(plan.get("copies") or 0) for plan in record.get("plans") or [])
+        found = first_passing_round(record)
+        stats.passed_first += found == 0
+        stats.passed_debugged += found is not None and found > 0
         saved = run.read_trajectory(record)
         if saved is None:
             continue

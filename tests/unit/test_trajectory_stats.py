@@ -1,11 +1,12 @@
-"""Trajectory numbers of the report: answers cut at their budget, plans repeating a tested program."""
+"""Trajectory numbers of the report: answers cut at their budget, plans repeating a tested program, and
+where sample-passing code came from."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from mapcoder_lite.evals.trajectories import at_budget, repeats, trajectory_stats
+from mapcoder_lite.evals.trajectories import at_budget, first_passing_round, repeats, trajectory_stats
 
 A, B = "def f():\n    return 1\n", "def f():\n    return 2"
 
@@ -38,3 +39,18 @@ def test_stats_read_each_records_trajectory_file(tmp_path: Path) -> None:
     stats = trajectory_stats(tmp_path, records, max_tokens=1536)
     assert (stats.plans_coded, stats.plans_dropped) == (1, 2)
     assert (stats.calls, stats.calls_at_budget, stats.completion_tokens, stats.tokens_at_budget) == (2, 1, 150, 100)
+
+
+def test_passing_code_is_counted_as_a_plans_first_program_or_a_debugged_one(tmp_path: Path) -> None:
+    def attempt(passed: int, round_: int) -> dict:
+        return {"code": A, "samples_passed": passed, "total": 2, "debug_round": round_}
+
+    records = [
+        {"id": "T/0", "plans": [{"attempts": [attempt(0, 0), attempt(1, 1)]}, {"attempts": [attempt(2, 0)]}]},
+        {"id": "T/1", "plans": [{"attempts": [attempt(0, 0), attempt(2, 1)]}]},
+        {"id": "T/2", "plans": [{"attempts": [attempt(1, 0)]}]},  # never all samples
+        {"id": "T/3", "plans": []},  # the direct answer passed: no plan ran
+    ]
+    assert [first_passing_round(r) for r in records] == [0, 1, None, None]
+    stats = trajectory_stats(tmp_path, records, max_tokens=None)
+    assert (stats.passed_first, stats.passed_debugged) == (1, 1)
