@@ -11,6 +11,7 @@ from langgraph.types import Send
 from mapcoder_lite.graph.context import Context, context_of
 from mapcoder_lite.graph.state import PlanTask, State
 from mapcoder_lite.llm import RoleModels
+from mapcoder_lite.nodes.planner import plan_task
 from mapcoder_lite.prompts import confidence as prompt
 
 NO_PLAN = "the planner gave no plan"
@@ -28,16 +29,11 @@ def fan_out_scores(state: State, runtime: Runtime[Context]) -> list[Send] | str:
     copies are dropped at ranking and a lone plan has nothing to be ranked against."""
     written = [draft for draft in _in_order(state) if draft["plan"]]
     if context_of(runtime.context).plan_diversity:
-        first_of_each: dict[str, dict[str, Any]] = {}
-        for draft in written:
-            first_of_each.setdefault(_text(draft["plan"]), draft)
-        written = list(first_of_each.values()) if len(first_of_each) > 1 else []
+        written = _distinct(written)
+        written = written if len(written) > 1 else []
     if not written:
         return "rank_plans"
-    shared = {"problem": state["problem"], "sample_tests": state["sample_tests"],
-              "entry_point": state.get("entry_point"), "language": state.get("language") or "python",
-              "algorithm": state.get("algorithm", ""), "example": None}
-    return [Send("confidence", PlanTask(**shared, example_index=d["example_index"], plan=d["plan"])) for d in written]
+    return [Send("confidence", plan_task(state, d["example_index"], plan=d["plan"])) for d in written]
 
 
 def confidence(task: PlanTask, runtime: Runtime[Context], *, models: RoleModels) -> dict[str, Any]:
