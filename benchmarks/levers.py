@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--model", default=Context.model)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="run problems recorded with an error (a request timeout, a lost server) again")
     args = parser.parse_args()
 
     base = Context(base_url=args.base_url, model=args.model)
@@ -94,7 +96,8 @@ def main() -> None:
         print(f"== {name}", flush=True)
         asyncio.run(evaluate(args.dataset, split=args.split, limit=args.limit, strategy="mapcoder",
                              context=context, out_dir=args.out / folder_name(name),
-                             concurrency=args.concurrency, progress=sys.stderr.isatty()))
+                             concurrency=args.concurrency, progress=sys.stderr.isatty(),
+                             retry_errors=args.retry_errors))
     stats = [load_run(args.out / folder_name(name), label=name) for name in chosen]
     table = markdown_table(stats)
     (args.out / "table.md").write_text(table + "\n")

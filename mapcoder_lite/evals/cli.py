@@ -77,6 +77,8 @@ def eval_command(
     source: SourceOption = "auto",
     score_all_tests: Annotated[bool, typer.Option(help="Run every hidden test even after one fails (a "
                                                        "full report; the verdict is the same).")] = False,
+    retry_errors: Annotated[bool, typer.Option(help="Run again the problems a resumed run recorded with an "
+                                                    "error (a request timeout, a lost server).")] = False,
     progress: ProgressOption = True,
 ) -> None:
     """Run a strategy over a benchmark, score every program on the hidden tests, and record it all."""
@@ -94,7 +96,7 @@ def eval_command(
         out_dir = out or default_out_dir(settings)
         runner = Runner(out_dir, chosen, settings, context, concurrency=concurrency,
                         problem_timeout_s=problem_timeout, stop_early=not score_all_tests, progress=progress,
-                        console=console, ctrl_c_drains=True)
+                        console=console, ctrl_c_drains=True, retry_errors=retry_errors)
     except (DatasetError, ValueError) as error:
         print_error(console, error)
         raise typer.Exit(2) from None

@@ -481,6 +481,7 @@ async def evaluate(
     problem_timeout_s: float | None = None,
     progress: bool = True,
     console: Any = None,
+    retry_errors: bool = False,
 ) -> RunSummary:
     """Load a benchmark, run a strategy on it into out_dir (resuming what is there), score it.
 
@@ -496,5 +497,6 @@ async def evaluate(
     context = context or Context()
     settings = RunSettings.make(spec.name, split, chosen, context)
     runner = Runner(out_dir or default_out_dir(settings), chosen, settings, context, concurrency=concurrency,
-                    problem_timeout_s=problem_timeout_s, progress=progress, console=console)
+                    problem_timeout_s=problem_timeout_s, progress=progress, console=console,
+                    retry_errors=retry_errors)
     return await runner.run(problems)

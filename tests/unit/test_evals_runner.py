@@ -440,6 +440,14 @@ def test_cli_eval_reference_then_report(tmp_path: Path) -> None:
     again = CliRunner().invoke(cli(), ["eval", "--dataset", "mbpp", "--strategy", "reference", "--limit", "2",
                                        "--out", str(out), "--no-progress"])
     assert again.exit_code == 0 and "0 solved now" in again.output and len(lines(out)) == 2
+    # A problem recorded with an error (a request timeout) is done for a plain rerun, not with --retry-errors.
+    records = lines(out)
+    records[0] |= {"error": "TimeoutError: a request timed out", "passed": False}
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    retried = CliRunner().invoke(cli(), ["eval", "--dataset", "mbpp", "--strategy", "reference", "--limit", "2",
+                                         "--out", str(out), "--no-progress", "--retry-errors"])
+    assert retried.exit_code == 0 and "1 solved now" in retried.output, retried.output
+    assert [(r["error"], r["passed"]) for r in lines(out)] == [(None, True)] * 2
     chart = tmp_path / "chart.png"
     shown = CliRunner().invoke(cli(), ["report", str(out), "--chart", str(chart)])
     assert shown.exit_code == 0 and "| pass@1 | 100.0% (2/2) |" in shown.output and chart.is_file()
