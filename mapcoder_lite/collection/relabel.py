@@ -12,10 +12,11 @@ student's rescued none of 34 plans across our benchmark runs). This pass reads f
 of any track and has a teacher write them, through the agents' one model door (`RoleModels`, each call
 with its role's answer grammar where the server takes one):
 
-    confidence  every scored plan whose outcome is known (`plan_outcome`): the agent's exact prompt (its
+    confidence  scored plans whose outcome is known (`plan_outcome`), as many that failed as passed (the
+                surplus would be dropped by extraction's balance): the agent's exact prompt (its
                 call record's) plus a note of the outcome (the plan's program passed or failed the hidden
                 tests, with its first failing sample report where there is one) -> explanation, score.
-    debugger    every attempt whose code failed its samples: the debugger's normal prompt, built as the
+    debugger    each plan's first attempt whose code failed its samples: the debugger's normal prompt, built as the
                 graph builds it from what the run's trajectory holds, plus the problem's reference
                 solution (training splits only, refused otherwise, as for the supervisor) -> a corrected
                 plan and code, run on the problem's hidden tests with the eval's scoring.
@@ -63,12 +64,13 @@ from mapcoder_lite.evals.runner import EndpointDown, Interrupts, endpoint_is_dow
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.finetune.data import (
     CONFIDENCE_FAIL_MAX,
+    CONFIDENCE_LABELS,
     CONFIDENCE_PASS_MIN,
     confidence_disagreement,
     outcome_label,
     scored_plan,
 )
-from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
+from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION, hash_unit
 from mapcoder_lite.graph.context import Context
 from mapcoder_lite.llm import Call, PromptTooLong, RoleCallError, RoleModels
 from mapcoder_lite.prompts import debugger as debugger_prompt
@@ -216,12 +218,15 @@ def _algorithm(trajectory: list[dict[str, Any]], language: str) -> str:
 
 
 def failing_attempts(plans: list[dict[str, Any]]) -> Iterable[tuple[int, int, dict[str, Any]]]:
-    """(plan index, attempt index, attempt) for every attempt whose code failed a sample: what the
-    debugger is shown."""
+    """(plan index, attempt index, attempt) for the first attempt of each plan whose code failed a sample:
+    what the debugger is shown first. Only the first: a plan's later attempts are the student's own failed
+    fixes of it, and asking the teacher to fix each of them too would multiply the pass's slowest calls
+    by the collection's t for examples of one plan's one mistake."""
     for p, plan in enumerate(plans):
         for a, attempt in enumerate(plan.get("attempts") or []):
             if attempt.get("total") and attempt.get("samples_passed", 0) < attempt["total"]:
                 yield p, a, attempt | {"plan": attempt.get("plan", plan.get("plan", ""))}
+                break
 
 
 def debugger_messages(graph_input: Mapping[str, Any], attempt: Mapping[str, Any], algorithm: str) -> list[Message]:
@@ -271,7 +276,8 @@ def _tasks_of_run(run: RunDir, record: dict[str, Any], saved: dict[str, Any], ro
 
 
 def relabel_work(sources: Sequence[str | Path], *, roles: str | Iterable[str] = RELABEL_ROLES,
-                 problems: Iterable[Problem] | None = None, reference: bool = True) -> RelabelWork:
+                 problems: Iterable[Problem] | None = None, reference: bool = True,
+                 seed: int = SPLIT_SEED) -> RelabelWork:
     """Every teacher call the source runs call for; bad input is a ValueError here, before any call: no
     source, a run that is not a collection, runs of different splits or of a test split, an unknown role,
     and for the debugger a problem not among `problems` (its hidden tests score the fix) or, with the
@@ -312,7 +318,19 @@ def relabel_work(sources: Sequence[str | Path], *, roles: str | Iterable[str] = 
                 seen.add(key)
                 tasks.append(task)
     return RelabelWork(dataset=dataset, split=split, sources=[run.path for run in runs], roles=chosen,
-                       reference=reference, tasks=tasks)
+                       reference=reference, tasks=_balanced(tasks, seed))
+
+
+def _balanced(tasks: list[Task], seed: int) -> list[Task]:
+    """The tasks with as many confidence tasks of the more common outcome as the other has, chosen by a
+    seeded hash of their id: extraction keeps the two outcomes balanced (`_balance`), so a teacher call for
+    the surplus (most plans of a small student fail) would be thrown away."""
+    by_label = {label: [t for t in tasks if t.role == "confidence" and t.label == label]
+                for label in CONFIDENCE_LABELS}
+    count = min(len(group) for group in by_label.values())
+    surplus = {id(t) for group in by_label.values()
+               for t in sorted(group, key=lambda t: hash_unit(seed, t.id))[count:]}
+    return [t for t in tasks if id(t) not in surplus]
 
 
 # ---------------------------------------------------------------- asking the teacher
@@ -438,7 +456,7 @@ async def relabel(
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
-    work = relabel_work(sources, roles=roles, problems=problems, reference=reference)
+    work = relabel_work(sources, roles=roles, problems=problems, reference=reference, seed=seed)
     out = Path(out_dir) if out_dir is not None else default_relabel_dir(work.dataset, work.split)
     settings = RelabelSettings.of(work, context)
     run = RunDir(out)

@@ -81,6 +81,23 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def failing_twice() -> dict[str, Any]:
+    """As `student`, with T/3 failing as T/1 does (coder and debugger both wrong)."""
+    def coder(prompt: str) -> str:
+        return code(mark(prompt), "x - 100") if mark(prompt) in (1, 3) else solution(prompt)
+
+    return scripted(**base_scripts(coder=coder, debugger=lambda p: "1. subtract instead\n" + code(mark(p), "x - 200")))
+
+
+@pytest.fixture(scope="module")
+def two_failing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished traj_self collection of T/1 and T/3 (both fail) and T/2 (passes), one sample each."""
+    out = tmp_path_factory.mktemp("collections") / "traj_self-mbpp-train"
+    asyncio.run(collect_problems("traj_self", toy(4)[1:], dataset="mbpp", split="train", context=STUDENT,
+                                 out_dir=out, chat_models=failing_twice(), progress=False, samples=1, concurrency=1))
+    return out
+
+
 def run(sources: list[Path], out: Path, models: dict[str, Any], **options: Any) -> Any:
     context, problems = options.pop("context", TEACHER), options.pop("problems", toy(3))
     return asyncio.run(relabel(sources, context=context, problems=problems, out_dir=out, chat_models=models,
@@ -116,9 +133,11 @@ def test_relabel_labels_both_outcomes_and_rescues_failing_code_with_the_agents_n
     summary = run([source], tmp_path / "relabel", models)
 
     # One call per distinct teacher prompt: the two samples of a problem repeat theirs. T/1's plan failed and
-    # T/2's passed (two confidence prompts); T/1's coder and debugger each wrote failing code (two fixes).
-    assert (summary.tasks, summary.done, summary.new, summary.passed, summary.errors) == (4, 4, 4, 4, 0)
-    assert len(models["confidence"].prompts) == 2 and len(models["debugger"].prompts) == 2
+    # T/2's passed (two confidence prompts); T/1's coder wrote failing code (one fix: the debugger's own
+    # failing answer to it is a later attempt of the same plan, not asked).
+    assert (summary.tasks, summary.done, summary.new, summary.passed, summary.errors) == (3, 3, 3, 3, 0)
+    assert len(models["confidence"].prompts) == 2 and len(models["debugger"].prompts) == 1
+    assert "x - 100" in models["debugger"].prompts[0] and "x - 200" not in models["debugger"].prompts[0]
     assert all(NOTE in p for p in models["confidence"].prompts)
     assert any("failed the problem's hidden tests" in p and "Passed 0 of 1 tests" in p
                for p in models["confidence"].prompts)  # the failing plan's first sample report
@@ -140,21 +159,21 @@ def test_relabel_labels_both_outcomes_and_rescues_failing_code_with_the_agents_n
     for example, meta in confidence:
         assert example["prompt"] in student_prompts and NOTE not in json.dumps(example)
         assert meta["track"] == RELABEL and meta["relabels"].startswith(source.name)
-    # Debugger: both fixes pass the hidden tests; the prompt is the debugger's own, built as the graph builds
+    # Debugger: the fix passes the hidden tests; the prompt is the debugger's own, built as the graph builds
     # it (the source's debugger call, made on the coder's failing code, has exactly this prompt).
     debugger = examples(out, "debugger")
-    assert len(debugger) == 2
+    assert len(debugger) == 1
     assert source_calls(source, "debugger")[0]["messages"] in [e["prompt"] for e, _ in debugger]
     for example, meta in debugger:
         assert REFERENCE not in json.dumps(example) and str(SECRET) not in json.dumps(example)
         assert meta["reference_overlap"]["lines"] < 3
-    assert stats(out, "debugger")["reference_overlap"]["checked"] == 2
+    assert stats(out, "debugger")["reference_overlap"]["checked"] == 1
     assert stats(out, "debugger")["reference_overlap"]["dropped"] == 0
 
     # Extracted with the collection: the student's own scores (50) disagree with both outcomes, the teacher's
     # agree; one split by problem for both sources.
     both = extract([source, out], tmp_path / "both")
-    assert both["confidence"]["examples"]["total"] == 2 and both["debugger"]["examples"]["total"] >= 2
+    assert both["confidence"]["examples"]["total"] == 2 and both["debugger"]["examples"]["total"] == 1
     assert both["confidence"]["dropped"]["reasons"][DISAGREES]["count"] == 4
 
 
@@ -169,13 +188,13 @@ def test_the_debugger_prompt_is_built_from_the_trajectory_as_the_graph_built_it(
 
 
 def test_a_fix_copying_the_reference_or_failing_the_hidden_tests_is_dropped_and_counted(
-        source: Path, tmp_path: Path) -> None:
+        two_failing: Path, tmp_path: Path) -> None:
     def debugger(prompt: str) -> str:
-        if "x - 100" in prompt.split("## Test report")[0]:  # the coder's failing code: copy the reference
+        if mark(prompt) == 1:  # T/1's failing code: copy the reference
             return "1. keep a running total\n```python\n" + reference(1) + "```"
         return "1. special-case the sample\n" + sample_only(prompt)
 
-    summary = run([source], tmp_path / "relabel", teacher(debugger=debugger), roles="debugger")
+    summary = run([two_failing], tmp_path / "relabel", teacher(debugger=debugger), roles="debugger", problems=toy(4))
     records = read_results(tmp_path / "relabel" / "results.jsonl")
     assert sorted(r["passed"] for r in records) == [False, True]  # the copy passes the hidden tests
     assert summary.examples["debugger"] == 0
@@ -253,7 +272,7 @@ def test_the_reference_is_refused_on_a_split_the_registry_does_not_name_for_trai
     assert not any(m.prompts for m in models.values())
     # Without the reference nothing is shown, so nothing is refused.
     plain = teacher()
-    assert run(sources, tmp_path / "plain", plain, reference=False).done == 4
+    assert run(sources, tmp_path / "plain", plain, reference=False).done == 3
     assert plain["debugger"].prompts and not any(REFERENCE in p for p in plain["debugger"].prompts)
 
 
@@ -264,19 +283,18 @@ def test_resuming_makes_no_call_twice_and_asks_again_only_what_ended_in_an_error
     async def killed() -> None:
         task: asyncio.Task | None = None
 
-        def kill_after_two(record: dict) -> None:
-            if len(read_results(out / "results.jsonl")) == 2:
-                task.cancel()
+        def kill_after_one(record: dict) -> None:
+            task.cancel()
 
         task = asyncio.create_task(relabel([source], context=TEACHER, problems=toy(3), out_dir=out,
                                            chat_models=teacher(), progress=False, concurrency=1,
-                                           on_result=kill_after_two))
+                                           on_result=kill_after_one))
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(killed())
     first = {r["id"] for r in read_results(out / "results.jsonl")}
-    assert len(first) == 2
+    assert len(first) == 1
 
     calls = {"n": 0}
 
@@ -289,7 +307,7 @@ def test_resuming_makes_no_call_twice_and_asks_again_only_what_ended_in_an_error
     again = teacher(debugger=flaky)
     summary = run([source], out, again, concurrency=1)
     made = len(again["confidence"].prompts) + len(again["debugger"].prompts)
-    assert made == 2 and summary.new == 2 and summary.done == 4
+    assert made == 2 and summary.new == 2 and summary.done == 3
     errors = [r for r in read_results(out / "results.jsonl") if r["error"]]
     assert [e["error"] for e in errors] == ["RuntimeError: teacher hiccup"]
 
@@ -297,7 +315,7 @@ def test_resuming_makes_no_call_twice_and_asks_again_only_what_ended_in_an_error
     summary = run([source], out, last)
     assert summary.new == len(errors) and sum(len(m.prompts) for m in last.values()) == len(errors)
     ids = [r["id"] for r in read_results(out / "results.jsonl")]
-    assert len(ids) == len(set(ids)) == 4 and set(first) <= set(ids)
+    assert len(ids) == len(set(ids)) == 3 and set(first) <= set(ids)
     assert not any(r["error"] for r in read_results(out / "results.jsonl"))
 
     # Another teacher, or other sources, is another relabel: refused before any call.
@@ -341,10 +359,23 @@ def test_cli_relabels_through_the_teacher_endpoint(source: Path, tmp_path: Path)
 def test_relabel_work_lists_every_task_before_any_call(source: Path) -> None:
     work = relabel_work([source], problems=toy(3))
     assert (work.dataset, work.split) == ("mbpp", "train")
-    assert sorted(t.role for t in work.tasks) == ["confidence", "confidence", "debugger", "debugger"]
+    assert sorted(t.role for t in work.tasks) == ["confidence", "confidence", "debugger"]
     assert all(t.meta["sample_of"] in ("T/1", "T/2") for t in work.tasks)
     assert {t.label for t in work.tasks if t.role == "confidence"} == {"passed", "failed"}
     # The algorithm the source's retriever named (the toy retriever's answer says "Arithmetic") is in the prompt.
     assert "<algorithm>Arithmetic</algorithm>" in STRICT
     assert all("## Algorithm\nArithmetic" in t.prompt[-1]["content"] for t in work.tasks if t.role == "debugger")
     assert all("Arithmetic" in t.prompt[-1]["content"] for t in work.tasks if t.role == "debugger")
+
+
+def test_confidence_tasks_of_the_commoner_outcome_are_cut_to_the_rarer_ones_count(two_failing: Path) -> None:
+    """Two of three problems fail: extraction would keep one failed confidence example per passed one, so the
+    pass asks the teacher about one failing plan, the same one for the same seed, another for another."""
+    def failed_one(seed: int) -> str:
+        work = relabel_work([two_failing], roles="confidence", problems=toy(4), seed=seed)
+        assert sorted(t.label for t in work.tasks) == ["failed", "passed"]
+        return next(t.meta["sample_of"] for t in work.tasks if t.label == "failed")
+
+    chosen = [failed_one(seed) for seed in range(8)]
+    assert set(chosen) == {"T/1", "T/3"}  # the seed picks which, not the order of the runs
+    assert chosen == [failed_one(seed) for seed in range(8)]
