@@ -270,7 +270,7 @@ def _register_commands() -> None:
     # These modules import only typer and rich at module level; vLLM, torch and matplotlib load
     # inside the commands, so `mapcoder-lite --help` stays fast.
     from mapcoder_lite.bank.cli import bank_app
-    from mapcoder_lite.collection.cli import collect_command, extract_command
+    from mapcoder_lite.collection.cli import collect_command, extract_command, relabel_command
     from mapcoder_lite.evals.cli import eval_command, report_command
     from mapcoder_lite.finetune.cli import finetune_command
     from mapcoder_lite.pipeline.cli import pipeline_command
@@ -282,6 +282,7 @@ def _register_commands() -> None:
     app.command("eval")(eval_command)
     app.command("report")(report_command)
     app.command("collect")(collect_command)
+    app.command("relabel")(relabel_command)
     app.command("extract")(extract_command)
     app.command("finetune")(finetune_command)
     app.command("pipeline")(pipeline_command)

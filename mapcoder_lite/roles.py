@@ -8,9 +8,9 @@ set and those in which a strong teacher plays it; and its answer budget and gram
 enforced at decoding where the server supports structured outputs; see `RoleModels`).
 
 Everything that lists roles or dispatches on one reads from here: the graph's ``ROLES``, training's
-``AGENTS``, collection's ``TRACKS``, ``TEACHER_ROLES`` and ``SUPERVISOR_ROLES``, extraction's
-``TRACK_ROLES``, extraction's and training's format checks, and `RoleModels.ask`, which calls a
-role's model and reads the answer with that role's parser.
+``AGENTS``, collection's ``TRACKS`` (and the relabel pass, ``RELABEL``), ``TEACHER_ROLES`` and
+``SUPERVISOR_ROLES``, extraction's ``TRACK_ROLES``, extraction's and training's format checks, and
+`RoleModels.ask`, which calls a role's model and reads the answer with that role's parser.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ TRAJ_CONF = "traj_conf"
 # above 0, several runs per problem, and the runs that pass the hidden tests train every agent.
 TRAJ_SELF = "traj_self"
 TRACKS: tuple[str, ...] = (TRAJ_RET, TRAJ_DEBUG, TRAJ_PLAN_CODE_SUPERVISED, TRAJ_CONF, TRAJ_SELF)
+# Not a track but a pass over finished collections (`mapcoder_lite.collection.relabel`): a teacher answers
+# the student's confidence prompts knowing each plan's outcome, and fixes its failing programs seeing the
+# reference solution. Its run directory is a source of examples like a track's, hence named here.
+RELABEL = "relabel"
+# Every kind of run directory extraction reads examples from.
+EXAMPLE_SOURCES: tuple[str, ...] = (*TRACKS, RELABEL)
 
 
 class RolePrompt(Protocol):
@@ -76,11 +82,11 @@ REGISTRY: Mapping[str, RoleSpec] = {
         RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED, TRAJ_SELF), max_tokens=512,
                  grammar=planner.answer_grammar),
         # Every track labels the confidence answers it sees by how their plans turned out.
-        RoleSpec("confidence", confidence, trained_by=TRACKS, teacher_in=(TRAJ_CONF,), max_tokens=384,
-                 grammar=confidence.answer_grammar),
+        RoleSpec("confidence", confidence, trained_by=EXAMPLE_SOURCES, teacher_in=(TRAJ_CONF, RELABEL),
+                 max_tokens=384, grammar=confidence.answer_grammar),
         RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED, TRAJ_SELF), grammar=coder.answer_grammar),
-        RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG, TRAJ_SELF), teacher_in=(TRAJ_DEBUG,),
-                 grammar=debugger.answer_grammar),
+        RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG, TRAJ_SELF, RELABEL),
+                 teacher_in=(TRAJ_DEBUG, RELABEL), grammar=debugger.answer_grammar),
         # Always a strong model of its own (SupervisorContext), never trained.
         RoleSpec(SUPERVISOR, supervisor, agent=False, grammar=supervisor.answer_grammar),
     )
@@ -88,12 +94,13 @@ REGISTRY: Mapping[str, RoleSpec] = {
 
 AGENTS: tuple[str, ...] = tuple(name for name, spec in REGISTRY.items() if spec.agent)
 ALL_ROLES: tuple[str, ...] = tuple(REGISTRY)
-# track -> the agents its runs train, and the agents a teacher plays in it (the others are the student).
+# track (or the relabel pass) -> the agents its runs train, and the agents a teacher plays in it (the
+# others are the student; the relabel pass's teacher answers for exactly the agents it trains).
 TRACK_ROLES: Mapping[str, tuple[str, ...]] = {
-    track: tuple(name for name in AGENTS if track in REGISTRY[name].trained_by) for track in TRACKS
+    track: tuple(name for name in AGENTS if track in REGISTRY[name].trained_by) for track in EXAMPLE_SOURCES
 }
 TEACHER_ROLES: Mapping[str, tuple[str, ...]] = {
-    track: tuple(name for name in AGENTS if track in REGISTRY[name].teacher_in) for track in TRACKS
+    track: tuple(name for name in AGENTS if track in REGISTRY[name].teacher_in) for track in EXAMPLE_SOURCES
 }
 
 

@@ -1,4 +1,4 @@
-"""`mapcoder-lite collect` and `mapcoder-lite extract`, ready for ``app.command("collect")(collect_command)``."""
+"""`mapcoder-lite collect`, `relabel` and `extract`, ready for ``app.command("collect")(collect_command)``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from mapcoder_lite.cli_options import (
     SandboxOption,
     SourceOption,
     StructuredOutputsOption,
+    TemperatureOption,
     TestTimeoutOption,
     TOption,
     exit_interrupted,
@@ -34,6 +35,7 @@ from mapcoder_lite.cli_options import (
     run_to_the_end,
 )
 from mapcoder_lite.collection.context import HIDDEN_REPORTS, SupervisorContext
+from mapcoder_lite.collection.relabel import RELABEL_ROLES
 from mapcoder_lite.collection.tracks import (
     DATASETS_DIR,
     SELF_SAMPLES,
@@ -226,6 +228,78 @@ def _collect(console: Console, track: str, problems: list[Problem], *, out_dir: 
     """The collection run; Ctrl-C, a lost server or a failed run end the command, saying what is kept."""
     work = collect_problems(track, problems, out_dir=out_dir, console=console, ctrl_c_drains=True, **options)
     return run_to_the_end(console, work, out_dir, kept="trajectories")
+
+
+RelabelOutOption = Annotated[
+    Path | None,
+    typer.Option(help="Relabel directory; the same one resumes. Default: runs/collect/relabel-<dataset>-<split>."),
+]
+
+
+def relabel_command(
+    sources: Annotated[list[Path], typer.Option(
+        "--from", help="A finished collection directory to relabel (any track); repeatable, all of one dataset "
+                       "split.")],
+    teacher_model: Annotated[str, typer.Option(help="The teacher model (its name at --teacher-base-url).")],
+    teacher_base_url: Annotated[str | None, typer.Option(
+        help=f"The teacher's OpenAI-compatible endpoint (default {Context.base_url}).")] = None,
+    teacher_api_key_env: Annotated[str | None, typer.Option(
+        help="Variable holding the teacher endpoint's API key (a hosted API).")] = None,
+    roles: Annotated[str, typer.Option(
+        help=f"Comma-separated roles the teacher relabels: {','.join(RELABEL_ROLES)}.")] = ",".join(RELABEL_ROLES),
+    reference: Annotated[bool, typer.Option(
+        "--reference/--no-reference",
+        help="Show the debugger teacher each problem's reference solution (training splits only; every problem "
+             "must have one). Training examples never hold it; extraction drops fixes copying it.")] = True,
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
+    sandbox: SandboxOption = None,
+    structured_outputs: StructuredOutputsOption = None,
+    test_timeout: TestTimeoutOption = None,
+    concurrency: ConcurrencyOption = 4,
+    out: RelabelOutOption = None,
+    data_dir: DataDirOption = None,
+    source: SourceOption = "auto",
+    validation_fraction: ValidationOption = VALIDATION_FRACTION,
+    seed: SeedOption = SPLIT_SEED,
+    progress: ProgressOption = True,
+) -> None:
+    """Have a teacher relabel finished collections: confidence scores written knowing each plan's outcome,
+    fixes of the failing programs written seeing the reference; then extract their datasets."""
+    from mapcoder_lite.collection.relabel import check_roles, default_relabel_dir, read_sources, relabel, relabel_work
+
+    console = Console(soft_wrap=True)
+    try:
+        chosen = check_roles(roles)
+        keys = ",".join(f"{role}={teacher_api_key_env}" for role in chosen) if teacher_api_key_env else None
+        context = make_context(teacher_base_url, teacher_model, temperature=temperature, max_tokens=max_tokens,
+                               sandbox=sandbox, test_timeout_s=test_timeout, structured_outputs=structured_outputs,
+                               role_api_keys=keys)
+        for role in chosen:
+            context.api_key_for(role)  # a named key variable that is unset fails here
+        _, dataset, split = read_sources(sources)
+        # The debugger's fixes are scored on the problems' hidden tests (and the teacher sees their references).
+        problems = load_problems(dataset, split, data_dir=data_dir, source=source) if "debugger" in chosen else None
+        work = relabel_work(sources, roles=chosen, problems=problems, reference=reference)
+        out_dir = out or default_relabel_dir(dataset, split)
+        todo = len(work.to_run(out_dir))
+    except (DatasetError, ValueError) as error:
+        print_error(console, error)
+        raise typer.Exit(2) from None
+    shown = " (the debugger's with the reference solution)" if reference and "debugger" in chosen else ""
+    console.print(f"[dim]relabel: {', '.join(chosen)} by {teacher_model}@{context.base_url}{shown}[/dim]")
+    console.print(f"[dim]{len(work.tasks)} teacher calls over {len(work.sources)} runs of {dataset}/{split}, "
+                  f"{todo} to make -> {out_dir}[/dim]")
+    job = relabel(sources, context=context, roles=chosen, problems=problems, reference=reference, out_dir=out_dir,
+                  concurrency=concurrency, progress=progress, console=console, validation_fraction=validation_fraction,
+                  seed=seed, ctrl_c_drains=True)
+    summary = run_to_the_end(console, job, out_dir, kept="teacher answers")
+    console.print(f"{summary.passed} of {summary.done} teacher answers meet the bar (a fix passing the hidden tests, "
+                  f"a score agreeing with the outcome); {summary.new} made now in {summary.seconds:.1f} s, "
+                  f"{summary.errors} with errors.")
+    if summary.interrupted:
+        exit_interrupted(console, out_dir)
+    print_datasets(console, summary.datasets, out_dir / DATASETS_DIR)
 
 
 def extract_command(

@@ -89,20 +89,27 @@ def check_reference(track: str, dataset: str | None, split: str, problems: Seque
     split the dataset registry names, in the supervised track, with a reference for every problem."""
     if track != SUPERVISED:
         raise ValueError(f"supervisor_reference applies to {SUPERVISED} only (the {track} track has no supervisor)")
+    check_reference_use("supervisor_reference", dataset, split, problems)
+
+
+def check_reference_use(setting: str, dataset: str | None, split: str, problems: Sequence[Problem]) -> None:
+    """Showing a model the problems' reference solutions (`setting` names what asks for it: the supervisor's
+    or the relabel pass's teacher's) is refused, a ValueError before any model call, but on a training split
+    the dataset registry names with a reference for every problem."""
     try:
         allowed = dataset_spec(dataset).training_splits if dataset else None
     except DatasetError:
         allowed = None
     if allowed is None:
-        raise ValueError(f"supervisor_reference needs a dataset the registry knows (got {dataset!r}), so that "
+        raise ValueError(f"{setting} needs a dataset the registry knows (got {dataset!r}), so that "
                          "its training splits are known: a reference is shown on training problems only")
     if split not in allowed:
-        raise ValueError(f"supervisor_reference: split {split!r} of {dataset} is not a training split "
+        raise ValueError(f"{setting}: split {split!r} of {dataset} is not a training split "
                          f"({', '.join(allowed) or 'none'}); its reference solutions are the evaluation's")
     missing = [p.id for p in problems if not (p.reference or "").strip()]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise ValueError(f"supervisor_reference: {len(missing)} of {len(problems)} problems of {dataset}/{split} "
+        raise ValueError(f"{setting}: {len(missing)} of {len(problems)} problems of {dataset}/{split} "
                          f"have no reference solution ({shown})")
 
 

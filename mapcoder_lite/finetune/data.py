@@ -15,6 +15,11 @@ Each collection run (`mapcoder_lite.collection.collect`) yields examples for the
                                that is the passing program (plan -> code); the debugging turn whose code is
                                the passing program (failing code and its sample report -> the fix)
     every track                confidence: a score that agrees with how its plan turned out (below)
+    relabel                    confidence, debugger: a teacher's answers to the student's prompts of finished
+                               collections (`mapcoder_lite.collection.relabel`), each kept with the agent's
+                               normal prompt: a score that agrees with the outcome the teacher was told and
+                               does not cite it (CITES_OUTCOME); a fix, written seeing the reference, whose
+                               code passed the hidden tests (and does not copy the reference, below)
 
 Confidence labels: a plan *passed* when its code passed the hidden tests, and *failed* when its code
 failed them, or when every attempt at it (the coder's and t debugging rounds) failed the samples.
@@ -25,12 +30,12 @@ The kept answers are balanced between the two outcomes (`balance_confidence`): t
 keeps as many as the other has, chosen by a seeded hash, since a set of one outcome teaches a
 constant score that ranks nothing.
 
-Reference-guided supervision (`SupervisorContext.supervisor_reference`): in a run whose supervisor saw
-the problem's reference solution (its call record keeps it), every candidate is measured for the longest
-verbatim span its completion shares with the reference that its prompt does not hold
-(`reference_overlap`, recorded in the example's meta); a span of LEAK_LINES lines (LEAK_LINE_CHARS
-characters at least) or of LEAK_CHARS characters drops it (COPIES_REFERENCE), and stats.json's
-``reference_overlap`` gives the distribution.
+Reference-guided supervision (`SupervisorContext.supervisor_reference`), and the relabel pass's debugger
+teacher: in a run whose supervisor or teacher saw the problem's reference solution (its call record keeps
+it), every candidate is measured for the longest verbatim span its completion shares with the reference
+that its prompt does not hold (`reference_overlap`, recorded in the example's meta); a span of
+LEAK_LINES lines (LEAK_LINE_CHARS characters at least) or of LEAK_CHARS characters drops it
+(COPIES_REFERENCE), and stats.json's ``reference_overlap`` gives the distribution.
 
 A traj_self collection holds several runs of each problem; they count as one problem for the split,
 and an answer repeated across them (same prompt and completion) is kept once.
@@ -68,7 +73,7 @@ from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
 from mapcoder_lite.prompts import planner as planner_prompt
 from mapcoder_lite.prompts.common import Message
-from mapcoder_lite.roles import TRACK_ROLES, TRAJ_SELF, role_spec
+from mapcoder_lite.roles import RELABEL, TRACK_ROLES, TRAJ_SELF, role_spec
 
 CONFIDENCE_PASS_MIN = 70
 CONFIDENCE_FAIL_MAX = 30
@@ -84,7 +89,8 @@ DUPLICATE = "duplicate"
 NOT_PASSING_PLAN = "plan did not lead to the program that passed"
 NOT_FINAL = "code is not the program that passed"
 UNBALANCED = "its outcome outnumbers the other (confidence balanced)"
-COPIES_REFERENCE = "copies the reference solution the supervisor saw"
+COPIES_REFERENCE = "copies the reference solution the supervisor or teacher saw"
+CITES_OUTCOME = "explanation cites the outcome the teacher was told"
 CONFIDENCE_LABELS = ("passed", "failed")
 
 # The leak check of reference-guided supervision (`SupervisorContext.supervisor_reference`): a completion
@@ -229,25 +235,88 @@ def _plan_passed(response: str, plans: list[dict[str, Any]], final_code: str, pa
     return text is not None and any(plan_outcome(p, final_code, passed) for p in plans if p.get("plan") == text)
 
 
+# The relabel pass's confidence teacher is told how the plan turned out, but the training prompt is the
+# agent's normal one, which never says. An explanation that cites what it was told ("the hidden tests
+# pass", "as we were told") would teach the agent to claim evidence it never has, so it is dropped. The
+# phrases are those a model writes when it leans on such a note; reasoning about the plan itself ("this
+# loop would fail on an empty list") uses none of them.
+_CITES_OUTCOME = re.compile(
+    r"hidden[ _-]?tests?|\b(?:was|were|been|am|are|is) told\b|\bthe note\b|\boutcome\b|"
+    r"\b(?:we|i) (?:already )?know (?:that )?(?:it|the (?:plan|program|code))|\bknown to (?:pass|fail|work)|"
+    r"\b(?:it|the (?:plan|program|code|implementation)) (?:has |had |was )?(?:passed|failed)\b",
+    re.IGNORECASE,
+)
+
+
+def cites_outcome(response: str) -> bool:
+    """Whether a confidence answer's explanation refers to being told its plan's outcome."""
+    scored = confidence_prompt.parse(response)
+    return bool(scored and _CITES_OUTCOME.search(scored.explanation))
+
+
+def _relabelled(trajectory: list[dict[str, Any]], record: dict[str, Any], roles: Sequence[str],
+                make: Callable[..., Candidate], gate: str | None, pass_min: int, fail_max: int) -> list[Candidate]:
+    """A relabel record's teacher answer (`mapcoder_lite.collection.relabel`) with the agent's normal
+    prompt, the one the teacher's prompt extended with the outcome or the reference: a confidence score
+    that agrees with the plan's recorded outcome and does not cite it; a fix whose code passed the
+    hidden tests (`gate`: the record's verdict on it)."""
+    found: list[Candidate] = []
+    meta = record.get("meta") or {}
+    relabels = {"relabels": f"{meta.get('source', '')}/{meta.get('record', '')}"}  # the call's source run
+    for call in trajectory:
+        relabel = call.get("relabel")
+        if not relabel or call.get("error") or call["role"] not in roles:
+            continue  # a refused call has no answer
+        if call["role"] == "confidence":
+            label = relabel["label"]
+            reason = RUN_ERROR if record.get("error") else (
+                confidence_disagreement(call.get("response", ""), label == CONFIDENCE_LABELS[0], pass_min, fail_max)
+                or (CITES_OUTCOME if cites_outcome(call.get("response", "")) else None))
+            found.append(make("confidence", call, relabel["prompt"], reason, label=label, **relabels))
+        else:
+            found.append(make(call["role"], call, relabel["prompt"], gate, **relabels))
+    return found
+
+
+def scored_plan(call: dict[str, Any], record: dict[str, Any], plans: list[dict[str, Any]],
+                final_code: str) -> tuple[dict[str, Any] | None, bool | None]:
+    """The plan a confidence call scored, and its outcome (`plan_outcome`; None in a run that ended with
+    an error, whose verdict is not the plan's)."""
+    plan = plan_of(call["messages"], plans)
+    if plan is None or record.get("error"):
+        return plan, None
+    return plan, plan_outcome(plan, final_code, bool(record.get("passed")))
+
+
 def _confidence_verdict(call: dict[str, Any], record: dict[str, Any], plans: list[dict[str, Any]], final_code: str,
                         pass_min: int, fail_max: int) -> tuple[str | None, str]:
     """Why a confidence answer is not an example (None: it is one), and its plan's outcome as a label:
     a score agrees with the outcome when it is at least pass_min for a plan that passed, at most
     fail_max for one that failed."""
-    plan = plan_of(call["messages"], plans)
-    error = record.get("error")
-    outcome = plan_outcome(plan, final_code, bool(record.get("passed"))) if plan is not None and not error else None
-    scored = confidence_prompt.parse(call.get("response", ""))
-    label = "unknown" if outcome is None else ("passed" if outcome else "failed")
-    if error:
+    _, outcome = scored_plan(call, record, plans, final_code)
+    label = "unknown" if outcome is None else outcome_label(outcome)
+    if record.get("error"):
         return RUN_ERROR, label
     if outcome is None:
         return NO_OUTCOME, label
+    return confidence_disagreement(call.get("response", ""), outcome, pass_min, fail_max), label
+
+
+def outcome_label(outcome: bool) -> str:
+    """A plan outcome as a confidence example's label (one of CONFIDENCE_LABELS)."""
+    return CONFIDENCE_LABELS[0] if outcome else CONFIDENCE_LABELS[1]
+
+
+def confidence_disagreement(response: str, outcome: bool, pass_min: int = CONFIDENCE_PASS_MIN,
+                            fail_max: int = CONFIDENCE_FAIL_MAX) -> str | None:
+    """Why a confidence answer is no label of its plan's outcome (None: its score agrees with it): no
+    readable score, or one below pass_min for a plan that passed, above fail_max for one that failed."""
+    scored = confidence_prompt.parse(response)
     if scored is None:
-        return NOT_STRICT, label  # no readable score at all
+        return NOT_STRICT  # no readable score at all
     if not (scored.confidence >= pass_min if outcome else scored.confidence <= fail_max):
-        return DISAGREES, label
-    return None, label
+        return DISAGREES
+    return None
 
 
 def _candidates_of_problem(
@@ -277,39 +346,43 @@ def _candidates_of_problem(
                          extra=sample | extra)
 
     found: list[Candidate] = []
-    # A refused call (prompt longer than the context window) has no answer to learn from.
-    first_pass = [call for call in trajectory if round_of(call) == 0 and not call.get("error")]
-    if "retriever" in roles:
-        found += [make("retriever", c, c["messages"], gate) for c in first_pass if c["role"] == "retriever"]
-    if track == TRAJ_SELF:
-        # The student's own answers that the passing program rests on.
-        if "planner" in roles:
-            found += [make("planner", c, c["messages"], gate or (
-                None if _plan_passed(c["response"], plans, final_code, passed) else NOT_PASSING_PLAN))
-                for c in first_pass if c["role"] == "planner"]
-        found += [make(c["role"], c, c["messages"], gate or (
-            None if _final_answer(c["role"], c["response"], final_code, language) else NOT_FINAL))
-            for c in first_pass if c["role"] in ("coder", "debugger") and c["role"] in roles]
-    elif "debugger" in roles:
-        found += [make("debugger", c, c["messages"], gate or (None if _fixing_turn(c["response"], plans, language)
-                                                              else NOT_FIXING))
-                  for c in first_pass if c["role"] == "debugger"]
-    if track != TRAJ_SELF and ("planner" in roles or "coder" in roles):
-        for call, why in classify_corrections(trajectory, final_code, language):
-            if call["role"] in roles:
-                found.append(make(call["role"], call, call["correction"]["prompt"], gate or why,
-                                  round=round_of(call)))
-    if "confidence" in roles:
-        for call in first_pass:
-            if call["role"] == "confidence":
-                reason, label = _confidence_verdict(call, record, plans, final_code, pass_min, fail_max)
-                found.append(make("confidence", call, call["messages"], reason, label=label))
+    if track == RELABEL:
+        found += _relabelled(trajectory, record, roles, make, gate, pass_min, fail_max)
+    else:
+        # A refused call (prompt longer than the context window) has no answer to learn from.
+        first_pass = [call for call in trajectory if round_of(call) == 0 and not call.get("error")]
+        if "retriever" in roles:
+            found += [make("retriever", c, c["messages"], gate) for c in first_pass if c["role"] == "retriever"]
+        if track == TRAJ_SELF:
+            # The student's own answers that the passing program rests on.
+            if "planner" in roles:
+                found += [make("planner", c, c["messages"], gate or (
+                    None if _plan_passed(c["response"], plans, final_code, passed) else NOT_PASSING_PLAN))
+                    for c in first_pass if c["role"] == "planner"]
+            found += [make(c["role"], c, c["messages"], gate or (
+                None if _final_answer(c["role"], c["response"], final_code, language) else NOT_FINAL))
+                for c in first_pass if c["role"] in ("coder", "debugger") and c["role"] in roles]
+        elif "debugger" in roles:
+            found += [make("debugger", c, c["messages"], gate or (None if _fixing_turn(c["response"], plans, language)
+                                                                  else NOT_FIXING))
+                      for c in first_pass if c["role"] == "debugger"]
+        if track != TRAJ_SELF and ("planner" in roles or "coder" in roles):
+            for call, why in classify_corrections(trajectory, final_code, language):
+                if call["role"] in roles:
+                    found.append(make(call["role"], call, call["correction"]["prompt"], gate or why,
+                                      round=round_of(call)))
+        if "confidence" in roles:
+            for call in first_pass:
+                if call["role"] == "confidence":
+                    reason, label = _confidence_verdict(call, record, plans, final_code, pass_min, fail_max)
+                    found.append(make("confidence", call, call["messages"], reason, label=label))
 
     k = settings.get("k")
     for candidate in found:
         if candidate.reason is None and not is_strict(candidate.role, candidate.completion, language=language, k=k):
             candidate.reason = NOT_STRICT
-    # Reference-guided supervision: the supervisor's record holds the reference it saw.
+    # Reference-guided supervision, and the relabel pass's fixes: the supervisor's or the teacher's call
+    # record holds the reference it saw.
     reference = next((call["reference"] for call in trajectory if call.get("reference")), None)
     if reference:
         for candidate in found:

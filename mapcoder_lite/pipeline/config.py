@@ -32,6 +32,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from mapcoder_lite.collection.relabel import check_roles
 from mapcoder_lite.collection.tracks import (
     SELF_SAMPLES,
     SELF_TEMPERATURE,
@@ -102,6 +103,10 @@ class CollectConfig:
     # traj_plan_code_supervised shows the supervisor each problem's reference solution (training splits
     # only; every problem needs one, as MBPP's train and validation have); the agents never see it.
     supervisor_reference: bool = False
+    # After the tracks, the relabel pass over each split's collections (`mapcoder_lite.collection.relabel`,
+    # on the teacher server): "confidence" (scores written knowing each plan's outcome), "debugger" (fixes
+    # of the failing programs written seeing the reference solution). Empty: no pass.
+    relabel: list[str] = field(default_factory=list)
     concurrency: int = 8
     problem_timeout_s: float | None = 1800.0  # 0: no limit
     validation_fraction: float = VALIDATION_FRACTION
@@ -244,6 +249,11 @@ class PipelineConfig:
                 self_temperature(Context(), self.collect.self_temperature)
             except ValueError as error:
                 raise ConfigError(f"[collect] {error}") from None
+        if self.collect.relabel:
+            try:
+                check_roles(self.collect.relabel)
+            except ValueError as error:
+                raise ConfigError(f"[collect] relabel = {self.collect.relabel!r}: {error}") from None
         unknown = set(self.finetune.agents) - set(AGENTS)
         if unknown:
             raise ConfigError(f"[finetune] agents: unknown {sorted(unknown)}; agents are {', '.join(AGENTS)}")

@@ -3,6 +3,7 @@
     workdir/
       pipeline.json                 the config it ran with, and each stage's state and seconds
       collect/<track>-<dataset>-<split>/   collection runs (eval run directories; they resume)
+      collect/relabel-<dataset>-<split>/   the relabel pass's teacher answers ([collect] relabel; it resumes)
       datasets/<agent>/train.jsonl        per-agent training sets extracted from all collections
       adapters/<agent>/                   one LoRA adapter per agent, with its manifest
       eval/<benchmark>/<strategy>/         eval runs (they resume)
@@ -28,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from mapcoder_lite.collection.relabel import relabel, relabel_work
 from mapcoder_lite.collection.tracks import (
     SUPERVISED,
     TEACHER_ROLES,
@@ -42,6 +44,7 @@ from mapcoder_lite.files import MANIFEST_FILE, write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import LEVERS, ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig, training_settings
+from mapcoder_lite.roles import RELABEL
 from mapcoder_lite.serving.models import prepare_model
 from mapcoder_lite.serving.vllm import VLLMServer, served_roots
 
@@ -261,8 +264,9 @@ class Pipeline:
                              correction_rounds=cc.correction_rounds, supervisor_reference=cc.supervisor_reference)
 
     def needs_teacher(self, tracks: Iterable[str]) -> bool:
-        """Whether collecting `tracks` calls the teacher on a server of its own: a track where it plays
-        an agent, or the supervised one with the teacher as its supervisor."""
+        """Whether collecting `tracks` (RELABEL among them for the relabel pass) calls the teacher on a server
+        of its own: a track where it plays an agent (the relabel pass's every role), or the supervised one
+        with the teacher as its supervisor."""
         assert self.models is not None
         local_supervisor = self.config.models.supervisor == "teacher"
         return not self.models.same and any(
@@ -329,16 +333,22 @@ class Pipeline:
                 for split in cc.splits for track in cc.tracks]
         todo = [(t, s, p) for t, s, p in work
                 if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, samples(t)))]
+        problems_of = {split: problems for _, split, problems in work}
         with self._stage("collect") as entry:
             entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
-            if not todo:
+            # The relabel pass reads the finished collections: whether it has work is known only after them.
+            if not todo and not self._relabel_pending(problems_of):
                 self.log("every collection is complete")
                 return
             assert self.models is not None
             student = (self.models.student, serving.student_port, serving.student_cpus, None)
             teacher = (self.models.teacher, serving.teacher_port, serving.teacher_cpus, None)
-            # A teacher server only for tracks that call it: traj_self alone keeps every core for the student.
-            with self._servers(student, *([teacher] if self.needs_teacher(t for t, _, _ in todo) else [])) as urls:
+            calls = [t for t, _, _ in todo] + ([RELABEL] if cc.relabel else [])
+            # A teacher server only for tracks that call it (traj_self alone keeps every core for the student),
+            # and a student server only while tracks run: the relabel pass calls the teacher alone.
+            specs = ([student] if todo else []) + ([teacher] if self.needs_teacher(calls) else [])
+            specs = specs or [student]  # the relabel pass alone, one model as student and teacher: its server
+            with self._servers(*specs) as urls:
                 student_url, teacher_url = urls[0], urls[-1]
 
                 async def run_all(bar: Any) -> list[Any]:
@@ -352,16 +362,62 @@ class Pipeline:
                                          samples=samples(track))
                         for track, split, problems in todo))
 
-                with self._progress() as bar:
-                    summaries = asyncio.run(run_all(bar))
-                if any(summary.run.interrupted for summary in summaries):
-                    raise KeyboardInterrupt  # Ctrl-C drained the runs: no later stage starts
+                if todo:
+                    with self._progress() as bar:
+                        summaries = asyncio.run(run_all(bar))
+                    if any(summary.run.interrupted for summary in summaries):
+                        raise KeyboardInterrupt  # Ctrl-C drained the runs: no later stage starts
+                if cc.relabel:
+                    self._relabel(teacher_url, problems_of)
+
+    def relabel_sources(self, split: str) -> list[Path]:
+        """The split's collections the relabel pass reads: the tracks' runs there are."""
+        return [self.collect_dir(t, split) for t in self.config.collect.tracks
+                if RunDir(self.collect_dir(t, split)).is_run()]
+
+    def _relabel_pending(self, problems_of: dict[str, list[Any]]) -> bool:
+        """Whether the relabel pass (if on) has teacher calls left to make over the finished collections."""
+        cc = self.config.collect
+        try:
+            return bool(cc.relabel) and any(
+                relabel_work(self.relabel_sources(split), roles=cc.relabel,
+                             problems=problems_of[split]).to_run(self.collect_dir(RELABEL, split))
+                for split in cc.splits if self.relabel_sources(split))
+        except ValueError as error:
+            raise PipelineError(f"[collect] relabel: {error}") from None
+
+    def _relabel(self, teacher_url: str, problems_of: dict[str, list[Any]]) -> None:
+        """The relabel pass over each split's collections, into collect/relabel-<dataset>-<split>."""
+        assert self.models is not None
+        cc = self.config.collect
+        context = self._context(teacher_url, self.models.teacher_name)
+
+        async def run_all(bar: Any) -> list[Any]:
+            return [await relabel(self.relabel_sources(split), context=context, roles=cc.relabel,
+                                  problems=problems_of[split], out_dir=self.collect_dir(RELABEL, split),
+                                  concurrency=cc.concurrency, progress=bar, console=self.console, extract=False,
+                                  ctrl_c_drains=True)
+                    for split in cc.splits if self.relabel_sources(split)]
+
+        with self._progress() as bar:
+            try:
+                summaries = asyncio.run(run_all(bar))
+            except ValueError as error:
+                raise PipelineError(f"[collect] relabel: {error}") from None
+        for summary in summaries:
+            self.log(f"relabel {summary.out_dir.name}: {summary.passed} of {summary.done} teacher answers meet the "
+                     f"bar ({summary.new} made now, {summary.errors} with errors)")
+        if any(summary.interrupted for summary in summaries):
+            raise KeyboardInterrupt
 
     def extract(self) -> dict[str, dict[str, Any]]:
         from mapcoder_lite.finetune.data import extract
 
         cc = self.config.collect
         runs = [self.collect_dir(t, s) for s in cc.splits for t in cc.tracks]
+        # The relabel pass's directories are sources of examples too (the pass writes one per split it ran on).
+        runs += [self.collect_dir(RELABEL, s) for s in cc.splits
+                 if cc.relabel and RunDir(self.collect_dir(RELABEL, s)).is_run()]
         with self._stage("extract") as entry:
             stats = extract(runs, self.datasets_dir, validation_fraction=cc.validation_fraction, seed=cc.seed)
             entry["examples"] = {role: s["examples"] for role, s in stats.items()}

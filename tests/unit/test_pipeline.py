@@ -66,6 +66,9 @@ def test_graph_settings_default_to_the_contexts() -> None:
     ({"collect": {"limit": -1}}, "[collect] limit -1: problems per split, 0 for every one"),
     ({"finetune": {"modules": ["q_proj", 2]}}, "modules = ['q_proj', 2]: expected list[str]"),
     ({"eval": {"benchmarks": [{"dataset": "mbpp", "limit": 2.5}]}}, "limit = 2.5: expected int | None"),
+    ({"collect": {"relabel": ["confidence", "planner"]}}, "[collect] relabel = ['confidence', 'planner']: relabel: "
+                                                          "unknown roles ['planner']; the teacher relabels confidence"),
+    ({"collect": {"relabel": "debugger"}}, "[collect] relabel = 'debugger': expected list[str]"),
 ])
 def test_bad_settings_are_named_before_anything_runs(data: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as error:
@@ -450,3 +453,80 @@ def test_servers_side_by_side_split_the_cores(monkeypatch: pytest.MonkeyPatch) -
     assert core_shares(2) == [[0, 1], [2, 3]]
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
     assert core_shares(2) == [None, None]
+
+
+# ---------------------------------------------------------------- the relabel pass
+
+
+def write_traj_self(pipeline: Pipeline, ids: list[str]) -> Path:
+    """A finished traj_self collection of MBPP train in the workdir: each run's one plan failed (its code failed
+    the sample), scored by the student at 50."""
+    folder = pipeline.collect_dir("traj_self", "train")
+    (folder / "trajectories").mkdir(parents=True)
+    settings = {"dataset": "mbpp", "split": "train", "strategy": "traj_self", "track": "traj_self", "k": 1, "t": 0}
+    (folder / "run.json").write_text(json.dumps({"settings": settings}))
+    lines = []
+    for run_id in ids:
+        plan = f"1. PLAN of {run_id}"
+        messages = [{"role": "system", "content": "review"}, {"role": "user", "content": f"## Plan\n{plan}\n"}]
+        attempt = {"code": "def f():\n    return 0", "plan": plan, "debug_round": 0, "samples_passed": 0, "total": 1,
+                   "report": "Passed 0 of 1 tests."}
+        saved = {"id": run_id, "input": {"problem": f"Problem {run_id}", "sample_tests": ["assert f() == 1"],
+                                         "entry_point": "f", "language": "python"},
+                 "trajectory": [{"role": "confidence", "model": "student", "messages": messages,
+                                 "response": "<root><explanation>ok</explanation><confidence>50</confidence></root>",
+                                 "parsed": True}],
+                 "plans": [{"plan": plan, "tried": True, "passed": False, "attempts": [attempt]}], "code": ""}
+        name = run_id.replace("/", "_").replace("#", "_")
+        (folder / "trajectories" / f"{name}.json").write_text(json.dumps(saved))
+        lines.append({"id": run_id, "passed": False, "error": None, "code": "", "trajectory_file":
+                      f"trajectories/{name}.json", "meta": {"sample_of": run_id.split("#")[0], "sample": 1}})
+    (folder / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder
+
+
+def test_relabel_runs_after_the_tracks_on_the_teacher_server_alone_and_feeds_extraction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from mapcoder_lite.collection.relabel import relabel
+    from mapcoder_lite.roles import RELABEL
+    from tests.scripted import scripted
+
+    assert parse_config({}).collect.relabel == []  # off unless asked: existing configs change nothing
+    pipeline, logged = make_pipeline(tmp_path, collect={"limit": 2, "tracks": ["traj_self"], "self_samples": 1,
+                                                        "relabel": ["confidence", "debugger"]})
+    assert pipeline.config.collect.relabel == ["confidence", "debugger"]
+    assert pipeline.needs_teacher(["traj_self", RELABEL]) and not pipeline.needs_teacher(["traj_self"])
+    source = write_traj_self(pipeline, ["MBPP/601#1", "MBPP/602#1"])
+    started: list[str] = []
+
+    def record(*specs: Any) -> Any:
+        started.extend(spec[0].name for spec in specs)
+        raise RuntimeError("servers recorded")
+
+    # The collection is complete, its relabelling is not: the teacher's server alone starts.
+    monkeypatch.setattr(pipeline, "_servers", record)
+    with pytest.raises(RuntimeError, match="servers recorded"):
+        pipeline.collect()
+    assert started == ["teacher"]
+
+    # Relabelled (here by scripted teachers, into the pipeline's folder): nothing is left, no server starts.
+    out = pipeline.collect_dir(RELABEL, "train")
+    assert out.name == "relabel-mbpp-train"
+    teacher = scripted(confidence=lambda p: "<root>\n<explanation>Step 1 returns the wrong value.</explanation>\n"
+                                            "<confidence>5</confidence>\n</root>",
+                       debugger=lambda p: "1. return one\n```python\ndef f():\n    return 1\n```")
+    problems = pipeline._problems("mbpp", "train", 2)
+    asyncio.run(relabel([source], context=Context(model="teacher"), problems=problems, out_dir=out,
+                        chat_models=teacher, progress=False, extract=False))
+    pipeline.collect()
+    assert "every collection is complete" in logged
+    stats = pipeline.extract()
+    # The student's scores (50) disagree with the outcome; no plan passed here, so the teacher was asked for
+    # no confidence answer (each would be balanced away).
+    reasons = {reason: n["count"] for reason, n in stats["confidence"]["dropped"]["reasons"].items()}
+    assert reasons == {"confidence disagrees with the plan's outcome": 2} and not teacher["confidence"].prompts
+    # The teacher's fixes ran on MBPP 601's and 602's hidden tests: f() is neither, so both are dropped.
+    assert stats["debugger"]["dropped"]["reasons"]["final code failed the hidden tests"]["count"] == 2
+    assert str(out) in json.loads((pipeline.datasets_dir / "manifest.json").read_text())["sources"][1]["path"]

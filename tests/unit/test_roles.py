@@ -13,17 +13,20 @@ from tests.scripted import scripted
 
 
 def test_tracks_train_and_teach_the_roles_the_collection_docs_name() -> None:
-    # As mapcoder_lite.finetune.data and mapcoder_lite.collection.tracks describe the five tracks.
+    # As mapcoder_lite.finetune.data and mapcoder_lite.collection.tracks describe the five tracks, and
+    # mapcoder_lite.collection.relabel the relabel pass, whose teacher answers for the agents it trains.
     assert {track: set(trained) for track, trained in roles.TRACK_ROLES.items()} == {
         "traj_ret": {"retriever", "confidence"},
         "traj_debug": {"debugger", "confidence"},
         "traj_plan_code_supervised": {"planner", "coder", "confidence"},
         "traj_conf": {"confidence"},
         "traj_self": set(roles.AGENTS),
+        "relabel": {"confidence", "debugger"},
     }
     assert dict(roles.TEACHER_ROLES) == {"traj_ret": ("retriever",), "traj_debug": ("debugger",),
                                          "traj_plan_code_supervised": (), "traj_conf": ("confidence",),
-                                         "traj_self": ()}
+                                         "traj_self": (), "relabel": ("confidence", "debugger")}
+    assert roles.RELABEL not in roles.TRACKS  # a pass over collections, not a track that runs the graph
 
 
 @pytest.mark.parametrize("name", roles.ALL_ROLES)
