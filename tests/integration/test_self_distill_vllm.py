@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -19,7 +20,8 @@ from typer.testing import CliRunner
 
 from mapcoder_lite.collection import collect_problems
 from mapcoder_lite.collection.cli import extract_command
-from mapcoder_lite.evals import read_results
+from mapcoder_lite.collection.relabel import relabel, relabel_work
+from mapcoder_lite.evals import Problem, read_results
 from mapcoder_lite.evals.datasets import load_problems
 from mapcoder_lite.graph import Context
 from mapcoder_lite.roles import AGENTS
@@ -30,17 +32,23 @@ pytestmark = pytest.mark.integration
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
-def test_traj_self_on_vllm_samples_mbpp_training_problems_and_extract_reports_every_agent(
-    vllm_server: VLLMServer, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def collected(vllm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Problem], Any]:
+    """The collection both tests read: two samples of each of two MBPP training problems."""
     problems = load_problems("mbpp", "train", limit=2, data_dir=DATA_DIR, source="local")
-    name = vllm_server.served_model_name
-    context = Context(base_url=vllm_server.base_url, model=name, k=1, t=1, max_tokens=128, test_timeout_s=5.0,
-                      request_timeout_s=300.0)
-    out = tmp_path / "traj_self"
+    context = Context(base_url=vllm_server.base_url, model=vllm_server.served_model_name, k=1, t=1, max_tokens=128,
+                      test_timeout_s=5.0, request_timeout_s=300.0)
+    out = tmp_path_factory.mktemp("collections") / "traj_self-mbpp-train"
     summary = asyncio.run(collect_problems("traj_self", problems, dataset="mbpp", split="train", context=context,
                                            out_dir=out, samples=2, progress=False, concurrency=2))
+    return out, list(problems), summary
 
+
+def test_traj_self_on_vllm_samples_mbpp_training_problems_and_extract_reports_every_agent(
+    vllm_server: VLLMServer, collected: tuple[Path, list[Problem], Any], tmp_path: Path
+) -> None:
+    out, problems, summary = collected
+    name = vllm_server.served_model_name
     assert (summary.run.done, summary.run.errors) == (4, 0)
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert (settings["track"], settings["samples"], settings["temperature"]) == ("traj_self", 2, 0.8)
@@ -76,3 +84,36 @@ def test_traj_self_on_vllm_samples_mbpp_training_problems_and_extract_reports_ev
         assert counts["confidence"] == 0  # failed plans only: balanced away
     else:
         assert counts["retriever"] >= 1 and counts["planner"] >= 1
+
+
+def test_relabel_on_vllm_asks_the_teacher_in_format_and_keeps_the_agents_normal_prompts(
+    vllm_server: VLLMServer, collected: tuple[Path, list[Problem], Any], tmp_path: Path
+) -> None:
+    """The same server plays the teacher: every task is answered through the roles' grammars (no format
+    failure), the debugger teacher's prompt holds the reference and the example's prompt does not, and
+    what extraction keeps agrees with the records (a 135M teacher's fix rarely passes)."""
+    source, problems, _ = collected
+    teacher = Context(base_url=vllm_server.base_url, model=vllm_server.served_model_name, max_tokens=160,
+                      test_timeout_s=5.0, request_timeout_s=300.0)
+    work = relabel_work([source], problems=problems)
+    assert any(task.role == "debugger" for task in work.tasks)  # a 135M student fails a plan of MBPP's
+    out = tmp_path / "relabel"
+    summary = asyncio.run(relabel([source], context=teacher, problems=problems, out_dir=out, progress=False,
+                                  concurrency=2))
+
+    assert (summary.tasks, summary.done, summary.errors) == (len(work.tasks), len(work.tasks), 0)
+    records = read_results(out / "results.jsonl")
+    assert all(sum(r["format_failures"].values()) == 0 for r in records)
+    references = {p.reference.strip() for p in problems}
+    for record in records:
+        (call,) = json.loads((out / record["trajectory_file"]).read_text())["trajectory"]
+        shown, kept = json.dumps(call["messages"]), json.dumps(call["relabel"]["prompt"])
+        if record["role"] == "debugger":
+            assert call["reference"] in references and call["reference"] in call["messages"][-1]["content"]
+        assert not any(reference in kept for reference in references) and "What happened to this plan" not in kept
+        assert len(shown) > len(kept)
+    kept = {role: stats["examples"]["total"] for role, stats in summary.datasets.items()}
+    passing_fixes = sum(r["passed"] for r in records if r["role"] == "debugger")
+    print(f"relabel on {vllm_server.served_model_name}: {len(records)} teacher calls, {passing_fixes} fixes "
+          f"passing the hidden tests; examples {kept}")
+    assert kept.get("debugger", 0) <= passing_fixes
