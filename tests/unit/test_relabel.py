@@ -30,7 +30,8 @@ from mapcoder_lite.finetune.data import (
 from mapcoder_lite.graph import Context
 from mapcoder_lite.roles import RELABEL, TEACHER_ROLES, TRACK_ROLES
 from tests.scripted import scripted
-from tests.toy_collection import REFERENCE, SECRET, STRICT, base_scripts, code, mark, sample_only, solution
+from tests.toy_collection import REFERENCE, SECRET, STRICT, base_scripts, code, mark, sample_only, solution, stats
+from tests.toy_collection import kept as examples
 from tests.toy_collection import toy as toy_problems
 
 STUDENT = Context(model="student-0.5b", k=1, t=1, test_timeout_s=5.0)
@@ -102,20 +103,6 @@ def run(sources: list[Path], out: Path, models: dict[str, Any], **options: Any) 
     context, problems = options.pop("context", TEACHER), options.pop("problems", toy(3))
     return asyncio.run(relabel(sources, context=context, problems=problems, out_dir=out, chat_models=models,
                                progress=False, **options))
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def examples(out: Path, role: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    folder = out / "datasets" / role
-    return [pair for side in ("train", "validation")
-            for pair in zip(read(folder / f"{side}.jsonl"), read(folder / f"{side}.meta.jsonl"), strict=True)]
-
-
-def stats(out: Path, role: str) -> dict[str, Any]:
-    return json.loads((out / "datasets" / role / "stats.json").read_text())
 
 
 def source_calls(source: Path, role: str) -> list[dict[str, Any]]:
