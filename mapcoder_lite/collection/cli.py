@@ -280,7 +280,7 @@ def relabel_command(
         _, dataset, split = read_sources(sources)
         # The debugger's fixes are scored on the problems' hidden tests (and the teacher sees their references).
         problems = load_problems(dataset, split, data_dir=data_dir, source=source) if "debugger" in chosen else None
-        work = relabel_work(sources, roles=chosen, problems=problems, reference=reference)
+        work = relabel_work(sources, roles=chosen, problems=problems, reference=reference, seed=seed)
         out_dir = out or default_relabel_dir(dataset, split)
         todo = len(work.to_run(out_dir))
     except (DatasetError, ValueError) as error:
