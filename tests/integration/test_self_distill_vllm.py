@@ -93,7 +93,8 @@ def test_relabel_on_vllm_asks_the_teacher_in_format_and_keeps_the_agents_normal_
     failure), the debugger teacher's prompt holds the reference and the example's prompt does not, and
     what extraction keeps agrees with the records (a 135M teacher's fix rarely passes)."""
     source, problems, _ = collected
-    teacher = Context(base_url=vllm_server.base_url, model=vllm_server.served_model_name, max_tokens=160,
+    # Room for the longest answer a grammar allows: an answer cut at max_tokens is a format failure.
+    teacher = Context(base_url=vllm_server.base_url, model=vllm_server.served_model_name, max_tokens=1024,
                       test_timeout_s=5.0, request_timeout_s=300.0)
     work = relabel_work([source], problems=problems)
     assert any(task.role == "debugger" for task in work.tasks)  # a 135M student fails a plan of MBPP's
