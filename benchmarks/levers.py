@@ -11,8 +11,9 @@ OUT/chart.png. Two plans:
     left-out  every lever on (the defaults), then each one off in turn
     added     the paper's graph, then each lever added in turn, ending with every lever on
 
-The levers: answer formats enforced at decoding (`structured_outputs`), a token budget per role
-(`<role>_max_tokens`; off: every role gets `max_tokens`), and the graph's `LEVERS` (a direct attempt
+The levers: answer formats enforced at decoding (`structured_outputs`), a budget per role
+(`<role>_max_tokens` and the debugging rounds `t`; off: every role gets `max_tokens`, and t is the
+paper's), and the graph's `LEVERS` (a direct attempt
 first, an end to repeated debugging, different plans). The prompts are not a lever here: they are code.
 Choose defaults from a tuning split (MBPP's prompt and validation splits); a test split's rows
 report, they do not choose.
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from mapcoder_lite.evals.report import load_run, markdown_table, write_chart  # noqa: E402
 from mapcoder_lite.evals.runner import evaluate  # noqa: E402
-from mapcoder_lite.graph.context import LEVERS, ROLES, Context  # noqa: E402
+from mapcoder_lite.graph.context import LEVERS, PAPER_T, ROLES, Context  # noqa: E402
 
 # The levers in the order `added` turns them on: formats first (nothing else can be read without
 # them), then what bounds the cost, then what changes the search.
@@ -43,7 +44,7 @@ def without(context: Context, lever: str) -> Context:
     if lever == "structured_outputs":
         return replace(context, structured_outputs="off")
     if lever == "budgets":
-        return replace(context, **{f"{role}_max_tokens": context.max_tokens for role in ROLES})
+        return replace(context, t=PAPER_T, **{f"{role}_max_tokens": context.max_tokens for role in ROLES})
     if lever in LEVERS:
         return replace(context, **{lever: False})
     raise ValueError(f"unknown lever {lever!r}; levers are {', '.join(ORDER)}")

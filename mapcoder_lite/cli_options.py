@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from mapcoder_lite.evals.datasets import DATASETS, SOURCES
-from mapcoder_lite.graph.context import RETRIEVALS, ROLES, STRUCTURED_OUTPUTS, Context
+from mapcoder_lite.graph.context import PAPER_T, RETRIEVALS, ROLES, STRUCTURED_OUTPUTS, Context
 
 T = TypeVar("T")
 
@@ -29,7 +29,8 @@ RoleBaseUrlOption = Annotated[
 LiteOption = Annotated[bool, typer.Option(help="MapCoder-Lite: each role asks for the adapter named after it.")]
 # The defaults these options name are Context's: an option left unset keeps it (see make_context).
 KOption = Annotated[int | None, typer.Option(help=f"Examples recalled, hence plans (default {Context.k}).")]
-TOption = Annotated[int | None, typer.Option(help=f"Debugging rounds per plan (default {Context.t}).")]
+TOption = Annotated[int | None, typer.Option(
+    help=f"Debugging rounds per plan (default {Context.t}; collect: the paper's {PAPER_T}).")]
 DirectFirstOption = Annotated[
     bool | None,
     typer.Option("--direct-first/--no-direct-first",

@@ -56,7 +56,7 @@ from mapcoder_lite.collection.tracks import (
 )
 from mapcoder_lite.evals.datasets import DatasetError, Problem, dataset_spec, load_problems
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
-from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.graph.context import PAPER_T, ROLES, Context
 
 TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]
 SplitOption = Annotated[
@@ -165,7 +165,9 @@ def collect_command(
         check_split(split, dataset)
         spec = dataset_spec(dataset)
         keys = ",".join(role_api_key or [])  # Context.validate checks each ROLE=ENV_VAR
-        context = make_context(base_url, model, role_model, lite, role_base_url, k=k, t=t, temperature=temperature,
+        # Collection runs the paper's graph: its debugging rounds too, unless asked otherwise.
+        context = make_context(base_url, model, role_model, lite, role_base_url, k=k,
+                               t=PAPER_T if t is None else t, temperature=temperature,
                                max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout,
                                role_api_keys=keys or None, structured_outputs=structured_outputs)
         if track == TRAJ_SELF:  # its own setting, which refuses 0

@@ -23,6 +23,9 @@ STRUCTURED_OUTPUTS = ("auto", "on", "off")
 # graph, which collection runs (its trajectories train the agents of that graph).
 LEVERS: tuple[str, ...] = ("direct_first", "stop_repeats", "plan_diversity")
 RETRIEVALS = ("recall", "bank", "both")
+# The paper's debugging rounds per plan: what collection runs (its tracks learn from debugging turns) and
+# what the paper's graph is measured with.
+PAPER_T = 5
 
 
 def _describe(text: str) -> dict[str, Any]:
@@ -80,7 +83,7 @@ class Context:
         ),
     )
     k: int = field(default=3, metadata=_describe("Number of example problems the retriever recalls, hence of plans."))
-    t: int = field(default=5, metadata=_describe("Maximum debugging rounds for each plan."))
+    t: int = field(default=PAPER_T, metadata=_describe("Maximum debugging rounds for each plan."))
     temperature: float = field(default=0.0, metadata=_describe("Sampling temperature of every agent."))
     max_tokens: int = field(
         default=1536,

@@ -25,6 +25,7 @@ from mapcoder_lite.finetune.data import (
     UNBALANCED,
 )
 from mapcoder_lite.graph import Context
+from mapcoder_lite.graph.context import PAPER_T
 from mapcoder_lite.prompts import retriever as retriever_prompt
 from tests.scripted import scripted
 from tests.servers import free_port
@@ -299,6 +300,7 @@ def test_cli_collect_records_settings_and_stops_clearly_on_a_dead_endpoint(tmp_p
     assert "cannot connect" in result.output and "Traceback" not in result.output
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert settings["track"] == "traj_debug" and settings["teachers"] == {"debugger": "big"}
+    assert settings["t"] == PAPER_T  # collection runs the paper's graph, its debugging rounds too
 
 
 def test_cli_collect_rejects_bad_options_before_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -112,13 +112,16 @@ def test_confidence_grammar_is_an_explanation_then_a_score_from_0_to_100() -> No
 def test_plan_grammar_is_bounded_text_without_code() -> None:
     grammar = planner.answer_grammar()
     agree(planner, grammar, "1. Read n and the list.\n2. Sort it with sorted(xs).\n3. Print the middle element.\n")
-    agree(planner, grammar, "Plan: read the two numbers and print their sum.")
+    agree(planner, grammar, "Plan: read the two numbers and print their sum.\n")
     for malformed in ("", "  \n", "1. Read.\n```python\nx = 1\n```\n"):
         refuse(planner, grammar, malformed)
+    # It ends with a newline (what keeps its token masks cheap: answer_grammar); parse strips it.
+    assert not accepts(grammar, "Plan: read the two numbers and print their sum.")
+    assert planner.parse("1. Add them.\n") == "1. Add them."
     # Stricter than is_strict (which takes any text without a fence): no backtick at all (what keeps a
     # fence out is cheap to enforce only that way), and bounded.
     assert not accepts(grammar, "1. Return `a + b`\n")
-    assert accepts(grammar, "1. " + "x" * (planner.PLAN_CHARS - 3))
+    assert accepts(grammar, "1. " + "x" * (planner.PLAN_CHARS - 3) + "\n")
     assert not accepts(grammar, "1. " + "again " * planner.PLAN_CHARS)
 
 

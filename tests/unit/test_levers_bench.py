@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from mapcoder_lite.graph.context import LEVERS, ROLES, Context
+from mapcoder_lite.graph.context import LEVERS, PAPER_T, ROLES, Context
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "levers.py"
 
@@ -24,8 +24,9 @@ def levers_module() -> ModuleType:
 
 
 def paper(context: Context) -> Context:
-    """The paper's graph spelled out: no lever, free-text answers, one budget for every role."""
-    return replace(context.paper_graph(), structured_outputs="off",
+    """The paper's graph spelled out: no lever, free-text answers, one budget for every role, the paper's
+    debugging rounds."""
+    return replace(context.paper_graph(), structured_outputs="off", t=PAPER_T,
                    **{f"{role}_max_tokens": context.max_tokens for role in ROLES})
 
 
@@ -44,6 +45,7 @@ def test_added_in_turn_goes_from_the_papers_graph_to_the_defaults() -> None:
     assert structured.structured_outputs == "auto" and structured.direct_first is False
     assert structured.max_tokens_for("planner") == base.max_tokens  # budgets still off
     assert chosen["+ budgets"].max_tokens_for("planner") == base.max_tokens_for("planner") < base.max_tokens
+    assert structured.t == PAPER_T and chosen["+ budgets"].t == base.t
 
 
 def test_left_out_turns_off_one_lever_each() -> None:
@@ -53,6 +55,7 @@ def test_left_out_turns_off_one_lever_each() -> None:
     for lever in LEVERS:
         assert chosen[f"without {lever}"] == replace(base, **{lever: False})
     assert chosen["without structured_outputs"] == replace(base, structured_outputs="off")
+    assert chosen["without budgets"].t == PAPER_T
     assert len(chosen) == 1 + len(levers_module().ORDER)
     with pytest.raises(ValueError, match="unknown plan"):
         levers_module().variants(base, "shuffled")
