@@ -12,7 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from mapcoder_lite.cli import app, make_context, solve_problem, summarize
-from mapcoder_lite.graph import build_graph
+from mapcoder_lite.graph import Context, build_graph
 from mapcoder_lite.problem import load_problem
 from tests.scripted import scripted
 from tests.servers import free_port
@@ -23,7 +23,7 @@ runner = CliRunner()
 
 def test_role_models_and_lite_build_the_context() -> None:
     context = make_context("http://h:1/v1", "base", ["coder=c-adapter", "debugger=d"], k=2, t=None)
-    assert context.base_url == "http://h:1/v1" and context.k == 2 and context.t == 5
+    assert context.base_url == "http://h:1/v1" and context.k == 2 and context.t == Context.t
     assert context.model_for("coder") == "c-adapter" and context.model_for("planner") == "base"
     assert make_context(lite=True).model_for("retriever") == "retriever"
     with pytest.raises(typer.BadParameter, match="ROLE one of retriever"):

@@ -311,7 +311,7 @@ def test_mapcoder_lite_asks_for_the_trained_agents_and_the_base_model_for_the_re
     assert {role: lite.model_for(role) for role in ("retriever", "planner", "coder")} == {
         "retriever": "student", "planner": "planner", "coder": "coder"}
     plain = pipeline.eval_context("mapcoder", "http://s/v1", "http://t/v1")
-    assert plain.model_for("coder") == "student" and plain.k == 3 and plain.t == 5
+    assert plain.model_for("coder") == "student" and plain.k == 3 and plain.t == Context.t
     teacher = pipeline.eval_context("mapcoder-teacher", "http://s/v1", "http://t/v1")
     assert teacher.model_for("planner") == "teacher" and teacher.base_url == "http://t/v1"
 
