@@ -354,6 +354,20 @@ def test_traj_self_is_opt_in_and_complete_only_with_every_sample(tmp_path: Path,
         pipeline.collect()
 
 
+def servers_started(pipeline: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The models whose servers the collect stage would start; it is stopped right there."""
+    started: list[str] = []
+
+    def record(*specs: Any) -> Any:
+        started.extend(spec[0].name for spec in specs)
+        raise RuntimeError("servers recorded")
+
+    monkeypatch.setattr(pipeline, "_servers", record)
+    with pytest.raises(RuntimeError, match="servers recorded"):
+        pipeline.collect()
+    return started
+
+
 @pytest.mark.parametrize(("tracks", "supervisor", "servers"), [
     (["traj_self"], "teacher", ["student"]),  # the student alone, on every core
     (["traj_plan_code_supervised"], "remote-model", ["student"]),  # its supervisor is elsewhere
@@ -365,16 +379,7 @@ def test_collection_starts_a_teacher_server_only_for_tracks_that_call_it(
         servers: list[str]) -> None:
     pipeline, _ = make_pipeline(tmp_path, collect={"limit": 1, "tracks": tracks, "self_samples": 1},
                                 models={"supervisor": supervisor, "supervisor_base_url": "http://elsewhere/v1"})
-    started: list[str] = []
-
-    def record(*specs: Any) -> Any:
-        started.extend(spec[0].name for spec in specs)
-        raise RuntimeError("servers recorded")
-
-    monkeypatch.setattr(pipeline, "_servers", record)
-    with pytest.raises(RuntimeError, match="servers recorded"):
-        pipeline.collect()
-    assert started == servers
+    assert servers_started(pipeline, monkeypatch) == servers
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "examples").glob("pipeline*.toml")),
@@ -499,17 +504,8 @@ def test_relabel_runs_after_the_tracks_on_the_teacher_server_alone_and_feeds_ext
     assert pipeline.config.collect.relabel == ["confidence", "debugger"]
     assert pipeline.needs_teacher(["traj_self", RELABEL]) and not pipeline.needs_teacher(["traj_self"])
     source = write_traj_self(pipeline, ["MBPP/601#1", "MBPP/602#1"])
-    started: list[str] = []
-
-    def record(*specs: Any) -> Any:
-        started.extend(spec[0].name for spec in specs)
-        raise RuntimeError("servers recorded")
-
     # The collection is complete, its relabelling is not: the teacher's server alone starts.
-    monkeypatch.setattr(pipeline, "_servers", record)
-    with pytest.raises(RuntimeError, match="servers recorded"):
-        pipeline.collect()
-    assert started == ["teacher"]
+    assert servers_started(pipeline, monkeypatch) == ["teacher"]
 
     # Relabelled (here by scripted teachers, into the pipeline's folder): nothing is left, no server starts.
     out = pipeline.collect_dir(RELABEL, "train")

@@ -48,11 +48,12 @@ def toy(count: int) -> list[Problem]:
     return [replace(p, reference=reference(i)) for i, p in enumerate(toy_problems(count))]
 
 
-def student() -> dict[str, Any]:
-    """T/1: the coder and the debugger both write wrong code, so its plan fails; T/2's plan passes. The
-    student's own scores (50) agree with neither outcome: alone, the run gives no confidence example."""
+def student(failing: tuple[int, ...] = (1,)) -> dict[str, Any]:
+    """T/1 (and the other problems `failing` names): the coder and the debugger both write wrong code, so
+    its plan fails; the others' plans pass. The student's own scores (50) agree with neither outcome:
+    alone, the run gives no confidence example."""
     def coder(prompt: str) -> str:
-        return code(1, "x - 100") if mark(prompt) == 1 else solution(prompt)
+        return code(mark(prompt), "x - 100") if mark(prompt) in failing else solution(prompt)
 
     return scripted(**base_scripts(
         confidence=lambda p: "<root><explanation>maybe</explanation><confidence>50</confidence></root>",
@@ -82,20 +83,13 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def failing_twice() -> dict[str, Any]:
-    """As `student`, with T/3 failing as T/1 does (coder and debugger both wrong)."""
-    def coder(prompt: str) -> str:
-        return code(mark(prompt), "x - 100") if mark(prompt) in (1, 3) else solution(prompt)
-
-    return scripted(**base_scripts(coder=coder, debugger=lambda p: "1. subtract instead\n" + code(mark(p), "x - 200")))
-
-
 @pytest.fixture(scope="module")
 def two_failing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished traj_self collection of T/1 and T/3 (both fail) and T/2 (passes), one sample each."""
     out = tmp_path_factory.mktemp("collections") / "traj_self-mbpp-train"
     asyncio.run(collect_problems("traj_self", toy(4)[1:], dataset="mbpp", split="train", context=STUDENT,
-                                 out_dir=out, chat_models=failing_twice(), progress=False, samples=1, concurrency=1))
+                                 out_dir=out, chat_models=student(failing=(1, 3)), progress=False, samples=1,
+                                 concurrency=1))
     return out
 
 
