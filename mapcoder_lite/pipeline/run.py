@@ -323,16 +323,17 @@ class Pipeline:
                                  teacher=prepare_model(m.teacher, progress=self.log))
         return self.models
 
+    def _samples(self, track: str) -> int | None:
+        """traj_self's runs per problem (None: the other tracks run each problem once)."""
+        return self.config.collect.self_samples if track == TRAJ_SELF else None
+
     def collect(self) -> None:
         cc, serving = self.config.collect, self.config.serving
-
-        def samples(track: str) -> int | None:  # traj_self's runs per problem
-            return cc.self_samples if track == TRAJ_SELF else None
 
         work = [(track, split, self._problems(cc.dataset, split, cc.limit or None))
                 for split in cc.splits for track in cc.tracks]
         todo = [(t, s, p) for t, s, p in work
-                if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, samples(t)))]
+                if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, self._samples(t)))]
         problems_of = {split: problems for _, split, problems in work}
         with self._stage("collect") as entry:
             entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
@@ -343,32 +344,36 @@ class Pipeline:
             assert self.models is not None
             student = (self.models.student, serving.student_port, serving.student_cpus, None)
             teacher = (self.models.teacher, serving.teacher_port, serving.teacher_cpus, None)
-            calls = [t for t, _, _ in todo] + ([RELABEL] if cc.relabel else [])
-            # A teacher server only for tracks that call it (traj_self alone keeps every core for the student),
-            # and a student server only while tracks run: the relabel pass calls the teacher alone.
-            specs = ([student] if todo else []) + ([teacher] if self.needs_teacher(calls) else [])
-            specs = specs or [student]  # the relabel pass alone, one model as student and teacher: its server
-            with self._servers(*specs) as urls:
-                student_url, teacher_url = urls[0], urls[-1]
-
-                async def run_all(bar: Any) -> list[Any]:
-                    # The tracks run side by side: one track's teacher calls overlap another's student calls.
-                    return await asyncio.gather(*(
-                        collect_problems(track, problems, dataset=dataset_spec(cc.dataset).name, split=split,
-                                         context=self.track_context(track, student_url, teacher_url),
-                                         out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
-                                         problem_timeout_s=cc.problem_timeout_s, progress=bar,
-                                         console=self.console, extract=False, ctrl_c_drains=True,
-                                         samples=samples(track))
-                        for track, split, problems in todo))
-
-                if todo:
-                    with self._progress() as bar:
-                        summaries = asyncio.run(run_all(bar))
-                    if any(summary.run.interrupted for summary in summaries):
-                        raise KeyboardInterrupt  # Ctrl-C drained the runs: no later stage starts
-                if cc.relabel:
+            if todo:
+                # A teacher server only for tracks that call it (traj_self alone keeps every core for the
+                # student).
+                tracks = [t for t, _, _ in todo]
+                with self._servers(student, *([teacher] if self.needs_teacher(tracks) else [])) as urls:
+                    self._collect_tracks(todo, urls[0], urls[-1])
+            if cc.relabel:
+                # The relabel pass calls the teacher alone, so its server gets every core (one model as
+                # student and teacher: that model's server).
+                with self._servers(teacher if self.needs_teacher([RELABEL]) else student) as (teacher_url,):
                     self._relabel(teacher_url, problems_of)
+
+    def _collect_tracks(self, todo: list[tuple[str, str, list[Any]]], student_url: str, teacher_url: str) -> None:
+        """The tracks' collections that have work left, side by side on the servers at these URLs."""
+        cc = self.config.collect
+
+        async def run_all(bar: Any) -> list[Any]:
+            # The tracks run side by side: one track's teacher calls overlap another's student calls.
+            return await asyncio.gather(*(
+                collect_problems(track, problems, dataset=dataset_spec(cc.dataset).name, split=split,
+                                 context=self.track_context(track, student_url, teacher_url),
+                                 out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
+                                 problem_timeout_s=cc.problem_timeout_s, progress=bar, console=self.console,
+                                 extract=False, ctrl_c_drains=True, samples=self._samples(track))
+                for track, split, problems in todo))
+
+        with self._progress() as bar:
+            summaries = asyncio.run(run_all(bar))
+        if any(summary.run.interrupted for summary in summaries):
+            raise KeyboardInterrupt  # Ctrl-C drained the runs: no later stage starts
 
     def relabel_sources(self, split: str) -> list[Path]:
         """The split's collections the relabel pass reads: the tracks' runs there are."""

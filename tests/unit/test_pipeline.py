@@ -506,6 +506,11 @@ def test_relabel_runs_after_the_tracks_on_the_teacher_server_alone_and_feeds_ext
     source = write_traj_self(pipeline, ["MBPP/601#1", "MBPP/602#1"])
     # The collection is complete, its relabelling is not: the teacher's server alone starts.
     assert servers_started(pipeline, monkeypatch) == ["teacher"]
+    # With a track's collection left to run, its student server starts first, alone (the teacher's starts
+    # only afterwards, for the relabel pass).
+    other, _ = make_pipeline(tmp_path / "other", collect={"limit": 2, "tracks": ["traj_self"], "self_samples": 1,
+                                                          "relabel": ["confidence", "debugger"]})
+    assert servers_started(other, monkeypatch) == ["student"]
 
     # Relabelled (here by scripted teachers, into the pipeline's folder): nothing is left, no server starts.
     out = pipeline.collect_dir(RELABEL, "train")
