@@ -39,7 +39,7 @@ from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, collect_dir_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
-from mapcoder_lite.graph.context import ROLES, Context
+from mapcoder_lite.graph.context import PAPER_T, ROLES, Context
 from mapcoder_lite.roles import TEACHER_ROLES, TRACKS, TRAJ_SELF
 from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 
@@ -245,8 +245,9 @@ def track_context(track: str, context: Context | None, *, temperature: float | N
                   **supervisor: Any) -> Context:
     """The context a track runs with: the paper's graph (a direct attempt that passes would leave the
     agents no trajectory to learn from; every debugging round is a turn to learn from); traj_self samples
-    at its temperature (`self_temperature`); the supervised track also needs the supervisor's settings."""
-    context = (context or Context()).paper_graph()
+    at its temperature (`self_temperature`); the supervised track also needs the supervisor's settings.
+    Without a context, the paper's debugging rounds too (PAPER_T; a given context keeps its t)."""
+    context = (context or Context(t=PAPER_T)).paper_graph()
     if track == TRAJ_SELF:
         return replace(context, temperature=self_temperature(context, temperature))
     if temperature is not None:
