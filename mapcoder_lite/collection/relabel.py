@@ -200,12 +200,18 @@ def read_sources(paths: Sequence[str | Path]) -> tuple[list[RunDir], str, str]:
     return runs, str(dataset), str(split)
 
 
+def _first_failing(plan: Mapping[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The plan's first attempt whose code failed a sample, with its index (None when none did)."""
+    for index, attempt in enumerate(plan.get("attempts") or []):
+        if attempt.get("total") and attempt.get("samples_passed", 0) < attempt["total"]:
+            return index, attempt
+    return None
+
+
 def _first_failing_report(plan: Mapping[str, Any]) -> str:
     """The sample report of the plan's first attempt that failed a sample ('' when none did)."""
-    for attempt in plan.get("attempts") or []:
-        if attempt.get("total") and attempt.get("samples_passed", 0) < attempt["total"]:
-            return str(attempt.get("report") or "")
-    return ""
+    failing = _first_failing(plan)
+    return str(failing[1].get("report") or "") if failing else ""
 
 
 def _algorithm(trajectory: list[dict[str, Any]], language: str) -> str:
@@ -223,10 +229,9 @@ def failing_attempts(plans: list[dict[str, Any]]) -> Iterable[tuple[int, int, di
     fixes of it, and asking the teacher to fix each of them too would multiply the pass's slowest calls
     by the collection's t for examples of one plan's one mistake."""
     for p, plan in enumerate(plans):
-        for a, attempt in enumerate(plan.get("attempts") or []):
-            if attempt.get("total") and attempt.get("samples_passed", 0) < attempt["total"]:
-                yield p, a, attempt | {"plan": attempt.get("plan", plan.get("plan", ""))}
-                break
+        if failing := _first_failing(plan):
+            a, attempt = failing
+            yield p, a, attempt | {"plan": attempt.get("plan", plan.get("plan", ""))}
 
 
 def debugger_messages(graph_input: Mapping[str, Any], attempt: Mapping[str, Any], algorithm: str) -> list[Message]:
