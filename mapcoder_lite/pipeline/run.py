@@ -350,7 +350,8 @@ class Pipeline:
                 tracks = [t for t, _, _ in todo]
                 with self._servers(student, *([teacher] if self.needs_teacher(tracks) else [])) as urls:
                     self._collect_tracks(todo, urls[0], urls[-1])
-            if cc.relabel:
+            # Without tracks to run the pass is known to have work (above); after them, it is asked again.
+            if cc.relabel and (not todo or self._relabel_pending(problems_of)):
                 # The relabel pass calls the teacher alone, so its server gets every core (one model as
                 # student and teacher: that model's server).
                 with self._servers(teacher if self.needs_teacher([RELABEL]) else student) as (teacher_url,):
