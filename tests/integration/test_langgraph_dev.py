@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_sync_client
 
+from mapcoder_lite.graph.context import DEFAULT_T
 from tests.servers import langgraph_dev
 
 pytestmark = pytest.mark.integration
@@ -39,4 +40,4 @@ def test_langgraph_dev_serves_the_graph_and_its_schemas(tmp_path: Path) -> None:
     ):
         assert name in context, name
         assert context[name].get("description"), f"{name} has no description for Studio"
-    assert context["k"]["default"] == 3 and context["t"]["default"] == 5
+    assert context["k"]["default"] == 3 and context["t"]["default"] == DEFAULT_T
