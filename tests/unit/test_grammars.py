@@ -12,7 +12,7 @@ import pytest
 
 from mapcoder_lite import roles
 from mapcoder_lite.prompts import coder, confidence, debugger, direct, planner, retriever, supervisor
-from mapcoder_lite.prompts.grammar import code_block, field
+from mapcoder_lite.prompts.grammar import UNROLLED_CHARS, at_most, code_block, field
 from tests.servers import need
 
 
@@ -195,6 +195,16 @@ def test_every_role_with_a_format_registers_its_grammar() -> None:
     for grammar in grammars.values():
         assert grammar is not None
         _compiled(grammar("python", 3))  # xgrammar takes it; a bad rule raises here, with its name
+
+
+@pytest.mark.parametrize("bound", [7, UNROLLED_CHARS, UNROLLED_CHARS + 1, 2 * UNROLLED_CHARS, 2 * UNROLLED_CHARS + 5])
+def test_a_bound_written_in_chunks_takes_every_length_up_to_it_and_no_more(bound: int) -> None:
+    grammar = f'root ::= "[" {at_most("[^<]", bound)} "]"\n'
+    for length in (0, 1, bound - 1, bound, *range(UNROLLED_CHARS - 2, UNROLLED_CHARS + 3)):
+        if 0 <= length <= bound:
+            assert accepts(grammar, "[" + "x" * length + "]"), length
+    assert not accepts(grammar, "[" + "x" * (bound + 1) + "]")
+    assert not accepts(grammar, "[" + "x" * (bound // 2) + "<]")
 
 
 def test_grammar_pieces_refuse_what_they_cannot_write() -> None:
