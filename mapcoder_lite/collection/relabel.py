@@ -26,7 +26,7 @@ unit of work a kill may lose: results.jsonl (`passed`: the fix passed the hidden
 agrees with the outcome), trajectories/<id>.json (the call: the teacher's prompt, its answer and model,
 and the agent's normal prompt that a training example keeps, plus the reference it saw). It resumes like
 a collection: a finished call is never made again (one recorded with an error is), and a directory made
-with other settings (teacher, endpoint, sources, roles, reference) is refused. Identical teacher prompts
+with other settings (teacher, sources, roles, reference; not the endpoint) is refused. Identical teacher prompts
 (traj_self's samples of a problem often repeat a plan or a failing program) are asked once.
 
 Extraction reads the directory like a track's (`mapcoder_lite.finetune.data`, where each rule lives): every

@@ -27,7 +27,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mapcoder_lite.bank.store import bank_sha256
 from mapcoder_lite.evals.errors import EvalError
@@ -79,6 +79,10 @@ class RunSettings:
     # trained again under the same name then makes a different run, not a resumable one.
     adapters: dict[str, str] | None = None
 
+    # Where the models are served, not what they are: recorded but not compared, so that a run resumes
+    # against the same models behind another address (a server restarted on a free port).
+    LOCATIONS: ClassVar[tuple[str, ...]] = ("endpoint", "endpoints")
+
     @classmethod
     def make(cls, dataset: str, split: str, strategy: Strategy, context: Context) -> RunSettings:
         """Only what the strategy uses: a reference run records no model, a one-call run no k or t."""
@@ -112,7 +116,7 @@ class RunSettings:
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         mine = self.to_dict()
         return [f"{key}: {recorded.get(key, _absent_means(key, recorded)[0])!r} there, {mine[key]!r} now"
-                for key in mine if not _same_setting(key, recorded, mine[key])]
+                for key in mine if key not in self.LOCATIONS and not _same_setting(key, recorded, mine[key])]
 
 
 def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
@@ -291,6 +295,11 @@ class RunDir:
                     f"{self.path} holds a run made with other settings ({'; '.join(differences)}). "
                     "Resume it with the same settings, or pass another --out for a new run."
                 )
+            moved = {key: value for key, value in settings.to_dict().items()
+                     if key in settings.LOCATIONS and run.get("settings", {}).get(key) != value}
+            if moved:  # run.json says where the models are now
+                run["settings"].update(moved)
+                self.write_run(run)
         elif self.results.exists():
             raise SettingsMismatch(f"{self.path} has {RESULTS_FILE} but no {RUN_FILE}: not a run directory "
                                    "this tool made; pass another --out")

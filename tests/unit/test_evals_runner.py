@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -242,6 +243,20 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     run(tmp_path, make_strategy("direct", scripted(coder=solution)), toy_problems(1))
     with pytest.raises(SettingsMismatch, match="strategy: 'direct' there, 'cot' now"):
         run(tmp_path, make_strategy("cot", scripted(coder=solution)), toy_problems(1))
+
+
+def test_a_run_resumes_against_the_same_models_behind_another_address(tmp_path: Path) -> None:
+    strategy = make_strategy("direct", scripted(coder=solution))
+    run(tmp_path, strategy, toy_problems(1))
+    moved = replace(CONTEXT, base_url="http://127.0.0.1:8123/v1")
+    runner = Runner(tmp_path, strategy, RunSettings.make("toy", "test", strategy, moved), moved, progress=False)
+    asyncio.run(runner.run(toy_problems(2)))
+    assert [r["id"] for r in lines(tmp_path)] == ["T/0", "T/1"]
+    assert json.loads((tmp_path / "run.json").read_text())["settings"]["endpoint"] == moved.base_url
+    other = replace(CONTEXT, model="another-model")
+    runner = Runner(tmp_path, strategy, RunSettings.make("toy", "test", strategy, other), other, progress=False)
+    with pytest.raises(SettingsMismatch, match="models"):
+        asyncio.run(runner.run(toy_problems(2)))
 
 
 def by_marker(table: dict[str, str]) -> Callable[[str], str]:
