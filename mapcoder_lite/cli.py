@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -291,7 +293,20 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _stop_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_signals_like_ctrl_c() -> None:
+    """SIGTERM (`kill`, `timeout`, a job scheduler) and SIGHUP end a command the way Ctrl-C does, so
+    that its `finally` blocks and atexit handlers run. SIGTERM's default action runs neither, and a
+    pipeline killed that way left the vLLM server it had started running on both cores."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_like_ctrl_c)
+
+
 def main() -> None:
+    stop_signals_like_ctrl_c()
     app()
 
 

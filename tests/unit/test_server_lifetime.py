@@ -51,6 +51,42 @@ def test_child_in_its_own_session_dies_with_a_sigkilled_parent() -> None:
             os.kill(child, signal.SIGKILL)
 
 
+# A command that started a server in its own process group (as VLLMServer does) and stops it in a
+# `finally`, with no parent-death signal: only the command's stop signals can end the server.
+COMMAND = """
+import os, signal, subprocess, sys, time
+from mapcoder_lite.cli import stop_signals_like_ctrl_c
+if sys.argv[1] == "handled":
+    stop_signals_like_ctrl_c()
+server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+try:
+    print(server.pid, flush=True)
+    time.sleep(120)
+finally:
+    os.killpg(server.pid, signal.SIGTERM)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_command_told_to_stop_stops_its_server_first(sig: signal.Signals) -> None:
+    for handled in (True, False):  # without the handlers the server outlives the command
+        command = subprocess.Popen([sys.executable, "-c", COMMAND, "handled" if handled else "default"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert command.stdout is not None
+            server = int(command.stdout.readline())
+            command.send_signal(sig)
+            command.wait(timeout=30)
+            deadline = time.monotonic() + 10
+            while _alive(server) and time.monotonic() < deadline and handled:
+                time.sleep(0.05)
+            assert _alive(server) != handled
+        finally:
+            command.kill()
+            if "server" in locals() and _alive(server):
+                os.kill(server, signal.SIGKILL)
+
+
 def test_not_armed_from_a_worker_thread() -> None:
     # The signal fires when the forking *thread* ends; a worker thread's end would kill a live server.
     seen: list[object] = []
