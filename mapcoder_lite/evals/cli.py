@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -120,7 +121,8 @@ def eval_command(
 
 def report_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories of `mapcoder-lite eval`.")],
-    chart: Annotated[Path, typer.Option(help="Where to write the PNG chart.")] = Path("report.png"),
+    chart: Annotated[Path | None, typer.Option(help="Where to write the PNG chart (default: report.png in the "
+                                                    "runs' common folder).")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Also write the table to this Markdown file.")] = None,
     common: Annotated[bool, typer.Option(help="Score every run on the problems all of them finished (for "
                                               "comparing runs that were stopped part-way).")] = False,
@@ -129,6 +131,8 @@ def report_command(
     from mapcoder_lite.evals.report import report
 
     try:
+        if chart is None:  # beside the runs, never into whatever folder the command ran in (a repository)
+            chart = Path(os.path.commonpath([path.resolve() for path in run_dirs])) / "report.png"
         table, written = report(run_dirs, chart, common=common)
     except (FileNotFoundError, ValueError) as error:
         Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {error}")

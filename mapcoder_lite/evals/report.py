@@ -261,7 +261,7 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
     return out
 
 
-def report(run_dirs: Sequence[str | Path], chart: str | Path | None = "report.png", *,
+def report(run_dirs: Sequence[str | Path], chart: str | Path | None = None, *,
            common: bool = False) -> tuple[str, Path | None]:
     """The Markdown table of the runs, and the chart's path (None when chart is None). With `common`,
     every run is scored on the problems all of them finished: partial runs compare fairly."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,8 @@ def test_report_writes_a_png_chart(runs: list[Path], tmp_path: Path) -> None:
     assert chart is not None and chart.read_bytes()[:8] == PNG_MAGIC and chart.stat().st_size > 5000
 
 
-def test_report_command_prints_the_table_and_saves_markdown(runs: list[Path], tmp_path: Path) -> None:
+def test_report_command_prints_the_table_and_saves_markdown(runs: list[Path], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     app = typer.Typer()
     app.command("report")(report_command)
     app.command("other")(lambda: None)  # a second command, so the app keeps "report" as a subcommand
@@ -135,6 +137,13 @@ def test_report_command_prints_the_table_and_saves_markdown(runs: list[Path], tm
     assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no run.json" in missing.output
+    # Without --chart, the chart goes beside the runs, not into the folder the command ran in.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert CliRunner().invoke(app, ["report", *map(str, runs)]).exit_code == 0
+    beside = Path(os.path.commonpath(runs)) / "report.png"
+    assert beside.read_bytes()[:8] == PNG_MAGIC and not any(elsewhere.iterdir())
 
 
 def test_common_scores_every_run_on_the_problems_all_of_them_finished(runs: list[Path], tmp_path: Path) -> None:
