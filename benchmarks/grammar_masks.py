@@ -2,6 +2,7 @@
 
     python benchmarks/grammar_masks.py runs/mbpp-validation-mapcoder       # answers of a finished run
     python benchmarks/grammar_masks.py RUN --answers 5 --model qwen2.5-coder-0.5b-instruct
+    python benchmarks/grammar_masks.py RUN --roles retriever                # one role's grammar
 
 vLLM computes the mask of every structured-output request in a batch before it samples that step's
 tokens, one request after another, so a grammar that costs tens of milliseconds per token slows the
@@ -63,6 +64,8 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=3, help="answers per role")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="a prepared model (its tokenizer)")
     parser.add_argument("--k", type=int, default=3, help="the retriever's k in that run")
+    parser.add_argument("--roles", nargs="+", choices=[role for role, spec in REGISTRY.items() if spec.grammar],
+                        help="only these roles (default: every role with answers in the run)")
     args = parser.parse_args()
 
     import xgrammar
@@ -71,7 +74,8 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(models_dir() / args.model)
     info = xgrammar.TokenizerInfo.from_huggingface(tokenizer)
     compiler = xgrammar.GrammarCompiler(info)
-    answers = recorded_answers(args.run, args.answers)
+    answers = {role: texts for role, texts in recorded_answers(args.run, args.answers).items()
+               if not args.roles or role in args.roles}
     if not answers:
         parser.error(f"{args.run}: no recorded answers of a role with a grammar (is it a graph run?)")
     print("| role | answers taken to the end | tokens | mask ms median | p90 | mean |")
