@@ -211,7 +211,7 @@ def chart_labels(stats: Sequence[RunStats]) -> list[str]:
 
 
 def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
-    """A PNG: pass@1 (and pass@1 ET) per run, and mean tokens per problem beside it."""
+    """A PNG: pass@1 (and pass@1 ET) per run, mean tokens per problem, and wall time."""
     import matplotlib  # heavy: only the report needs it
 
     matplotlib.use("Agg")  # no display: files only
@@ -221,7 +221,7 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
     positions = list(range(len(stats)))
     has_et = any(s.pass_at_1_et is not None for s in stats)
     width = 0.38 if has_et else 0.6
-    figure, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 2.2 * len(stats) + 4), 4.5))
+    figure, (left, right, clock) = plt.subplots(1, 3, figsize=(max(12.0, 3.3 * len(stats) + 6), 4.5))
 
     shift = width / 2 if has_et else 0.0
     bars = left.bar([p - shift for p in positions], [100 * s.pass_at_1 for s in stats], width, label="pass@1")
@@ -251,7 +251,18 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
         right.set_ylim(0, 1)
         right.text(0.5, 0.5, "no model calls", ha="center", va="center", transform=right.transAxes)
 
-    for axis in (left, right):
+    minutes = [s.wall_seconds / 60 for s in stats]
+    clock.set_title("wall time")
+    clock.set_ylabel("minutes")
+    if any(s.common_only for s in stats) or not any(minutes):  # as the table: no time for a subset
+        clock.set_ylim(0, 1)
+        clock.text(0.5, 0.5, "not for a subset of a run" if any(s.common_only for s in stats) else "not recorded",
+                   ha="center", va="center", transform=clock.transAxes)
+    else:
+        clock.bar_label(clock.bar(positions, minutes, 0.6, color="tab:gray"), fmt="%.0f")
+        clock.set_ylim(0, max(minutes) * 1.2)
+
+    for axis in (left, right, clock):
         axis.set_xticks(positions, labels, rotation=20, ha="right", fontsize="small")
     figure.tight_layout()
     out = Path(path)
