@@ -96,7 +96,7 @@ class Models:
     """Prepared checkpoints and the names the servers give them."""
 
     student: Path
-    teacher: Path
+    teacher: Path | None  # None: not prepared, since no stage of this run calls it
 
     @property
     def student_name(self) -> str:
@@ -104,12 +104,14 @@ class Models:
 
     @property
     def teacher_name(self) -> str:
+        if self.teacher is None:
+            raise PipelineError("the teacher model was not prepared: run the stage that calls it with prepare")
         return self.teacher.name
 
     @property
     def same(self) -> bool:
         """One model as student and teacher (a quick trial): one server serves both."""
-        return self.student.resolve() == self.teacher.resolve()
+        return self.teacher is not None and self.student.resolve() == self.teacher.resolve()
 
 
 @dataclass
@@ -268,9 +270,19 @@ class Pipeline:
         of its own: a track where it plays an agent (the relabel pass's every role), or the supervised one
         with the teacher as its supervisor."""
         assert self.models is not None
+        return not self.models.same and self._tracks_call_teacher(tracks)
+
+    def _tracks_call_teacher(self, tracks: Iterable[str]) -> bool:
         local_supervisor = self.config.models.supervisor == "teacher"
-        return not self.models.same and any(
-            TEACHER_ROLES[track] or (track == SUPERVISED and local_supervisor) for track in tracks)
+        return any(TEACHER_ROLES[track] or (track == SUPERVISED and local_supervisor) for track in tracks)
+
+    def calls_teacher(self, stages: Iterable[str]) -> bool:
+        """Whether one of `stages` may call the teacher: a collection whose tracks or relabel pass do, or
+        an eval of `mapcoder-teacher`. Only then does prepare convert it (minutes and gigabytes here)."""
+        cc, stages = self.config.collect, set(stages)
+        tracks = [*cc.tracks, *([RELABEL] if cc.relabel else [])]
+        return (("collect" in stages and self._tracks_call_teacher(tracks))
+                or ("eval" in stages and "mapcoder-teacher" in self.config.eval.strategies))
 
     def trained_agents(self) -> dict[str, Path]:
         return {agent: self.adapter_dir(agent) for agent in self.config.finetune.agents
@@ -316,11 +328,14 @@ class Pipeline:
                             "changed since. Move that directory away (or set another workdir) to run it again.")
 
     # ------------------------------------------------------------------ stages
-    def prepare(self) -> Models:
+    def prepare(self, stages: Iterable[str] = STAGES) -> Models:
+        """The student's checkpoint, and the teacher's where one of `stages` calls it (or it is the student)."""
         with self._stage("prepare"):
             m = self.config.models
-            self.models = Models(student=prepare_model(m.student, progress=self.log),
-                                 teacher=prepare_model(m.teacher, progress=self.log))
+            student = prepare_model(m.student, progress=self.log)
+            wanted = self.calls_teacher(stages) or m.teacher == m.student
+            teacher = prepare_model(m.teacher, progress=self.log) if wanted else None
+            self.models = Models(student=student, teacher=teacher)
         return self.models
 
     def _samples(self, track: str) -> int | None:
@@ -607,7 +622,7 @@ class Pipeline:
         self._save_state()
         # Extracting data and writing the report read files only: they prepare (download, convert) nothing.
         if set(stages) & {"prepare", "collect", "finetune", "eval"}:
-            self.prepare()
+            self.prepare(stages if set(stages) - {"prepare"} else STAGES)  # prepare alone: for every stage
         for name in stages:
             if name == "prepare":
                 continue

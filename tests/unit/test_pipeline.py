@@ -382,6 +382,29 @@ def test_collection_starts_a_teacher_server_only_for_tracks_that_call_it(
     assert servers_started(pipeline, monkeypatch) == servers
 
 
+@pytest.mark.parametrize(("collect", "strategies", "stages", "teacher"), [
+    ({"tracks": ["traj_self"]}, ["direct", "mapcoder"], pipeline_config.STAGES, False),  # nothing calls it
+    ({"tracks": ["traj_self"], "relabel": ["confidence"]}, ["direct"], pipeline_config.STAGES, True),
+    ({"tracks": ["traj_self"], "relabel": ["confidence"]}, ["direct"], ("prepare", "eval"), False),
+    ({"tracks": ["traj_ret"]}, ["direct"], ("prepare", "collect"), True),
+    ({"tracks": ["traj_self"]}, ["direct", "mapcoder-teacher"], ("prepare", "eval"), True),
+])
+def test_prepare_converts_the_teacher_only_for_a_stage_that_calls_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collect: dict[str, Any], strategies: list[str],
+        stages: tuple[str, ...], teacher: bool) -> None:
+    prepared: list[str] = []
+    monkeypatch.setattr(pipeline_run, "prepare_model",
+                        lambda name, progress=None: prepared.append(name) or tmp_path / name)
+    pipeline, _ = make_pipeline(tmp_path, collect={"self_samples": 1, **collect}, eval={"strategies": strategies},
+                                models={"student": "small", "teacher": "large"})
+    models = pipeline.prepare(stages)
+    assert prepared == (["small", "large"] if teacher else ["small"])
+    assert (models.teacher is not None) == teacher and not models.same
+    if not teacher:
+        with pytest.raises(PipelineError, match="not prepared"):
+            _ = models.teacher_name
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "examples").glob("pipeline*.toml")),
                          ids=lambda path: path.name)
 def test_example_configs_parse(path: Path) -> None:
