@@ -28,7 +28,8 @@ scores a passed plan at least `confidence_pass_min` (70) or a failed plan at mos
 `confidence_fail_max` (30); scores in between are not a clear verdict either way and are dropped.
 The kept answers are balanced between the two outcomes (`balance_confidence`): the more common one
 keeps as many as the other has, chosen by a seeded hash, since a set of one outcome teaches a
-constant score that ranks nothing.
+constant score that ranks nothing. Before that, a prompt labelled with both outcomes (one plan sampled
+twice, its program passing once and failing once) gives no example at all.
 
 Reference-guided supervision (`SupervisorContext.supervisor_reference`), and the relabel pass's debugger
 teacher: in a run whose supervisor or teacher saw the problem's reference solution (its call record keeps
@@ -89,6 +90,7 @@ DUPLICATE = "duplicate"
 NOT_PASSING_PLAN = "plan did not lead to the program that passed"
 NOT_FINAL = "code is not the program that passed"
 UNBALANCED = "its outcome outnumbers the other (confidence balanced)"
+CONFLICTING = "the same prompt is labelled with both outcomes (a plan that passed once and failed once)"
 COPIES_REFERENCE = "copies the reference solution the supervisor or teacher saw"
 CITES_OUTCOME = "explanation cites the outcome the teacher was told"
 CONFIDENCE_LABELS = ("passed", "failed")
@@ -435,6 +437,19 @@ def _balance(candidates: list[Candidate], seed: int) -> None:
             candidate.reason = UNBALANCED
 
 
+def _drop_conflicts(candidates: list[Candidate]) -> None:
+    """Drop every confidence example whose prompt another kept one labels with the other outcome: the same
+    plan sampled twice can pass once and fail once, and a model cannot learn both scores (CONFLICTING)."""
+    labels: dict[str, set[str]] = {}
+    prompt_of = {id(c): json.dumps(c.prompt, sort_keys=True, ensure_ascii=False) for c in candidates}
+    for candidate in candidates:
+        if candidate.reason is None:
+            labels.setdefault(prompt_of[id(candidate)], set()).add(candidate.extra.get("label"))
+    for candidate in candidates:
+        if candidate.reason is None and len(labels[prompt_of[id(candidate)]]) > 1:
+            candidate.reason = CONFLICTING
+
+
 def _mean(values: list[int]) -> float:
     return round(sum(values) / len(values), 1) if values else 0.0
 
@@ -535,6 +550,8 @@ def extract(
 
     for candidates in by_role.values():
         _mark_duplicates(candidates)
+    if "confidence" in by_role:
+        _drop_conflicts(by_role["confidence"])
     if balance_confidence and "confidence" in by_role:
         _balance(by_role["confidence"], seed)
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from mapcoder_lite.collection.cli import extract_command
 from mapcoder_lite.finetune.data import (
+    CONFLICTING,
     DISAGREES,
     DUPLICATE,
     HIDDEN_FAILED,
@@ -129,6 +130,24 @@ def test_confidence_of_one_outcome_only_is_balanced_away(tmp_path: Path) -> None
     stats = extract([run], tmp_path / "out")["confidence"]
     assert stats["examples"]["total"] == 0 and stats["labels"]["passed"] == stats["labels"]["failed"] == 0
     assert stats["dropped"]["reasons"] == {UNBALANCED: {"count": 3, "share": 1.0}}
+
+
+def test_a_plan_labelled_with_both_outcomes_teaches_neither(tmp_path: Path) -> None:
+    # One plan sampled in two runs: its program passed once and failed once, each score agrees with its
+    # own outcome, and one prompt would be taught both 90 and 10.
+    def run(name: str, passed: bool, score: int, plan: str = "1. PLAN-SAME") -> Path:
+        code = "good()" if passed else "bad()"
+        return write_run(tmp_path / name, "traj_self", {
+            "P0": {"code": "good()", "plans": [{"plan": plan, "tried": True, "passed": passed,
+                                                "attempts": [{"code": code, "samples_passed": int(passed),
+                                                              "total": 1}]}],
+                   "trajectory": [call("confidence", f"## Plan\n{plan}\n", CONFIDENCE.format(score))]}})
+
+    runs = [run("a", True, 90), run("b", False, 10), run("c", True, 95, "1. PLAN-OTHER")]
+    stats = extract(runs, tmp_path / "out", validation_fraction=0.0, balance_confidence=False)["confidence"]
+    assert stats["dropped"]["reasons"] == {CONFLICTING: {"count": 2, "share": 0.6667}}
+    kept = read(tmp_path / "out" / "confidence" / "train.jsonl")
+    assert [e["prompt"][1]["content"] for e in kept] == ["## Plan\n1. PLAN-OTHER\n"]
 
 
 def test_plan_outcome_prefers_the_correction_graphs_own_hidden_verdict() -> None:
