@@ -46,12 +46,12 @@ def field(exclude: str, max_chars: int, *, chunked: bool = False) -> str:
 
 
 # The longest counted repetition `at_most` writes as one. xgrammar unrolls about the first 128 copies
-# of a counted repetition and matches the rest with a counted tail; with two or more fields without
-# "<" in one grammar, that tail cost 15-35 ms of token masks per generated token once a field passed
-# about 100 characters (the retriever's ten fields: 15 ms on average), and the same bounds written
-# with `at_most` 2 ms. In a grammar of one such field, or of fields without backticks (the debugger's
-# plan and code), the tail is cheap (0.4-0.9 ms) and `at_most` costs more (2.5-3 ms), so a grammar
-# asks for it by name.
+# of a counted repetition and matches the rest with a counted tail. In the retriever's grammar (ten
+# fields without "<"), and in a test grammar of just two such elements, that tail cost 15-35 ms of
+# token masks per generated token once a field passed about 100 characters, and the same bounds
+# written with `at_most` 2 ms. In the other roles' grammars the tail is cheap (0.1-0.9 ms: one such
+# field, fields without backticks, or the supervisor's two fields on synthetic answers) and `at_most`
+# costs more (2.5-3 ms), so a grammar asks for it by name, after `benchmarks/grammar_masks.py`.
 UNROLLED_CHARS = 120
 
 
