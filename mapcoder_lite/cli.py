@@ -300,9 +300,11 @@ def _stop_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
 def stop_signals_like_ctrl_c() -> None:
     """SIGTERM (`kill`, `timeout`, a job scheduler) and SIGHUP end a command the way Ctrl-C does, so
     that its `finally` blocks and atexit handlers run. SIGTERM's default action runs neither, and a
-    pipeline killed that way left the vLLM server it had started running on both cores."""
+    pipeline killed that way left the vLLM server it had started running on both cores. A signal the
+    command was started ignoring stays ignored (`nohup` ignores SIGHUP so that a run outlives its shell)."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _stop_like_ctrl_c)
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            signal.signal(sig, _stop_like_ctrl_c)
 
 
 def main() -> None:

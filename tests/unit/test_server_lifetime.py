@@ -56,6 +56,8 @@ def test_child_in_its_own_session_dies_with_a_sigkilled_parent() -> None:
 COMMAND = """
 import os, signal, subprocess, sys, time
 from mapcoder_lite.cli import stop_signals_like_ctrl_c
+for sig in (signal.SIGTERM, signal.SIGHUP):  # as a shell starts it, whatever started the test suite
+    signal.signal(sig, signal.SIG_DFL)
 if sys.argv[1] == "handled":
     stop_signals_like_ctrl_c()
 server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
@@ -85,6 +87,16 @@ def test_a_command_told_to_stop_stops_its_server_first(sig: signal.Signals) -> N
             command.kill()
             if "server" in locals() and _alive(server):
                 os.kill(server, signal.SIGKILL)
+
+
+def test_a_signal_the_command_was_started_ignoring_stays_ignored() -> None:
+    # `nohup mapcoder-lite pipeline ...`: the run must outlive the shell's SIGHUP.
+    script = ("import signal\nfrom mapcoder_lite.cli import stop_signals_like_ctrl_c\n"
+              "signal.signal(signal.SIGHUP, signal.SIG_IGN)\nsignal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+              "stop_signals_like_ctrl_c()\n"
+              "print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN, callable(signal.getsignal(signal.SIGTERM)))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["True", "True"]
 
 
 def test_not_armed_from_a_worker_thread() -> None:
