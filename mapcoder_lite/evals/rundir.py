@@ -80,8 +80,10 @@ class RunSettings:
     adapters: dict[str, str] | None = None
 
     # Where the models are served, not what they are: recorded but not compared, so that a run resumes
-    # against the same models behind another address (a server restarted on a free port).
+    # against the same models behind another address (a server restarted on a free port). A setting
+    # that is a table (the supervisor's) names its address `base_url`.
     LOCATIONS: ClassVar[tuple[str, ...]] = ("endpoint", "endpoints")
+    NESTED_LOCATION: ClassVar[str] = "base_url"
 
     @classmethod
     def make(cls, dataset: str, split: str, strategy: Strategy, context: Context) -> RunSettings:
@@ -138,7 +140,13 @@ def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
 def _same_setting(key: str, recorded: dict[str, Any], mine: Any) -> bool:
     if key not in recorded:
         return mine in _absent_means(key, recorded)
-    return recorded[key] == mine
+    return _without_location(recorded[key]) == _without_location(mine)
+
+
+def _without_location(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: item for name, item in value.items() if name != RunSettings.NESTED_LOCATION}
+    return value
 
 
 def _now() -> str:
@@ -295,8 +303,11 @@ class RunDir:
                     f"{self.path} holds a run made with other settings ({'; '.join(differences)}). "
                     "Resume it with the same settings, or pass another --out for a new run."
                 )
+            # The same settings: what still differs is where a model is served (a missing key keeps
+            # meaning what it meant when the run was made).
+            recorded = run.get("settings", {})
             moved = {key: value for key, value in settings.to_dict().items()
-                     if key in settings.LOCATIONS and run.get("settings", {}).get(key) != value}
+                     if (key in settings.LOCATIONS or key in recorded) and recorded.get(key) != value}
             if moved:  # run.json says where the models are now
                 run["settings"].update(moved)
                 self.write_run(run)

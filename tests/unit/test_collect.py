@@ -177,6 +177,21 @@ def test_traj_plan_code_supervised_keeps_corrected_answers_with_their_normal_pro
     assert not any(str(SECRET) in p for p in agents)
 
 
+def test_a_supervised_collection_resumes_with_its_supervisor_behind_another_address(tmp_path: Path) -> None:
+    models = scripted(**base_scripts(supervisor=lambda p: "no idea"))
+    context = SupervisorContext(model="student", supervisor_model="judge", supervisor_base_url="http://judge/v1",
+                                correction_rounds=1, k=1, t=0, test_timeout_s=5.0)
+    collect("traj_plan_code_supervised", toy(1), tmp_path, models, context)
+    moved = replace(context, supervisor_base_url="http://127.0.0.1:8123/v1")
+    collect("traj_plan_code_supervised", toy(2), tmp_path, scripted(**base_scripts()), moved)
+    assert sorted(r["id"] for r in read_results(tmp_path / "results.jsonl")) == ["T/0", "T/1"]
+    recorded = json.loads((tmp_path / "run.json").read_text())["settings"]["supervisor"]
+    assert recorded["base_url"] == moved.supervisor_base_url
+    with pytest.raises(SettingsMismatch, match="supervisor"):
+        collect("traj_plan_code_supervised", toy(3), tmp_path, scripted(**base_scripts()),
+                replace(moved, supervisor_model="another-judge"))
+
+
 def referenced(count: int) -> list[Any]:
     """Toy problems whose reference solution is four lines (REFERENCE marks it)."""
     return [replace(p, reference=f"def plus{i}(x):\n    shifted = x + {i}\n    # {REFERENCE}\n    return shifted")
