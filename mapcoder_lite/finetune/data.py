@@ -256,27 +256,70 @@ def cites_outcome(response: str) -> bool:
     return bool(scored and _CITES_OUTCOME.search(scored.explanation))
 
 
-def _relabelled(trajectory: list[dict[str, Any]], record: dict[str, Any], roles: Sequence[str],
-                make: Callable[..., Candidate], gate: str | None, pass_min: int, fail_max: int) -> list[Candidate]:
+@dataclass
+class _ProblemRun:
+    """One finished run of a collection (a record and its trajectory) as extraction reads it."""
+
+    record: dict[str, Any]
+    settings: dict[str, Any]
+    source: str
+    trajectory: list[dict[str, Any]]
+    plans: list[dict[str, Any]]
+    final_code: str
+    language: str
+
+    @classmethod
+    def read(cls, record: dict[str, Any], saved: dict[str, Any], settings: dict[str, Any], source: str) -> _ProblemRun:
+        return cls(record=record, settings=settings, source=source, trajectory=saved.get("trajectory") or [],
+                   plans=saved.get("plans") or [], final_code=saved.get("code") or record.get("code") or "",
+                   language=(saved.get("input") or {}).get("language") or "python")
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.record.get("passed"))
+
+    @property
+    def gate(self) -> str | None:
+        """Why no answer of this run teaches anything (None: the run passed its hidden tests)."""
+        return RUN_ERROR if self.record.get("error") else (None if self.passed else HIDDEN_FAILED)
+
+    @property
+    def first_pass(self) -> list[dict[str, Any]]:
+        """The graph's own calls (not corrections); a refused call (a prompt longer than the context
+        window) has no answer to learn from."""
+        return [call for call in self.trajectory if round_of(call) == 0 and not call.get("error")]
+
+    def candidate(self, role: str, call: dict[str, Any], prompt: list[Message], reason: str | None,
+                  **extra: Any) -> Candidate:
+        meta = self.record.get("meta") or {}
+        # The samples of one problem (traj_self) are one problem to the split.
+        problem = f"{self.settings.get('dataset', '')}:{meta.get(SAMPLE_OF, self.record['id'])}"
+        sample = {"sample": meta[SAMPLE]} if SAMPLE in meta else {}
+        return Candidate(role=role, problem=problem, prompt=prompt, completion=call.get("response", ""),
+                         model=call.get("model", ""), source=self.source, track=self.settings["track"],
+                         reason=reason, extra=sample | extra)
+
+
+def _relabelled(run: _ProblemRun, roles: Sequence[str], pass_min: int, fail_max: int) -> list[Candidate]:
     """A relabel record's teacher answer (`mapcoder_lite.collection.relabel`) with the agent's normal
     prompt, the one the teacher's prompt extended with the outcome or the reference: a confidence score
     that agrees with the plan's recorded outcome and does not cite it; a fix whose code passed the
-    hidden tests (`gate`: the record's verdict on it)."""
+    hidden tests (the record's verdict on it)."""
     found: list[Candidate] = []
-    meta = record.get("meta") or {}
+    meta = run.record.get("meta") or {}
     relabels = {"relabels": f"{meta.get('source', '')}/{meta.get('record', '')}"}  # the call's source run
-    for call in trajectory:
+    for call in run.trajectory:
         relabel = call.get("relabel")
         if not relabel or call.get("error") or call["role"] not in roles:
             continue  # a refused call has no answer
         if call["role"] == "confidence":
             label = relabel["label"]
-            reason = RUN_ERROR if record.get("error") else (
+            reason = RUN_ERROR if run.record.get("error") else (
                 confidence_disagreement(call.get("response", ""), label == CONFIDENCE_LABELS[0], pass_min, fail_max)
                 or (CITES_OUTCOME if cites_outcome(call.get("response", "")) else None))
-            found.append(make("confidence", call, relabel["prompt"], reason, label=label, **relabels))
+            found.append(run.candidate("confidence", call, relabel["prompt"], reason, label=label, **relabels))
         else:
-            found.append(make(call["role"], call, relabel["prompt"], gate, **relabels))
+            found.append(run.candidate(call["role"], call, relabel["prompt"], run.gate, **relabels))
     return found
 
 
@@ -321,78 +364,84 @@ def confidence_disagreement(response: str, outcome: bool, pass_min: int = CONFID
     return None
 
 
-def _candidates_of_problem(
-    record: dict[str, Any],
-    saved: dict[str, Any],
-    settings: dict[str, Any],
-    source: str,
-    roles: Sequence[str],
-    pass_min: int,
-    fail_max: int,
-) -> list[Candidate]:
-    track = settings["track"]
-    language = (saved.get("input") or {}).get("language") or "python"
-    meta = record.get("meta") or {}
-    # The samples of one problem (traj_self) are one problem to the split.
-    problem = f"{settings.get('dataset', '')}:{meta.get(SAMPLE_OF, record['id'])}"
-    sample = {"sample": meta[SAMPLE]} if SAMPLE in meta else {}
-    trajectory: list[dict[str, Any]] = saved.get("trajectory") or []
-    plans: list[dict[str, Any]] = saved.get("plans") or []
-    final_code = saved.get("code") or record.get("code") or ""
-    passed = bool(record.get("passed"))
-    gate = RUN_ERROR if record.get("error") else (None if passed else HIDDEN_FAILED)
+def _retrievals(run: _ProblemRun) -> list[Candidate]:
+    return [run.candidate("retriever", c, c["messages"], run.gate) for c in run.first_pass if c["role"] == "retriever"]
 
-    def make(role: str, call: dict[str, Any], prompt: list[Message], reason: str | None, **extra: Any) -> Candidate:
-        return Candidate(role=role, problem=problem, prompt=prompt, completion=call.get("response", ""),
-                         model=call.get("model", ""), source=source, track=track, reason=reason,
-                         extra=sample | extra)
 
+def _own_answers(run: _ProblemRun, roles: Sequence[str]) -> list[Candidate]:
+    """traj_self: the student's own plans and programs that the passing program rests on."""
     found: list[Candidate] = []
-    if track == RELABEL:
-        found += _relabelled(trajectory, record, roles, make, gate, pass_min, fail_max)
-    else:
-        # A refused call (prompt longer than the context window) has no answer to learn from.
-        first_pass = [call for call in trajectory if round_of(call) == 0 and not call.get("error")]
-        if "retriever" in roles:
-            found += [make("retriever", c, c["messages"], gate) for c in first_pass if c["role"] == "retriever"]
-        if track == TRAJ_SELF:
-            # The student's own answers that the passing program rests on.
-            if "planner" in roles:
-                found += [make("planner", c, c["messages"], gate or (
-                    None if _plan_passed(c["response"], plans, final_code, passed) else NOT_PASSING_PLAN))
-                    for c in first_pass if c["role"] == "planner"]
-            found += [make(c["role"], c, c["messages"], gate or (
-                None if _final_answer(c["role"], c["response"], final_code, language) else NOT_FINAL))
-                for c in first_pass if c["role"] in ("coder", "debugger") and c["role"] in roles]
-        elif "debugger" in roles:
-            found += [make("debugger", c, c["messages"], gate or (None if _fixing_turn(c["response"], plans, language)
-                                                                  else NOT_FIXING))
-                      for c in first_pass if c["role"] == "debugger"]
-        if track != TRAJ_SELF and ("planner" in roles or "coder" in roles):
-            for call, why in classify_corrections(trajectory, final_code, language):
-                if call["role"] in roles:
-                    found.append(make(call["role"], call, call["correction"]["prompt"], gate or why,
-                                      round=round_of(call)))
-        if "confidence" in roles:
-            for call in first_pass:
-                if call["role"] == "confidence":
-                    reason, label = _confidence_verdict(call, record, plans, final_code, pass_min, fail_max)
-                    found.append(make("confidence", call, call["messages"], reason, label=label))
+    for call in run.first_pass:
+        if call["role"] not in roles:
+            continue
+        if call["role"] == "planner":
+            rests_on = _plan_passed(call["response"], run.plans, run.final_code, run.passed)
+            found.append(run.candidate("planner", call, call["messages"],
+                                       run.gate or (None if rests_on else NOT_PASSING_PLAN)))
+        elif call["role"] in ("coder", "debugger"):
+            final = _final_answer(call["role"], call["response"], run.final_code, run.language)
+            found.append(run.candidate(call["role"], call, call["messages"],
+                                       run.gate or (None if final else NOT_FINAL)))
+    return found
 
-    k = settings.get("k")
-    for candidate in found:
-        if candidate.reason is None and not is_strict(candidate.role, candidate.completion, language=language, k=k):
-            candidate.reason = NOT_STRICT
-    # Reference-guided supervision, and the relabel pass's fixes: the supervisor's or the teacher's call
-    # record holds the reference it saw.
+
+def _debugging_turns(run: _ProblemRun) -> list[Candidate]:
+    """Each debugging turn that made failing code pass the samples, in a run that passed."""
+    return [run.candidate("debugger", c, c["messages"],
+                          run.gate or (None if _fixing_turn(c["response"], run.plans, run.language) else NOT_FIXING))
+            for c in run.first_pass if c["role"] == "debugger"]
+
+
+def _corrections(run: _ProblemRun, roles: Sequence[str]) -> list[Candidate]:
+    """The supervised track's corrected answers, each with the agent's normal prompt."""
+    return [run.candidate(call["role"], call, call["correction"]["prompt"], run.gate or why, round=round_of(call))
+            for call, why in classify_corrections(run.trajectory, run.final_code, run.language)
+            if call["role"] in roles]
+
+
+def _confidences(run: _ProblemRun, pass_min: int, fail_max: int) -> list[Candidate]:
+    found: list[Candidate] = []
+    for call in run.first_pass:
+        if call["role"] == "confidence":
+            reason, label = _confidence_verdict(call, run.record, run.plans, run.final_code, pass_min, fail_max)
+            found.append(run.candidate("confidence", call, call["messages"], reason, label=label))
+    return found
+
+
+def _track_answers(run: _ProblemRun, roles: Sequence[str], pass_min: int, fail_max: int) -> list[Candidate]:
+    """A track's candidates: the graph's own answers, and the supervised track's corrections."""
+    track = run.settings["track"]
+    found = _retrievals(run) if "retriever" in roles else []
+    if track == TRAJ_SELF:
+        found += _own_answers(run, roles)
+    else:
+        found += _debugging_turns(run) if "debugger" in roles else []
+        found += _corrections(run, roles) if "planner" in roles or "coder" in roles else []
+    return found + (_confidences(run, pass_min, fail_max) if "confidence" in roles else [])
+
+
+def _drop_copies_of_the_reference(found: list[Candidate], trajectory: list[dict[str, Any]]) -> None:
+    """Reference-guided supervision, and the relabel pass's fixes: the supervisor's or the teacher's call
+    record holds the reference it saw; a kept candidate that copies it is dropped (the overlap is kept)."""
     reference = next((call["reference"] for call in trajectory if call.get("reference")), None)
-    if reference:
-        for candidate in found:
-            if candidate.reason is None:
-                overlap = reference_overlap(candidate.completion, reference,
-                                            "\n".join(m["content"] for m in candidate.prompt))
-                candidate.extra["reference_overlap"] = overlap
-                candidate.reason = COPIES_REFERENCE if leaks(overlap) else None
+    if not reference:
+        return
+    for candidate in found:
+        if candidate.reason is None:
+            overlap = reference_overlap(candidate.completion, reference,
+                                        "\n".join(m["content"] for m in candidate.prompt))
+            candidate.extra["reference_overlap"] = overlap
+            candidate.reason = COPIES_REFERENCE if leaks(overlap) else None
+
+
+def _candidates_of_problem(run: _ProblemRun, roles: Sequence[str], pass_min: int, fail_max: int) -> list[Candidate]:
+    relabel = run.settings["track"] == RELABEL
+    found = (_relabelled if relabel else _track_answers)(run, roles, pass_min, fail_max)
+    for candidate in found:
+        if candidate.reason is None and not is_strict(candidate.role, candidate.completion, language=run.language,
+                                                      k=run.settings.get("k")):
+            candidate.reason = NOT_STRICT
+    _drop_copies_of_the_reference(found, run.trajectory)
     return found
 
 
@@ -418,8 +467,8 @@ def candidates_from_run(
         saved = run.read_trajectory(record)
         if saved is None:
             continue
-        found += _candidates_of_problem(record, saved, settings, str(run.path), wanted, confidence_pass_min,
-                                        confidence_fail_max)
+        found += _candidates_of_problem(_ProblemRun.read(record, saved, settings, str(run.path)), wanted,
+                                        confidence_pass_min, confidence_fail_max)
     return settings, found
 
 
