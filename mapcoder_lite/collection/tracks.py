@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -39,7 +39,7 @@ from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, collect_dir_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
-from mapcoder_lite.graph.context import PAPER_T, ROLES, Context
+from mapcoder_lite.graph.context import LEVERS, PAPER_T, ROLES, Context
 from mapcoder_lite.roles import TEACHER_ROLES, TRACKS, TRAJ_SELF
 from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 
@@ -172,6 +172,14 @@ class CollectSettings(RunSettings):
     supervisor: dict[str, Any] | None = None
     samples: int | None = None  # traj_self: runs per problem
 
+    # Recorded for collections since 2026-12-02: one made before holds None for these and resumes
+    # unchecked on them (it ran the paper's graph, as every track does; its budgets are not known).
+    RECORDED_LATER: ClassVar[tuple[str, ...]] = ("role_max_tokens", *LEVERS)
+
+    def differences(self, recorded: dict[str, Any]) -> list[str]:
+        unknown = {key: getattr(self, key) for key in self.RECORDED_LATER if key in recorded and recorded[key] is None}
+        return super().differences(recorded | unknown)
+
     @classmethod
     def for_track(cls, track: str, dataset: str, split: str, context: Context,
                   samples: int | None = None) -> CollectSettings:
@@ -192,9 +200,11 @@ class CollectSettings(RunSettings):
             models={role: context.model_for(role) for role in ROLES},
             k=context.k,
             t=context.t,
+            **{lever: getattr(context, lever) for lever in LEVERS},
             endpoint=context.base_url,
             temperature=context.temperature,
             max_tokens=context.max_tokens,
+            role_max_tokens={role: context.max_tokens_for(role) for role in ROLES},
             test_timeout_s=context.test_timeout_s,
             memory_mb=context.memory_mb,
             sandbox=context.sandbox,

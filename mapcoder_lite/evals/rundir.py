@@ -143,6 +143,16 @@ def _same_setting(key: str, recorded: dict[str, Any], mine: Any) -> bool:
     return _without_location(recorded[key]) == _without_location(mine)
 
 
+def _moved(settings: RunSettings, recorded: dict[str, Any]) -> dict[str, Any]:
+    """The settings, equal to the recorded ones, that name another address for a model."""
+    def moved(key: str, value: Any) -> bool:
+        if key in settings.LOCATIONS:
+            return recorded.get(key) != value
+        there = recorded.get(key)
+        return key in recorded and there != value and _without_location(there) == _without_location(value)
+    return {key: value for key, value in settings.to_dict().items() if moved(key, value)}
+
+
 def _without_location(value: Any) -> Any:
     if isinstance(value, dict):
         return {name: item for name, item in value.items() if name != RunSettings.NESTED_LOCATION}
@@ -303,11 +313,7 @@ class RunDir:
                     f"{self.path} holds a run made with other settings ({'; '.join(differences)}). "
                     "Resume it with the same settings, or pass another --out for a new run."
                 )
-            # The same settings: what still differs is where a model is served (a missing key keeps
-            # meaning what it meant when the run was made).
-            recorded = run.get("settings", {})
-            moved = {key: value for key, value in settings.to_dict().items()
-                     if (key in settings.LOCATIONS or key in recorded) and recorded.get(key) != value}
+            moved = _moved(settings, run.get("settings", {}))
             if moved:  # run.json says where the models are now
                 run["settings"].update(moved)
                 self.write_run(run)

@@ -303,6 +303,22 @@ def mbpp_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def test_a_collection_records_its_budgets_and_levers_and_one_made_before_still_resumes(tmp_path: Path) -> None:
+    collect("traj_ret", toy(1), tmp_path, scripted(**base_scripts()), TEACHER)
+    settings = json.loads((tmp_path / "run.json").read_text())["settings"]
+    assert settings["role_max_tokens"] == {role: TEACHER.max_tokens_for(role) for role in settings["models"]}
+    assert settings["direct_first"] is settings["stop_repeats"] is settings["plan_diversity"] is False
+    with pytest.raises(SettingsMismatch, match="role_max_tokens"):
+        collect("traj_ret", toy(2), tmp_path, scripted(**base_scripts()), replace(TEACHER, coder_max_tokens=99))
+
+    run = json.loads((tmp_path / "run.json").read_text())  # as a collection made before recorded them
+    run["settings"] |= {"role_max_tokens": None, "direct_first": None, "stop_repeats": None, "plan_diversity": None}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    collect("traj_ret", toy(2), tmp_path, scripted(**base_scripts()), TEACHER)
+    assert sorted(r["id"] for r in read_results(tmp_path / "results.jsonl")) == ["T/0", "T/1"]
+    assert json.loads((tmp_path / "run.json").read_text())["settings"]["role_max_tokens"] is None  # not known
+
+
 def test_cli_collect_records_settings_and_stops_clearly_on_a_dead_endpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
     dead = f"http://127.0.0.1:{free_port()}/v1"
