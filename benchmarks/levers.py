@@ -35,8 +35,10 @@ from mapcoder_lite.evals.runner import evaluate  # noqa: E402
 from mapcoder_lite.graph.context import LEVERS, PAPER_T, ROLES, Context  # noqa: E402
 
 # The levers in the order `added` turns them on: formats first (nothing else can be read without
-# them), then what bounds the cost, then what changes the search.
-ORDER = ("structured_outputs", "budgets", "stop_repeats", "direct_first", "plan_diversity")
+# them), then what bounds the cost, then what changes the search. stop_repeats comes before the budgets
+# because the budgets' t = 0 leaves no debugging round for it to end: after them its row would be a
+# rerun of the one before.
+ORDER = ("structured_outputs", "stop_repeats", "budgets", "direct_first", "plan_diversity")
 
 
 def without(context: Context, lever: str) -> Context:

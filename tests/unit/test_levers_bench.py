@@ -46,6 +46,8 @@ def test_added_in_turn_goes_from_the_papers_graph_to_the_defaults() -> None:
     assert structured.max_tokens_for("planner") == base.max_tokens  # budgets still off
     assert chosen["+ budgets"].max_tokens_for("planner") == base.max_tokens_for("planner") < base.max_tokens
     assert structured.t == PAPER_T and chosen["+ budgets"].t == base.t
+    # stop_repeats is added while debugging rounds remain for it to end (the budgets' t = 0 leaves none).
+    assert chosen["+ stop_repeats"].stop_repeats and chosen["+ stop_repeats"].t == PAPER_T > 0
 
 
 def test_left_out_turns_off_one_lever_each() -> None:
