@@ -4,7 +4,6 @@ stay out of the image."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.graph import Context
+from tests.modules import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = json.loads((ROOT / "langgraph.json").read_text())
@@ -56,11 +56,7 @@ def test_dockerfile_installs_the_project_and_serves_every_graph(tmp_path: Path) 
 @pytest.mark.parametrize("graph_id", sorted(EXPECTED_GRAPHS))
 def test_every_exported_graph_loads_with_the_context_schema(graph_id: str) -> None:
     path, _, variable = CONFIG["graphs"][graph_id].partition(":")
-    spec = importlib.util.spec_from_file_location(f"exported_{graph_id}", ROOT / path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # as the server loads it: type hints are resolved through sys.modules
-    spec.loader.exec_module(module)
+    module = load_file(ROOT / path, f"exported_{graph_id}")  # as the server loads it
     graph = getattr(module, variable)
     assert isinstance(graph, CompiledStateGraph)
     # The server adds its own checkpointer (Postgres under `langgraph up`); one compiled in would be ignored.

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from langgraph.types import Command
 from mapcoder_lite.graph import Context
 from mapcoder_lite.problem import ProblemError, load_problem
 from tests.graph_answers import BAD, confidence, prompts, retrieval
+from tests.modules import load_file
 from tests.scripted import ScriptedAgentModel, scripted
 from tests.servers import Reply, completion, json_endpoint
 
@@ -37,12 +37,7 @@ ONE_PLAN = Context(k=1, t=0).paper_graph()
 
 def load_example(name: str) -> ModuleType:
     """An example app by file name (examples/ is not a package: langgraph.json points at the files)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "examples" / f"{name}.py", f"example_{name}")
 
 
 def two_sum_models(coder: str = TWO_SUM_CODE) -> dict[str, Any]:

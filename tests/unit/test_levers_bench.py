@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from mapcoder_lite.graph.context import LEVERS, PAPER_T, ROLES, Context
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "levers.py"
+from tests.modules import load_benchmark
 
 
 def levers_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("levers_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("levers")
 
 
 def paper(context: Context) -> Context:

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 from mapcoder_lite.graph import Context
+from tests.modules import load_benchmark
 from tests.scripted import scripted
 from tests.toy_collection import base_scripts, collect, mark, sample_only, solution, toy
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "role_replay.py"
-
 
 def replay_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("role_replay", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass resolves annotations through it
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("role_replay")
 
 
 def test_replayed_confidence_prompts_carry_their_plans_outcome_and_answers_are_judged(tmp_path: Path) -> None:
