@@ -103,10 +103,14 @@ class Models:
         return self.student.name
 
     @property
-    def teacher_name(self) -> str:
+    def teacher_path(self) -> Path:
         if self.teacher is None:
             raise PipelineError("the teacher model was not prepared: run the stage that calls it with prepare")
-        return self.teacher.name
+        return self.teacher
+
+    @property
+    def teacher_name(self) -> str:
+        return self.teacher_path.name
 
     @property
     def same(self) -> bool:
@@ -338,6 +342,12 @@ class Pipeline:
             self.models = Models(student=student, teacher=teacher)
         return self.models
 
+    def _teacher_server(self) -> ServerSpec:
+        """The teacher's server, for a stage that calls it (prepare converted it for that stage)."""
+        assert self.models is not None
+        serving = self.config.serving
+        return (self.models.teacher_path, serving.teacher_port, serving.teacher_cpus, None)
+
     def _samples(self, track: str) -> int | None:
         """traj_self's runs per problem (None: the other tracks run each problem once)."""
         return self.config.collect.self_samples if track == TRAJ_SELF else None
@@ -357,20 +367,19 @@ class Pipeline:
                 self.log("every collection is complete")
                 return
             assert self.models is not None
-            student = (self.models.student, serving.student_port, serving.student_cpus, None)
-            teacher = (self.models.teacher, serving.teacher_port, serving.teacher_cpus, None)
+            student: ServerSpec = (self.models.student, serving.student_port, serving.student_cpus, None)
             if todo:
                 # A teacher server only for tracks that call it (traj_self alone keeps every core for the
                 # student).
                 tracks = [t for t, _, _ in todo]
-                with self._servers(student, *([teacher] if self.needs_teacher(tracks) else [])) as urls:
+                with self._servers(student, *([self._teacher_server()] if self.needs_teacher(tracks) else [])) as urls:
                     self._collect_tracks(todo, urls[0], urls[-1])
             # Without tracks to run the pass is known to have work (above); after them, it is asked again.
             if cc.relabel and (not todo or self._relabel_pending(problems_of)):
                 # The relabel pass calls the teacher alone, so its server gets every core (one model as
                 # student and teacher: that model's server).
-                with self._servers(teacher if self.needs_teacher([RELABEL]) else student) as (teacher_url,):
-                    self._relabel(teacher_url, problems_of)
+                with self._servers(self._teacher_server() if self.needs_teacher([RELABEL]) else student) as (url,):
+                    self._relabel(url, problems_of)
 
     def _collect_tracks(self, todo: list[tuple[str, str, list[Any]]], student_url: str, teacher_url: str) -> None:
         """The tracks' collections that have work left, side by side on the servers at these URLs."""
@@ -547,7 +556,7 @@ class Pipeline:
             with contextlib.ExitStack() as stack:
                 servers = [(self.models.student, serving.student_port, serving.student_cpus, trained or None)]
                 if any(run.strategy == "mapcoder-teacher" for run, *_ in todo) and needs_teacher:
-                    servers.append((self.models.teacher, serving.teacher_port, serving.teacher_cpus, None))
+                    servers.append(self._teacher_server())
                 stack.enter_context(self._servers(*servers))
                 runners = []
                 bar = stack.enter_context(self._progress())
