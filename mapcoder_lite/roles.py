@@ -31,7 +31,13 @@ TRAJ_CONF = "traj_conf"
 # Self-distillation (STaR-style rejection sampling): the student plays every agent at a temperature
 # above 0, several runs per problem, and the runs that pass the hidden tests train every agent.
 TRAJ_SELF = "traj_self"
-TRACKS: tuple[str, ...] = (TRAJ_RET, TRAJ_DEBUG, TRAJ_PLAN_CODE_SUPERVISED, TRAJ_CONF, TRAJ_SELF)
+# The same for the coder's other prompt: the graph's direct attempt (`direct_first`) asks the coder for
+# code straight from the problem, so the coder adapter serves that prompt too; the student's sampled
+# direct answers that pass the hidden tests train it (one call per run, no graph).
+TRAJ_DIRECT = "traj_direct"
+TRACKS: tuple[str, ...] = (TRAJ_RET, TRAJ_DEBUG, TRAJ_PLAN_CODE_SUPERVISED, TRAJ_CONF, TRAJ_SELF, TRAJ_DIRECT)
+# The tracks that sample the student several times per problem at a temperature above 0.
+SAMPLED_TRACKS: tuple[str, ...] = (TRAJ_SELF, TRAJ_DIRECT)
 # Not a track but a pass over finished collections (`mapcoder_lite.collection.relabel`): a teacher answers
 # the student's confidence prompts knowing each plan's outcome, and fixes its failing programs seeing the
 # reference solution. Its run directory is a source of examples like a track's, hence named here.
@@ -81,10 +87,11 @@ REGISTRY: Mapping[str, RoleSpec] = {
                  grammar=retriever.answer_grammar),
         RoleSpec("planner", planner, trained_by=(TRAJ_PLAN_CODE_SUPERVISED, TRAJ_SELF), max_tokens=512,
                  grammar=planner.answer_grammar),
-        # Every track labels the confidence answers it sees by how their plans turned out.
-        RoleSpec("confidence", confidence, trained_by=EXAMPLE_SOURCES, teacher_in=(TRAJ_CONF, RELABEL),
-                 max_tokens=384, grammar=confidence.answer_grammar),
-        RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED, TRAJ_SELF), grammar=coder.answer_grammar),
+        # Every track of the graph labels the confidence answers it sees by how their plans turned out.
+        RoleSpec("confidence", confidence, trained_by=tuple(s for s in EXAMPLE_SOURCES if s != TRAJ_DIRECT),
+                 teacher_in=(TRAJ_CONF, RELABEL), max_tokens=384, grammar=confidence.answer_grammar),
+        RoleSpec("coder", coder, trained_by=(TRAJ_PLAN_CODE_SUPERVISED, TRAJ_SELF, TRAJ_DIRECT),
+                 grammar=coder.answer_grammar),
         RoleSpec("debugger", debugger, trained_by=(TRAJ_DEBUG, TRAJ_SELF, RELABEL),
                  teacher_in=(TRAJ_DEBUG, RELABEL), grammar=debugger.answer_grammar),
         # Always a strong model of its own (SupervisorContext), never trained.

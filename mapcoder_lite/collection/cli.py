@@ -43,7 +43,6 @@ from mapcoder_lite.collection.tracks import (
     SUPERVISED,
     TEACHER_ROLES,
     TRACKS,
-    TRAJ_SELF,
     CollectSettings,
     CollectSummary,
     check_reference,
@@ -57,18 +56,21 @@ from mapcoder_lite.collection.tracks import (
 from mapcoder_lite.evals.datasets import DatasetError, Problem, dataset_spec, load_problems
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.graph.context import PAPER_T, ROLES, Context
+from mapcoder_lite.roles import SAMPLED_TRACKS
 
 TrackOption = Annotated[str, typer.Option(help=f"{' | '.join(TRACKS)}.")]
+SAMPLED = " and ".join(SAMPLED_TRACKS)
 SplitOption = Annotated[
     str, typer.Option(help="Split to collect on: a training or validation split (a test split is refused: the "
                            "problems' examples are trained on).")
 ]
 SamplesOption = Annotated[
-    int | None, typer.Option(help=f"{TRAJ_SELF}: runs per problem, each its own record (default {SELF_SAMPLES}).")
+    int | None,
+    typer.Option(help=f"{SAMPLED}: runs per problem, each its own record (default {SELF_SAMPLES}).")
 ]
 CollectTemperatureOption = Annotated[
     float | None,
-    typer.Option(help=f"Sampling temperature (default 0; {TRAJ_SELF}: {SELF_TEMPERATURE:g}, and 0 is refused)."),
+    typer.Option(help=f"Sampling temperature (default 0; {SAMPLED}: {SELF_TEMPERATURE:g}, and 0 is refused)."),
 ]
 CollectOutOption = Annotated[
     Path | None,
@@ -170,7 +172,7 @@ def collect_command(
                                t=PAPER_T if t is None else t, temperature=temperature,
                                max_tokens=max_tokens, sandbox=sandbox, test_timeout_s=test_timeout,
                                role_api_keys=keys or None, structured_outputs=structured_outputs)
-        if track == TRAJ_SELF:  # its own setting, which refuses 0
+        if track in SAMPLED_TRACKS:  # its own setting, which refuses 0
             context = track_context(track, context, temperature=temperature)
         context = _checked_track_context(track, context, supervisor_model=supervisor_model,
                                          supervisor_base_url=supervisor_base_url,

@@ -11,6 +11,9 @@ eval runner, then extracted.
                                student plays every agent at a temperature above 0, `samples` runs per
                                problem; the runs that pass the hidden tests train every agent on answers
                                in the student's own distribution.
+    traj_direct                the same for the coder's direct prompt (the graph's first attempt, ours):
+                               `samples` direct answers of the student per problem, one call each; those
+                               that pass the hidden tests train the coder on the prompt it sees first.
 
 A collection is an eval run directory (`mapcoder_lite.evals.rundir`): run.json with every setting
 (teacher, student and supervisor models, endpoints, k, t, …), results.jsonl scored on the hidden
@@ -37,10 +40,10 @@ from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, Super
 from mapcoder_lite.evals.datasets import DatasetError, Problem, ProblemSet, dataset_spec
 from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, collect_dir_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
-from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, Strategy
+from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, OneCall, Strategy
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.graph.context import LEVERS, PAPER_T, ROLES, Context
-from mapcoder_lite.roles import TEACHER_ROLES, TRACKS, TRAJ_SELF
+from mapcoder_lite.roles import SAMPLED_TRACKS, TEACHER_ROLES, TRACKS, TRAJ_DIRECT, TRAJ_SELF
 from mapcoder_lite.roles import TRAJ_PLAN_CODE_SUPERVISED as SUPERVISED
 
 # TEACHER_ROLES: the agents a strong teacher plays in each track, the others being the student (small)
@@ -51,10 +54,11 @@ DATASETS_DIR = "datasets"
 # A split of a dataset the registry does not know that no collection runs on (a known dataset names its
 # training splits: `DatasetSpec.training_splits`).
 TEST_SPLITS = ("test",)
-# traj_self's settings: runs per problem, and their temperature (at 0 every run of a problem is the same).
+# The sampled tracks' settings (traj_self, traj_direct): runs per problem, and their temperature (at 0
+# every run of a problem is the same).
 SELF_SAMPLES = 4
 SELF_TEMPERATURE = 0.8
-# A traj_self run's problem meta: the problem it samples, and which sample it is (1, 2, ...).
+# A sampled track's run's problem meta: the problem it samples, and which sample it is (1, 2, ...).
 SAMPLE_OF = "sample_of"
 SAMPLE = "sample"
 
@@ -114,30 +118,32 @@ def check_reference_use(setting: str, dataset: str | None, split: str, problems:
 
 
 def sample_count(track: str, samples: int | None = None) -> int | None:
-    """Runs per problem: traj_self's `samples` (default SELF_SAMPLES); None for the other tracks (one run)."""
-    if track != TRAJ_SELF:
+    """Runs per problem: a sampled track's `samples` (default SELF_SAMPLES); None for the other tracks
+    (one run)."""
+    if track not in SAMPLED_TRACKS:
         if samples is not None:
-            raise ValueError(f"samples apply to {TRAJ_SELF} only (the {track} track runs each problem once)")
+            raise ValueError(f"samples apply to {' and '.join(SAMPLED_TRACKS)} only (the {track} track runs each "
+                             "problem once)")
         return None
     count = SELF_SAMPLES if samples is None else samples
     if count < 1:
-        raise ValueError(f"{TRAJ_SELF} samples must be at least 1 (got {count})")
+        raise ValueError(f"{track} samples must be at least 1 (got {count})")
     return count
 
 
-def self_temperature(context: Context, temperature: float | None = None) -> float:
-    """traj_self's sampling temperature: `temperature` when given, else the context's when above 0 (every
+def self_temperature(context: Context, temperature: float | None = None, track: str = TRAJ_SELF) -> float:
+    """A sampled track's temperature: `temperature` when given, else the context's when above 0 (every
     command's default is 0), else SELF_TEMPERATURE; 0 or less is refused, since every sample would be the
     same run."""
     chosen = temperature if temperature is not None else (context.temperature or SELF_TEMPERATURE)
     if chosen <= 0:
-        raise ValueError(f"{TRAJ_SELF} samples at a temperature above 0 (got {chosen:g}): at 0 every sample of a "
+        raise ValueError(f"{track} samples at a temperature above 0 (got {chosen:g}): at 0 every sample of a "
                          f"problem would repeat the first (default {SELF_TEMPERATURE:g})")
     return chosen
 
 
 class _Samples(ProblemSet):
-    """traj_self's runs: `samples` copies of each problem, ids "<problem>#<n>". The source is the
+    """A sampled track's runs: `samples` copies of each problem, ids "<problem>#<n>". The source is the
     problems' own, and the rows of the file behind some runs are those of their problems."""
 
     def __init__(self, problems: Sequence[Problem], samples: int) -> None:
@@ -153,11 +159,16 @@ class _Samples(ProblemSet):
 
 
 def track_problems(track: str, problems: Sequence[Problem], samples: int | None = None) -> Sequence[Problem]:
-    """The runs a track makes of `problems`: one each, or traj_self's `samples` each, every sample a
+    """The runs a track makes of `problems`: one each, or a sampled track's `samples` each, every sample a
     problem of its own to the runner (its own record and trajectory, skipped on resume once done). The
     graph never sees the id; extraction splits train/validation by the sampled problem (meta SAMPLE_OF)."""
     count = sample_count(track, samples)
     return problems if count is None else _Samples(problems, count)
+
+
+def called_roles(track: str) -> tuple[str, ...]:
+    """The agents whose models a track's runs call: every one, but the coder alone in traj_direct."""
+    return OneCall.roles if track == TRAJ_DIRECT else ROLES
 
 
 @dataclass
@@ -170,7 +181,7 @@ class CollectSettings(RunSettings):
     teachers: dict[str, str] = field(default_factory=dict)
     students: dict[str, str] = field(default_factory=dict)
     supervisor: dict[str, Any] | None = None
-    samples: int | None = None  # traj_self: runs per problem
+    samples: int | None = None  # a sampled track's runs per problem
 
     # Recorded for collections since 2026-12-02: one made before holds None for these and resumes
     # unchecked on them (it ran the paper's graph, as every track does; its budgets are not known).
@@ -193,26 +204,28 @@ class CollectSettings(RunSettings):
             if ctx.supervisor_reference:  # recorded only when on: collections made before it still resume
                 supervisor["reference"] = True
             teachers[SUPERVISOR] = ctx.supervisor_model
+        roles = called_roles(track)
+        graph = track != TRAJ_DIRECT  # one call: no k, t or levers, as an eval run of `direct` records
         return cls(
             dataset=dataset,
             split=split,
             strategy=track,
-            models={role: context.model_for(role) for role in ROLES},
-            k=context.k,
-            t=context.t,
-            **{lever: getattr(context, lever) for lever in LEVERS},
+            models={role: context.model_for(role) for role in roles},
+            k=context.k if graph else None,
+            t=context.t if graph else None,
+            **{lever: getattr(context, lever) if graph else None for lever in LEVERS},
             endpoint=context.base_url,
             temperature=context.temperature,
             max_tokens=context.max_tokens,
-            role_max_tokens={role: context.max_tokens_for(role) for role in ROLES},
+            role_max_tokens={role: context.max_tokens_for(role) for role in roles},
             test_timeout_s=context.test_timeout_s,
             memory_mb=context.memory_mb,
             sandbox=context.sandbox,
             structured_outputs=context.structured_outputs,
             track=track,
-            endpoints={role: context.base_url_for(role) for role in ROLES},
+            endpoints={role: context.base_url_for(role) for role in roles},
             teachers=teachers,
-            students={role: context.model_for(role) for role in ROLES if role not in TEACHER_ROLES[track]},
+            students={role: context.model_for(role) for role in roles if role not in TEACHER_ROLES[track]},
             supervisor=supervisor,
             samples=sample_count(track, samples),
         )
@@ -246,22 +259,25 @@ class SupervisedCorrection(GraphStrategy):
 
 def make_track_strategy(track: str, chat_models: Mapping[str, BaseChatModel] | None = None) -> Strategy:
     """traj_ret, traj_debug, traj_conf and traj_self run the MapCoder graph itself (the models and the
-    temperature make the track)."""
+    temperature make the track); traj_direct the coder's one direct call, as the graph's first step asks it."""
     check_track(track)
+    if track == TRAJ_DIRECT:
+        return OneCall(chat_models)
     return SupervisedCorrection(chat_models) if track == SUPERVISED else MapCoder(chat_models)
 
 
 def track_context(track: str, context: Context | None, *, temperature: float | None = None,
                   **supervisor: Any) -> Context:
     """The context a track runs with: the paper's graph (a direct attempt that passes would leave the
-    agents no trajectory to learn from; every debugging round is a turn to learn from); traj_self samples
-    at its temperature (`self_temperature`); the supervised track also needs the supervisor's settings.
+    agents no trajectory to learn from; every debugging round is a turn to learn from); a sampled track
+    samples at its temperature (`self_temperature`); the supervised track also needs the supervisor's settings.
     Without a context, the paper's debugging rounds too (PAPER_T; a given context keeps its t)."""
     context = (context or Context(t=PAPER_T)).paper_graph()
-    if track == TRAJ_SELF:
-        return replace(context, temperature=self_temperature(context, temperature))
+    if track in SAMPLED_TRACKS:
+        return replace(context, temperature=self_temperature(context, temperature, track))
     if temperature is not None:
-        raise ValueError(f"temperature= is {TRAJ_SELF}'s own setting; the other tracks take Context.temperature")
+        raise ValueError(f"temperature= is {' and '.join(SAMPLED_TRACKS)}'s own setting; the other tracks take "
+                         "Context.temperature")
     if track != SUPERVISED or (isinstance(context, SupervisorContext) and not supervisor):
         return context
     return SupervisorContext.from_context(context, **supervisor)
@@ -307,7 +323,7 @@ async def collect_problems(
 ) -> CollectSummary:
     """Collect one track over `problems` into out_dir (resuming what is there), then extract.
 
-    traj_self makes `samples` runs of each problem (default SELF_SAMPLES) at `temperature`, else the
+    A sampled track makes `samples` runs of each problem (default SELF_SAMPLES) at `temperature`, else the
     context's when above 0, else SELF_TEMPERATURE (`self_temperature`; 0 is refused). A test split is
     refused before any model call.
     """

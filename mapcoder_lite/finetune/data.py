@@ -14,6 +14,8 @@ Each collection run (`mapcoder_lite.collection.collect`) yields examples for the
                                hidden tests: the retrieval; each plan whose code passed; the coder's answer
                                that is the passing program (plan -> code); the debugging turn whose code is
                                the passing program (failing code and its sample report -> the fix)
+    traj_direct                coder: the student's direct answer (the graph's first attempt's prompt) in the
+                               samples that passed their hidden tests
     every track                confidence: a score that agrees with how its plan turned out (below)
     relabel                    confidence, debugger: a teacher's answers to the student's prompts of finished
                                collections (`mapcoder_lite.collection.relabel`), each kept with the agent's
@@ -38,8 +40,8 @@ that its prompt does not hold (`reference_overlap`, recorded in the example's me
 LEAK_LINES lines (LEAK_LINE_CHARS characters at least) or of LEAK_CHARS characters drops it
 (COPIES_REFERENCE), and stats.json's ``reference_overlap`` gives the distribution.
 
-A traj_self collection holds several runs of each problem; they count as one problem for the split,
-and an answer repeated across them (same prompt and completion) is kept once.
+A sampled collection (traj_self, traj_direct) holds several runs of each problem; they count as one
+problem for the split, and an answer repeated across them (same prompt and completion) is kept once.
 
 Every kept example parses in its role's strict format (`mapcoder_lite.prompts.<role>.is_strict`), is
 unique (same prompt and completion), and lands in train or validation by its problem, the same
@@ -74,7 +76,7 @@ from mapcoder_lite.prompts import confidence as confidence_prompt
 from mapcoder_lite.prompts import debugger as debugger_prompt
 from mapcoder_lite.prompts import planner as planner_prompt
 from mapcoder_lite.prompts.common import Message
-from mapcoder_lite.roles import RELABEL, TRACK_ROLES, TRAJ_SELF, role_spec
+from mapcoder_lite.roles import RELABEL, SAMPLED_TRACKS, TRACK_ROLES, role_spec
 
 CONFIDENCE_PASS_MIN = 70
 CONFIDENCE_FAIL_MAX = 30
@@ -292,7 +294,7 @@ class _ProblemRun:
     def candidate(self, role: str, call: dict[str, Any], prompt: list[Message], reason: str | None,
                   **extra: Any) -> Candidate:
         meta = self.record.get("meta") or {}
-        # The samples of one problem (traj_self) are one problem to the split.
+        # The samples of one problem (a sampled track) are one problem to the split.
         problem = f"{self.settings.get('dataset', '')}:{meta.get(SAMPLE_OF, self.record['id'])}"
         sample = {"sample": meta[SAMPLE]} if SAMPLE in meta else {}
         return Candidate(role=role, problem=problem, prompt=prompt, completion=call.get("response", ""),
@@ -369,7 +371,7 @@ def _retrievals(run: _ProblemRun) -> list[Candidate]:
 
 
 def _own_answers(run: _ProblemRun, roles: Sequence[str]) -> list[Candidate]:
-    """traj_self: the student's own plans and programs that the passing program rests on."""
+    """The sampled tracks: the student's own plans and programs that the passing program rests on."""
     found: list[Candidate] = []
     for call in run.first_pass:
         if call["role"] not in roles:
@@ -412,7 +414,7 @@ def _track_answers(run: _ProblemRun, roles: Sequence[str], pass_min: int, fail_m
     """A track's candidates: the graph's own answers, and the supervised track's corrections."""
     track = run.settings["track"]
     found = _retrievals(run) if "retriever" in roles else []
-    if track == TRAJ_SELF:
+    if track in SAMPLED_TRACKS:
         found += _own_answers(run, roles)
     else:
         found += _debugging_turns(run) if "debugger" in roles else []

@@ -37,7 +37,6 @@ from mapcoder_lite.collection.tracks import (
     SELF_SAMPLES,
     SELF_TEMPERATURE,
     TRACKS,
-    TRAJ_SELF,
     check_split,
     sample_count,
     self_temperature,
@@ -46,6 +45,7 @@ from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
 from mapcoder_lite.graph.context import RETRIEVALS, STRUCTURED_OUTPUTS, Context
+from mapcoder_lite.roles import SAMPLED_TRACKS
 from mapcoder_lite.serving.vllm import (
     DEFAULT_HOST,
     DEFAULT_KV_CACHE_GIB,
@@ -93,10 +93,11 @@ class CollectConfig:
     dataset: str = "mbpp"
     splits: list[str] = field(default_factory=lambda: ["train"])
     limit: int = 16  # problems per split; 0: every problem (TOML has no null to say none)
-    # Every track but traj_self, which is opt-in: it makes self_samples runs of each problem.
-    tracks: list[str] = field(default_factory=lambda: [t for t in TRACKS if t != TRAJ_SELF])
-    self_samples: int = SELF_SAMPLES  # traj_self: runs per problem
-    self_temperature: float = SELF_TEMPERATURE  # traj_self: their sampling temperature (above 0)
+    # Every track but the sampled ones (traj_self, traj_direct), which are opt-in: each makes self_samples
+    # runs of each problem.
+    tracks: list[str] = field(default_factory=lambda: [t for t in TRACKS if t not in SAMPLED_TRACKS])
+    self_samples: int = SELF_SAMPLES  # the sampled tracks: runs per problem
+    self_temperature: float = SELF_TEMPERATURE  # the sampled tracks: their sampling temperature (above 0)
     k: int = Context.k  # a graph setting's default is the Context's, unless the pipeline has its own
     t: int = 2
     correction_rounds: int = 2
@@ -243,10 +244,10 @@ class PipelineConfig:
         unknown = set(self.collect.tracks) - set(TRACKS)
         if unknown:
             raise ConfigError(f"[collect] tracks: unknown {sorted(unknown)}; tracks are {', '.join(TRACKS)}")
-        if TRAJ_SELF in self.collect.tracks:
+        for track in set(self.collect.tracks) & set(SAMPLED_TRACKS):
             try:
-                sample_count(TRAJ_SELF, self.collect.self_samples)
-                self_temperature(Context(), self.collect.self_temperature)
+                sample_count(track, self.collect.self_samples)
+                self_temperature(Context(), self.collect.self_temperature, track)
             except ValueError as error:
                 raise ConfigError(f"[collect] {error}") from None
         if self.collect.relabel:

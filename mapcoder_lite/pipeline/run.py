@@ -33,7 +33,6 @@ from mapcoder_lite.collection.relabel import relabel, relabel_work
 from mapcoder_lite.collection.tracks import (
     SUPERVISED,
     TEACHER_ROLES,
-    TRAJ_SELF,
     collect_problems,
     track_context,
     track_problems,
@@ -44,7 +43,7 @@ from mapcoder_lite.files import MANIFEST_FILE, write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import LEVERS, ROLES, Context
 from mapcoder_lite.pipeline.config import STAGES, Benchmark, PipelineConfig, training_settings
-from mapcoder_lite.roles import RELABEL
+from mapcoder_lite.roles import RELABEL, SAMPLED_TRACKS
 from mapcoder_lite.serving.models import prepare_model
 from mapcoder_lite.serving.vllm import VLLMServer, served_roots
 
@@ -258,7 +257,7 @@ class Pipeline:
         teacher = {f"{role}_model": m.teacher_name for role in TEACHER_ROLES[track]}
         teacher |= {f"{role}_base_url": teacher_url for role in TEACHER_ROLES[track]}
         context = self._context(student_url, m.student_name, k=cc.k, t=cc.t, **teacher)
-        if track == TRAJ_SELF:
+        if track in SAMPLED_TRACKS:
             return track_context(track, context, temperature=cc.self_temperature)
         if track != SUPERVISED:
             return track_context(track, context)
@@ -349,8 +348,8 @@ class Pipeline:
         return (self.models.teacher_path, serving.teacher_port, serving.teacher_cpus, None)
 
     def _samples(self, track: str) -> int | None:
-        """traj_self's runs per problem (None: the other tracks run each problem once)."""
-        return self.config.collect.self_samples if track == TRAJ_SELF else None
+        """A sampled track's runs per problem (None: the other tracks run each problem once)."""
+        return self.config.collect.self_samples if track in SAMPLED_TRACKS else None
 
     def collect(self) -> None:
         cc, serving = self.config.collect, self.config.serving

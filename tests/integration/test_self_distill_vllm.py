@@ -118,3 +118,26 @@ def test_relabel_on_vllm_asks_the_teacher_in_format_and_keeps_the_agents_normal_
     print(f"relabel on {vllm_server.served_model_name}: {len(records)} teacher calls, {passing_fixes} fixes "
           f"passing the hidden tests; examples {kept}")
     assert kept.get("debugger", 0) <= passing_fixes
+
+
+def test_traj_direct_on_vllm_samples_the_coder_and_keeps_only_passing_direct_answers(
+    vllm_server: VLLMServer, tmp_path: Path
+) -> None:
+    """traj_direct: one coder call per sample, the direct prompt with nothing of the hidden tests or the
+    reference in it; extraction keeps at most one coder example per passing run; the relabel pass finds
+    nothing to relabel in it (no plans)."""
+    problems = load_problems("mbpp", "train", limit=2, data_dir=DATA_DIR, source="local")
+    context = Context(base_url=vllm_server.base_url, model=vllm_server.served_model_name, max_tokens=256,
+                      test_timeout_s=5.0, request_timeout_s=300.0)
+    out = tmp_path / "traj_direct-mbpp-train"
+    summary = asyncio.run(collect_problems("traj_direct", problems, dataset="mbpp", split="train", context=context,
+                                           out_dir=out, samples=2, progress=False, concurrency=2))
+    assert (summary.run.done, summary.run.errors) == (4, 0)
+    records = read_results(out / "results.jsonl")
+    secrets = [test for p in problems for test in p.hidden_tests[1:]] + [p.reference for p in problems]
+    for record in records:
+        (call,) = json.loads((out / record["trajectory_file"]).read_text())["trajectory"]
+        assert (call["role"], call["model"]) == ("coder", vllm_server.served_model_name)
+        assert not any(secret and secret in json.dumps(call["messages"]) for secret in secrets)
+    assert set(summary.examples) == {"coder"} and summary.examples["coder"] <= sum(r["passed"] for r in records)
+    assert relabel_work([out], problems=problems).tasks == []

@@ -343,7 +343,7 @@ def test_cli_collect_rejects_bad_options_before_running(tmp_path: Path, monkeypa
         ("--track", "traj_nope"): "unknown track",
         ("--track", "traj_ret", "--role-api-key", "retriever"): "role_api_keys",
         ("--track", "traj_debug", "--split", "test"): "collecting on test problems",
-        ("--track", "traj_ret", "--samples", "2"): "samples apply to traj_self only",
+        ("--track", "traj_ret", "--samples", "2"): "samples apply to traj_self and traj_direct only",
         ("--track", "traj_self", "--temperature", "0"): "temperature above 0",
         ("--track", "traj_self", "--samples", "0"): "at least 1",
         ("--track", "traj_self", "--split", "test"): "collecting on test problems",

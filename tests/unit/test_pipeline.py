@@ -53,6 +53,7 @@ def test_graph_settings_default_to_the_contexts() -> None:
     ({"collect": {"tracks": ["traj_everything"]}}, "unknown ['traj_everything']"),
     ({"collect": {"tracks": ["traj_self"], "self_temperature": 0.0}}, "temperature above 0"),
     ({"collect": {"tracks": ["traj_self"], "self_samples": 0}}, "at least 1"),
+    ({"collect": {"tracks": ["traj_direct"], "self_temperature": -1.0}}, "traj_direct samples at a temperature"),
     ({"finetune": {"agents": ["tester"]}}, "unknown ['tester']"),
     ({"finetune": {"backend": "magic"}}, "backend 'magic'"),
     ({"eval": {"strategies": ["mapcoder", "oracle"]}}, "unknown ['oracle']"),
@@ -332,11 +333,12 @@ def test_collection_contexts_put_the_teacher_in_its_track_role(tmp_path: Path) -
     distilled = pipeline.track_context("traj_self", "http://s/v1", "http://t/v1")
     assert {distilled.model_for(role) for role in ROLES} == {"student"} and distilled.temperature == 0.8
     assert distilled.direct_first is False  # the paper's graph, as every track
+    assert pipeline.track_context("traj_direct", "http://s/v1", "http://t/v1").temperature == 0.8
 
 
 def test_traj_self_is_opt_in_and_complete_only_with_every_sample(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    assert "traj_self" not in parse_config({}).collect.tracks
+    assert not {"traj_self", "traj_direct"} & set(parse_config({}).collect.tracks)
     pipeline, logged = make_pipeline(tmp_path, collect={"limit": 2, "tracks": ["traj_self"], "self_samples": 2})
 
     def no_server(*args: Any, **kwargs: Any) -> Any:

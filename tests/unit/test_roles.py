@@ -13,7 +13,7 @@ from tests.scripted import scripted
 
 
 def test_tracks_train_and_teach_the_roles_the_collection_docs_name() -> None:
-    # As mapcoder_lite.finetune.data and mapcoder_lite.collection.tracks describe the five tracks, and
+    # As mapcoder_lite.finetune.data and mapcoder_lite.collection.tracks describe the six tracks, and
     # mapcoder_lite.collection.relabel the relabel pass, whose teacher answers for the agents it trains.
     assert {track: set(trained) for track, trained in roles.TRACK_ROLES.items()} == {
         "traj_ret": {"retriever", "confidence"},
@@ -21,11 +21,12 @@ def test_tracks_train_and_teach_the_roles_the_collection_docs_name() -> None:
         "traj_plan_code_supervised": {"planner", "coder", "confidence"},
         "traj_conf": {"confidence"},
         "traj_self": set(roles.AGENTS),
+        "traj_direct": {"coder"},
         "relabel": {"confidence", "debugger"},
     }
     assert dict(roles.TEACHER_ROLES) == {"traj_ret": ("retriever",), "traj_debug": ("debugger",),
                                          "traj_plan_code_supervised": (), "traj_conf": ("confidence",),
-                                         "traj_self": (), "relabel": ("confidence", "debugger")}
+                                         "traj_self": (), "traj_direct": (), "relabel": ("confidence", "debugger")}
     assert roles.RELABEL not in roles.TRACKS  # a pass over collections, not a track that runs the graph
 
 

@@ -173,8 +173,8 @@ def test_traj_self_refuses_a_zero_temperature_no_samples_and_a_test_split_before
 
 
 def test_other_tracks_take_no_samples_and_refuse_a_test_split_too(tmp_path: Path) -> None:
-    for track, options, message in (("traj_ret", {"samples": 2}, "samples apply to traj_self only"),
-                                    ("traj_ret", {"temperature": 0.5}, "traj_self's own setting"),
+    for track, options, message in (("traj_ret", {"samples": 2}, "samples apply to traj_self and traj_direct only"),
+                                    ("traj_ret", {"temperature": 0.5}, "traj_self and traj_direct's own setting"),
                                     ("traj_debug", {"split": "test"}, "collecting on test problems")):
         with pytest.raises(ValueError, match=message):
             asyncio.run(collect_problems(track, toy(1), dataset="toy", context=STUDENT, out_dir=tmp_path / "out",
