@@ -45,7 +45,7 @@ from mapcoder_lite.evals.datasets import dataset_spec
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
 from mapcoder_lite.finetune.train import AGENTS, TrainConfig, check_settings
 from mapcoder_lite.graph.context import RETRIEVALS, STRUCTURED_OUTPUTS, Context
-from mapcoder_lite.roles import SAMPLED_TRACKS
+from mapcoder_lite.roles import SAMPLED_TRACKS, TRAJ_DIRECT, TRAJ_SELF
 from mapcoder_lite.serving.vllm import (
     DEFAULT_HOST,
     DEFAULT_KV_CACHE_GIB,
@@ -96,7 +96,8 @@ class CollectConfig:
     # Every track but the sampled ones (traj_self, traj_direct), which are opt-in: each makes self_samples
     # runs of each problem.
     tracks: list[str] = field(default_factory=lambda: [t for t in TRACKS if t not in SAMPLED_TRACKS])
-    self_samples: int = SELF_SAMPLES  # the sampled tracks: runs per problem
+    self_samples: int = SELF_SAMPLES  # traj_self: runs per problem
+    direct_samples: int = SELF_SAMPLES  # traj_direct: runs per problem (one call each)
     self_temperature: float = SELF_TEMPERATURE  # the sampled tracks: their sampling temperature (above 0)
     k: int = Context.k  # a graph setting's default is the Context's, unless the pipeline has its own
     t: int = 2
@@ -109,6 +110,10 @@ class CollectConfig:
     # of the failing programs written seeing the reference solution). Empty: no pass.
     relabel: list[str] = field(default_factory=list)
     concurrency: int = 8
+
+    def samples(self, track: str) -> int | None:
+        """A sampled track's runs per problem (None: the other tracks run each problem once)."""
+        return {TRAJ_SELF: self.self_samples, TRAJ_DIRECT: self.direct_samples}.get(track)
     problem_timeout_s: float | None = 1800.0  # 0: no limit
     validation_fraction: float = VALIDATION_FRACTION
     seed: int = SPLIT_SEED
@@ -246,7 +251,7 @@ class PipelineConfig:
             raise ConfigError(f"[collect] tracks: unknown {sorted(unknown)}; tracks are {', '.join(TRACKS)}")
         for track in set(self.collect.tracks) & set(SAMPLED_TRACKS):
             try:
-                sample_count(track, self.collect.self_samples)
+                sample_count(track, self.collect.samples(track))
                 self_temperature(Context(), self.collect.self_temperature, track)
             except ValueError as error:
                 raise ConfigError(f"[collect] {error}") from None

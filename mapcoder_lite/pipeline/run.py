@@ -347,9 +347,6 @@ class Pipeline:
         serving = self.config.serving
         return (self.models.teacher_path, serving.teacher_port, serving.teacher_cpus, None)
 
-    def _samples(self, track: str) -> int | None:
-        """A sampled track's runs per problem (None: the other tracks run each problem once)."""
-        return self.config.collect.self_samples if track in SAMPLED_TRACKS else None
 
     def collect(self) -> None:
         cc, serving = self.config.collect, self.config.serving
@@ -357,7 +354,7 @@ class Pipeline:
         work = [(track, split, self._problems(cc.dataset, split, cc.limit or None))
                 for split in cc.splits for track in cc.tracks]
         todo = [(t, s, p) for t, s, p in work
-                if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, self._samples(t)))]
+                if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, self.config.collect.samples(t)))]
         problems_of = {split: problems for _, split, problems in work}
         with self._stage("collect") as entry:
             entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
@@ -391,7 +388,7 @@ class Pipeline:
                                  context=self.track_context(track, student_url, teacher_url),
                                  out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
                                  problem_timeout_s=cc.problem_timeout_s, progress=bar, console=self.console,
-                                 extract=False, ctrl_c_drains=True, samples=self._samples(track))
+                                 extract=False, ctrl_c_drains=True, samples=self.config.collect.samples(track))
                 for track, split, problems in todo))
 
         with self._progress() as bar:

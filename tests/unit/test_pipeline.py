@@ -54,6 +54,7 @@ def test_graph_settings_default_to_the_contexts() -> None:
     ({"collect": {"tracks": ["traj_self"], "self_temperature": 0.0}}, "temperature above 0"),
     ({"collect": {"tracks": ["traj_self"], "self_samples": 0}}, "at least 1"),
     ({"collect": {"tracks": ["traj_direct"], "self_temperature": -1.0}}, "traj_direct samples at a temperature"),
+    ({"collect": {"tracks": ["traj_direct"], "direct_samples": 0}}, "traj_direct samples must be at least 1"),
     ({"finetune": {"agents": ["tester"]}}, "unknown ['tester']"),
     ({"finetune": {"backend": "magic"}}, "backend 'magic'"),
     ({"eval": {"strategies": ["mapcoder", "oracle"]}}, "unknown ['oracle']"),
@@ -418,6 +419,8 @@ def test_the_recipe_config_collects_on_every_training_problem_without_a_teacher(
     recipe = Path(__file__).resolve().parents[2] / "examples" / "pipeline-mbpp.toml"
     config = pipeline_config.load_config(recipe)
     assert config.collect.splits == ["train", "validation"] and config.collect.limit == 0
+    # The coder's two prompts: the plan's (traj_self) and the direct attempt's, the graph's first step.
+    assert config.collect.tracks == ["traj_self", "traj_direct"] and config.collect.samples("traj_direct") == 4
     pipeline = Pipeline(config, log=lambda line: None, progress=False)
     pipeline.models = pipeline_run.Models(student=tmp_path / "student", teacher=tmp_path / "teacher")
     assert not pipeline.needs_teacher(config.collect.tracks)
