@@ -259,7 +259,9 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
         clock.text(0.5, 0.5, "not for a subset of a run" if any(s.common_only for s in stats) else "not recorded",
                    ha="center", va="center", transform=clock.transAxes)
     else:
-        clock.bar_label(clock.bar(positions, minutes, 0.6, color="tab:gray"), fmt="%.0f")
+        # Labelled as the table says it (12m29s), not rounded to a minute that hides a difference.
+        clock.bar_label(clock.bar(positions, minutes, 0.6, color="tab:gray"),
+                        labels=[_duration(s.wall_seconds) for s in stats])
         clock.set_ylim(0, max(minutes) * 1.2)
 
     for axis in (left, right, clock):
