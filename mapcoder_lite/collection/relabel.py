@@ -59,7 +59,7 @@ from mapcoder_lite.collection.tracks import (
     default_collect_dir,
 )
 from mapcoder_lite.evals.datasets import Problem
-from mapcoder_lite.evals.rundir import RunDir, RunSettings, done_records
+from mapcoder_lite.evals.rundir import RunDir, RunSettings, calling, done_records
 from mapcoder_lite.evals.runner import EndpointDown, Interrupts, endpoint_is_down, progress_bar
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.finetune.data import (
@@ -150,15 +150,7 @@ class RelabelSettings(RunSettings):
             dataset=work.dataset,
             split=work.split,
             strategy=RELABEL,
-            models={role: context.model_for(role) for role in roles},
-            endpoint=context.base_url,
-            temperature=context.temperature,
-            max_tokens=context.max_tokens,
-            role_max_tokens={role: context.max_tokens_for(role) for role in roles},
-            test_timeout_s=context.test_timeout_s,
-            memory_mb=context.memory_mb,
-            sandbox=context.sandbox,
-            structured_outputs=context.structured_outputs,
+            **calling(context, roles),
             roles=roles,
             endpoints={role: context.base_url_for(role) for role in roles},
             teachers={role: context.model_for(role) for role in roles},

@@ -38,7 +38,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 from mapcoder_lite.evals.datasets import DatasetError, Problem, ProblemSet, dataset_spec
-from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, collect_dir_name
+from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, calling, collect_dir_name
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, OneCall, Strategy
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
@@ -210,18 +210,10 @@ class CollectSettings(RunSettings):
             dataset=dataset,
             split=split,
             strategy=track,
-            models={role: context.model_for(role) for role in roles},
+            **calling(context, roles),
             k=context.k if graph else None,
             t=context.t if graph else None,
             **{lever: getattr(context, lever) if graph else None for lever in LEVERS},
-            endpoint=context.base_url,
-            temperature=context.temperature,
-            max_tokens=context.max_tokens,
-            role_max_tokens={role: context.max_tokens_for(role) for role in roles},
-            test_timeout_s=context.test_timeout_s,
-            memory_mb=context.memory_mb,
-            sandbox=context.sandbox,
-            structured_outputs=context.structured_outputs,
             track=track,
             endpoints={role: context.base_url_for(role) for role in roles},
             teachers=teachers,

@@ -88,29 +88,8 @@ class RunSettings:
     @classmethod
     def make(cls, dataset: str, split: str, strategy: Strategy, context: Context) -> RunSettings:
         """Only what the strategy uses: a reference run records no model, a one-call run no k or t."""
-        uses_models = bool(strategy.roles)
-        graph = strategy.name == "mapcoder"
-        return cls(
-            dataset=dataset,
-            split=split,
-            strategy=strategy.name,
-            models={role: context.model_for(role) for role in strategy.roles},
-            k=context.k if graph else None,
-            t=context.t if graph else None,
-            direct_first=context.direct_first if graph else None,
-            stop_repeats=context.stop_repeats if graph else None,
-            plan_diversity=context.plan_diversity if graph else None,
-            endpoint=context.base_url if uses_models else None,
-            temperature=context.temperature if uses_models else None,
-            max_tokens=context.max_tokens if uses_models else None,
-            role_max_tokens={role: context.max_tokens_for(role) for role in strategy.roles} if uses_models else None,
-            test_timeout_s=context.test_timeout_s,
-            memory_mb=context.memory_mb,
-            sandbox=context.sandbox,
-            structured_outputs=context.structured_outputs if uses_models else None,
-            retrieval=context.retrieval if graph else None,
-            bank=bank_sha256(context.bank) if graph and context.retrieval != "recall" else None,
-        )
+        return cls(dataset=dataset, split=split, strategy=strategy.name,
+                   **calling(context, strategy.roles), **graph_settings(context, strategy.name == "mapcoder"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +98,33 @@ class RunSettings:
         mine = self.to_dict()
         return [f"{key}: {recorded.get(key, _absent_means(key, recorded)[0])!r} there, {mine[key]!r} now"
                 for key in mine if key not in self.LOCATIONS and not _same_setting(key, recorded, mine[key])]
+
+
+def calling(context: Context, roles: Sequence[str]) -> dict[str, Any]:
+    """The settings of runs that call these roles' models (none: a run that calls no model records none)
+    and score programs in the sandbox: which models, where, how they answer, how programs are run."""
+    scoring = {"test_timeout_s": context.test_timeout_s, "memory_mb": context.memory_mb, "sandbox": context.sandbox}
+    if not roles:
+        return scoring
+    return scoring | {
+        "models": {role: context.model_for(role) for role in roles},
+        "endpoint": context.base_url,
+        "temperature": context.temperature,
+        "max_tokens": context.max_tokens,
+        "role_max_tokens": {role: context.max_tokens_for(role) for role in roles},
+        "structured_outputs": context.structured_outputs,
+    }
+
+
+def graph_settings(context: Context, graph: bool) -> dict[str, Any]:
+    """The MapCoder graph's settings, for a run of the graph (None for a run of one call)."""
+    return {
+        "k": context.k if graph else None,
+        "t": context.t if graph else None,
+        **{lever: getattr(context, lever) if graph else None for lever in LEVERS},
+        "retrieval": context.retrieval if graph else None,
+        "bank": bank_sha256(context.bank) if graph and context.retrieval != "recall" else None,
+    }
 
 
 def _absent_means(key: str, recorded: dict[str, Any]) -> tuple[Any, ...]:
