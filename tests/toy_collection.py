@@ -72,3 +72,16 @@ def kept(out: Path, role: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 
 def stats(out: Path, role: str) -> dict[str, Any]:
     return json.loads((out / "datasets" / role / "stats.json").read_text())
+
+
+def mbpp_training_data(root: Path) -> Path:
+    """An MBPP file of two training problems (601, 602: return the argument) for the collect command's
+    --data-dir: the second test of each holds SECRET and the reference REFERENCE, neither of which may
+    reach a prompt."""
+    data = root / "data"
+    (data / "MBPPEval").mkdir(parents=True)
+    rows = [{"task_id": i, "text": f"Return the argument unchanged ({i}).", "test_setup_code": "",
+             "code": f"def f(x):\n    return x  # {REFERENCE}",
+             "test_list": [f"assert f({i}) == {i}", f"assert f({SECRET}) == {SECRET}"]} for i in (601, 602)]
+    (data / "MBPPEval" / "MBPP.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return data

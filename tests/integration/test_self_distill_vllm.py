@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from mapcoder_lite.collection import collect_problems
@@ -26,6 +25,7 @@ from mapcoder_lite.evals.datasets import load_problems
 from mapcoder_lite.graph import Context
 from mapcoder_lite.roles import AGENTS
 from mapcoder_lite.serving.vllm import VLLMServer
+from tests.commands import command_app
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +64,7 @@ def test_traj_self_on_vllm_samples_mbpp_training_problems_and_extract_reports_ev
         prompts = json.dumps([c["messages"] for c in calls])
         assert not any(secret and secret in prompts for secret in secrets)
 
-    app = typer.Typer()
-    app.command("extract")(extract_command)
-    app.command("noop")(lambda: None)  # two commands, so typer keeps the command name
+    app = command_app("extract", extract_command)
     result = CliRunner().invoke(app, ["extract", str(out), "--out", str(tmp_path / "sft"), "--validation-fraction",
                                       "0.5"])
     assert result.exit_code == 0, result.output

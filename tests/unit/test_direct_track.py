@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import typer
 from typer.testing import CliRunner
 
 from mapcoder_lite.collection.cli import collect_command
@@ -18,9 +17,22 @@ from mapcoder_lite.finetune.data import DUPLICATE, HIDDEN_FAILED
 from mapcoder_lite.graph import Context
 from mapcoder_lite.prompts import direct as direct_prompt
 from mapcoder_lite.roles import AGENTS, TRACK_ROLES
+from tests.commands import command_app
 from tests.scripted import scripted
 from tests.servers import Reply, completion, json_endpoint
-from tests.toy_collection import REFERENCE, SECRET, code, collect, kept, mark, sample_only, solution, stats, toy
+from tests.toy_collection import (
+    REFERENCE,
+    SECRET,
+    code,
+    collect,
+    kept,
+    mark,
+    mbpp_training_data,
+    sample_only,
+    solution,
+    stats,
+    toy,
+)
 
 STUDENT = Context(model="student-0.5b", k=1, t=1, test_timeout_s=5.0)
 
@@ -67,26 +79,19 @@ def test_traj_direct_keeps_the_passing_direct_answers_with_the_direct_prompt(tmp
 
 
 def test_cli_collect_traj_direct_samples_the_coder_at_the_temperature(tmp_path: Path) -> None:
-    data = tmp_path / "data" / "MBPPEval"
-    data.mkdir(parents=True)
-    rows = [{"task_id": i, "text": f"Return the argument unchanged ({i}).", "test_setup_code": "",
-             "code": f"def f(x):\n    return x  # {REFERENCE}",
-             "test_list": [f"assert f({i}) == {i}", f"assert f({SECRET}) == {SECRET}"]} for i in (601, 602)]
-    (data / "MBPP.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = mbpp_training_data(tmp_path)
     requests: list[dict[str, Any]] = []
 
     def respond(request: dict[str, Any]) -> Reply:
         requests.append(request)
         return 200, completion(request["model"], "```python\ndef f(x):\n    return x\n```")
 
-    app = typer.Typer()
-    app.command("collect")(collect_command)
-    app.command("noop")(lambda: None)  # two commands, so typer keeps the command name
+    app = command_app("collect", collect_command)
     out = tmp_path / "direct"
     with json_endpoint(respond) as url:
         result = CliRunner().invoke(app, [
             "collect", "--track", "traj_direct", "--dataset", "mbpp", "--split", "train", "--samples", "3",
-            "--base-url", url, "--lite", "--data-dir", str(tmp_path / "data"), "--out", str(out),
+            "--base-url", url, "--lite", "--data-dir", str(data), "--out", str(out),
             "--no-progress", "--concurrency", "1", "--structured-outputs", "off"])
     assert result.exit_code == 0, result.output
     assert "2 problems of mbpp/train x 3 samples at temperature 0.8" in result.output

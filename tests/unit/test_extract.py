@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from mapcoder_lite.collection.cli import extract_command
@@ -29,6 +28,7 @@ from mapcoder_lite.finetune.data import (
     split_problems,
 )
 from tests.collection_files import FIX, FIXED_PLAN, FIXING, call, retrieval, write_run
+from tests.commands import command_app
 
 CONFIDENCE = "<root>\n<explanation>because</explanation>\n<confidence>{}</confidence>\n</root>"
 
@@ -180,9 +180,7 @@ def test_only_collection_directories_are_read(tmp_path: Path) -> None:
 def test_cli_extract_writes_the_datasets_and_prints_them(tmp_path: Path) -> None:
     run = write_run(tmp_path / "ret", "traj_ret", {
         f"P{i}": {"trajectory": [call("retriever", f"problem {i}", retrieval(i))]} for i in range(3)})
-    app = typer.Typer()
-    app.command("extract")(extract_command)
-    app.command("noop")(lambda: None)  # two commands, so typer keeps the command name
+    app = command_app("extract", extract_command)
     result = CliRunner().invoke(app, ["extract", str(run), "--out", str(tmp_path / "sft"),
                                       "--validation-fraction", "0.34"])
     assert result.exit_code == 0, result.output

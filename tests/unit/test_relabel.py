@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from mapcoder_lite.collection import collect_problems
@@ -29,6 +28,7 @@ from mapcoder_lite.finetune.data import (
 )
 from mapcoder_lite.graph import Context
 from mapcoder_lite.roles import RELABEL, TEACHER_ROLES, TRACK_ROLES
+from tests.commands import command_app
 from tests.scripted import scripted
 from tests.toy_collection import REFERENCE, SECRET, STRICT, base_scripts, code, mark, sample_only, solution, stats
 from tests.toy_collection import kept as examples
@@ -316,9 +316,7 @@ def test_cli_relabels_through_the_teacher_endpoint(source: Path, tmp_path: Path)
         requests.append(request)
         return 200, completion(request["model"], confident(request["messages"][-1]["content"]))
 
-    app = typer.Typer()
-    app.command("relabel")(relabel_command)
-    app.command("noop")(lambda: None)  # two commands, so typer keeps the command name
+    app = command_app("relabel", relabel_command)
     with json_endpoint(respond) as url:
         result = CliRunner().invoke(app, [
             "relabel", "--from", str(source), "--teacher-model", "teacher-1.5b", "--teacher-base-url", url,

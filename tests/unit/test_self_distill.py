@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from mapcoder_lite.collection import collect_problems
@@ -20,6 +19,7 @@ from mapcoder_lite.evals import SettingsMismatch, read_results
 from mapcoder_lite.finetune.data import DUPLICATE, HIDDEN_FAILED, NOT_FINAL, UNBALANCED
 from mapcoder_lite.graph import Context
 from mapcoder_lite.roles import AGENTS
+from tests.commands import command_app
 from tests.scripted import scripted
 from tests.servers import Reply, completion, json_endpoint
 from tests.toy_collection import (
@@ -31,6 +31,7 @@ from tests.toy_collection import (
     collect,
     kept,
     mark,
+    mbpp_training_data,
     sample_only,
     solution,
     stats,
@@ -184,12 +185,7 @@ def test_other_tracks_take_no_samples_and_refuse_a_test_split_too(tmp_path: Path
 
 
 def test_cli_collect_traj_self_sends_every_request_at_the_sampling_temperature(tmp_path: Path) -> None:
-    data = tmp_path / "data" / "MBPPEval"
-    data.mkdir(parents=True)
-    rows = [{"task_id": i, "text": f"Return the argument unchanged ({i}).", "test_setup_code": "",
-             "code": f"def f(x):\n    return x  # {REFERENCE}",
-             "test_list": [f"assert f({i}) == {i}", f"assert f({SECRET}) == {SECRET}"]} for i in (601, 602)]
-    (data / "MBPP.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = mbpp_training_data(tmp_path)
     answers = {
         "retriever": "<root>\n<problem>\n<description>Echo.</description>\n<code>print(x)</code>\n"
                      "<planning>1. echo</planning>\n</problem>\n<algorithm>None.</algorithm>\n</root>",
@@ -203,14 +199,12 @@ def test_cli_collect_traj_self_sends_every_request_at_the_sampling_temperature(t
         requests.append(request)
         return 200, completion(request["model"], answers[request["model"]])
 
-    app = typer.Typer()
-    app.command("collect")(collect_command)
-    app.command("noop")(lambda: None)  # two commands, so typer keeps the command name
+    app = command_app("collect", collect_command)
     out = tmp_path / "self"
     with json_endpoint(respond) as url:
         result = CliRunner().invoke(app, [
             "collect", "--track", "traj_self", "--dataset", "mbpp", "--split", "train", "--samples", "2",
-            "--base-url", url, "--lite", "--k", "1", "--t", "1", "--data-dir", str(tmp_path / "data"),
+            "--base-url", url, "--lite", "--k", "1", "--t", "1", "--data-dir", str(data),
             "--out", str(out), "--no-progress", "--concurrency", "1", "--structured-outputs", "off"])
     assert result.exit_code == 0, result.output
     assert "2 problems of mbpp/train x 2 samples at temperature 0.8" in result.output
