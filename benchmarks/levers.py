@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mapcoder_lite.evals.report import load_run, markdown_table, write_chart  # noqa: E402
+from mapcoder_lite.evals.report import load_run, publish  # noqa: E402
 from mapcoder_lite.evals.runner import evaluate  # noqa: E402
 from mapcoder_lite.graph.context import LEVERS, PAPER_T, ROLES, Context  # noqa: E402
 
@@ -101,12 +101,7 @@ def main() -> None:
                              context=context, out_dir=args.out / folder_name(name),
                              concurrency=args.concurrency, progress=sys.stderr.isatty(),
                              retry_errors=args.retry_errors))
-    stats = [load_run(args.out / folder_name(name), label=name) for name in chosen]
-    table = markdown_table(stats)
-    (args.out / "table.md").write_text(table + "\n")
-    write_chart(stats, args.out / "chart.png")
-    print(table)
-    print(f"table: {args.out / 'table.md'}; chart: {args.out / 'chart.png'}")
+    publish([load_run(args.out / folder_name(name), label=name) for name in chosen], args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mapcoder_lite.evals.report import load_run, markdown_table, write_chart  # noqa: E402
+from mapcoder_lite.evals.report import load_run, publish  # noqa: E402
 from mapcoder_lite.evals.rundir import RunDir  # noqa: E402
 from mapcoder_lite.evals.runner import evaluate  # noqa: E402
 from mapcoder_lite.graph.context import Context  # noqa: E402
@@ -119,13 +119,8 @@ def main() -> None:
             continue
         print(f"== prefix caching {setting}", flush=True)
         run_setting(setting, args, model_dir)
-    text = table(args)
-    stats = [load_run(args.out / setting, label=f"prefix caching {setting}") for setting in SETTINGS]
-    text += "\n\n" + markdown_table(stats)
-    (args.out / "table.md").write_text(text + "\n")
-    write_chart(stats, args.out / "chart.png")
-    print(text)
-    print(f"table: {args.out / 'table.md'}; chart: {args.out / 'chart.png'}")
+    publish([load_run(args.out / setting, label=f"prefix caching {setting}") for setting in SETTINGS], args.out,
+            preface=table(args))
 
 
 if __name__ == "__main__":

@@ -291,4 +291,16 @@ def report(run_dirs: Sequence[str | Path], chart: str | Path | None = None, *,
     return markdown_table(stats), (write_chart(stats, chart) if chart is not None else None)
 
 
-__all__ = ["RESULTS_FILE", "RunStats", "finished_ids", "load_run", "markdown_table", "report", "rows", "write_chart"]
+def publish(stats: Sequence[RunStats], out: Path, preface: str = "") -> str:
+    """A benchmark's result: `preface` (its own table) and the runs' table into out/table.md, the chart
+    into out/chart.png; prints both paths and returns the text."""
+    text = (preface + "\n\n" if preface else "") + markdown_table(stats)
+    (out / "table.md").write_text(text + "\n")
+    write_chart(stats, out / "chart.png")
+    print(text)
+    print(f"table: {out / 'table.md'}; chart: {out / 'chart.png'}")
+    return text
+
+
+__all__ = ["RESULTS_FILE", "RunStats", "finished_ids", "load_run", "markdown_table", "publish", "report", "rows",
+           "write_chart"]
