@@ -63,6 +63,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -285,7 +286,7 @@ class _ProblemRun:
         """Why no answer of this run teaches anything (None: the run passed its hidden tests)."""
         return RUN_ERROR if self.record.get("error") else (None if self.passed else HIDDEN_FAILED)
 
-    @property
+    @cached_property  # read by each kind of answer in turn
     def first_pass(self) -> list[dict[str, Any]]:
         """The graph's own calls (not corrections); a refused call (a prompt longer than the context
         window) has no answer to learn from."""

@@ -110,13 +110,13 @@ class CollectConfig:
     # of the failing programs written seeing the reference solution). Empty: no pass.
     relabel: list[str] = field(default_factory=list)
     concurrency: int = 8
+    problem_timeout_s: float | None = 1800.0  # 0: no limit
+    validation_fraction: float = VALIDATION_FRACTION
+    seed: int = SPLIT_SEED
 
     def samples(self, track: str) -> int | None:
         """A sampled track's runs per problem (None: the other tracks run each problem once)."""
         return {TRAJ_SELF: self.self_samples, TRAJ_DIRECT: self.direct_samples}.get(track)
-    problem_timeout_s: float | None = 1800.0  # 0: no limit
-    validation_fraction: float = VALIDATION_FRACTION
-    seed: int = SPLIT_SEED
 
 
 def _training_fields() -> list[tuple[str, Any, Any]]:

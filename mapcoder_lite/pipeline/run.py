@@ -347,7 +347,6 @@ class Pipeline:
         serving = self.config.serving
         return (self.models.teacher_path, serving.teacher_port, serving.teacher_cpus, None)
 
-
     def collect(self) -> None:
         cc, serving = self.config.collect, self.config.serving
 
