@@ -84,6 +84,8 @@ DataDirOption = Annotated[
 SourceOption = Annotated[
     str, typer.Option(help=f"{' | '.join(SOURCES)}: local files, the Hugging Face Hub, or local when there.")
 ]
+RetryErrorsOption = Annotated[bool, typer.Option(help="Run again the problems a resumed run recorded with an "
+                                                      "error (a timeout, a lost server).")]
 ProgressOption = Annotated[bool, typer.Option(help="Show a progress bar.")]
 
 

@@ -21,6 +21,7 @@ from mapcoder_lite.cli_options import (
     ModelOption,
     ProblemTimeoutOption,
     ProgressOption,
+    RetryErrorsOption,
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
@@ -158,6 +159,7 @@ def collect_command(
     source: SourceOption = "auto",
     validation_fraction: ValidationOption = VALIDATION_FRACTION,
     seed: SeedOption = SPLIT_SEED,
+    retry_errors: RetryErrorsOption = False,
     progress: ProgressOption = True,
 ) -> None:
     """Collect training trajectories on a benchmark split, then extract per-agent datasets from them."""
@@ -192,7 +194,8 @@ def collect_command(
     _print_plan(console, track, settings, f"{len(problems)} problems of {spec.name}/{split}{sampled} -> {out_dir}")
     summary = _collect(console, track, problems, dataset=spec.name, split=split, context=context, out_dir=out_dir,
                        concurrency=concurrency, problem_timeout_s=problem_timeout, progress=progress,
-                       validation_fraction=validation_fraction, seed=seed, samples=samples)
+                       validation_fraction=validation_fraction, seed=seed, samples=samples,
+                       retry_errors=retry_errors)
     run = summary.run
     console.print(f"hidden tests passed by {run.passed}/{run.done} runs; {run.new} runs made now in "
                   f"{run.seconds:.1f} s, {run.errors} with errors.")
@@ -266,6 +269,7 @@ def relabel_command(
     source: SourceOption = "auto",
     validation_fraction: ValidationOption = VALIDATION_FRACTION,
     seed: SeedOption = SPLIT_SEED,
+    retry_errors: RetryErrorsOption = False,
     progress: ProgressOption = True,
 ) -> None:
     """Have a teacher relabel finished collections: confidence scores written knowing each plan's outcome,

@@ -25,6 +25,7 @@ from mapcoder_lite.cli_options import (
     ProblemTimeoutOption,
     ProgressOption,
     RetrievalOption,
+    RetryErrorsOption,
     RoleBaseUrlOption,
     RoleModelOption,
     SandboxOption,
@@ -78,8 +79,7 @@ def eval_command(
     source: SourceOption = "auto",
     score_all_tests: Annotated[bool, typer.Option(help="Run every hidden test even after one fails (a "
                                                        "full report; the verdict is the same).")] = False,
-    retry_errors: Annotated[bool, typer.Option(help="Run again the problems a resumed run recorded with an "
-                                                    "error (a request timeout, a lost server).")] = False,
+    retry_errors: RetryErrorsOption = False,
     progress: ProgressOption = True,
 ) -> None:
     """Run a strategy over a benchmark, score every program on the hidden tests, and record it all."""

@@ -111,6 +111,7 @@ class CollectConfig:
     relabel: list[str] = field(default_factory=list)
     concurrency: int = 8
     problem_timeout_s: float | None = 1800.0  # 0: no limit
+    retry_errors: bool = False  # run again the runs recorded with an error (timeouts, a lost server)
     validation_fraction: float = VALIDATION_FRACTION
     seed: int = SPLIT_SEED
 

@@ -353,7 +353,7 @@ class Pipeline:
         work = [(track, split, self._problems(cc.dataset, split, cc.limit or None))
                 for split in cc.splits for track in cc.tracks]
         todo = [(t, s, p) for t, s, p in work
-                if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, self.config.collect.samples(t)))]
+                if RunDir(self.collect_dir(t, s)).to_run(track_problems(t, p, cc.samples(t)), cc.retry_errors)]
         problems_of = {split: problems for _, split, problems in work}
         with self._stage("collect") as entry:
             entry["runs"] = {str(self.collect_dir(t, s).relative_to(self.workdir)): len(p) for t, s, p in work}
@@ -387,7 +387,8 @@ class Pipeline:
                                  context=self.track_context(track, student_url, teacher_url),
                                  out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
                                  problem_timeout_s=cc.problem_timeout_s, progress=bar, console=self.console,
-                                 extract=False, ctrl_c_drains=True, samples=self.config.collect.samples(track))
+                                 extract=False, ctrl_c_drains=True, samples=cc.samples(track),
+                                 retry_errors=cc.retry_errors)
                 for track, split, problems in todo))
 
         with self._progress() as bar:

@@ -101,3 +101,27 @@ def test_cli_collect_traj_direct_samples_the_coder_at_the_temperature(tmp_path: 
     assert str(SECRET) not in sent and REFERENCE not in sent and "MBPP/601" not in sent
     manifest = json.loads((out / "datasets" / "manifest.json").read_text())
     assert manifest["roles"]["coder"]["total"] == 2  # each problem's one answer, kept once
+
+
+def test_a_resumed_collection_runs_the_errored_runs_again_only_when_asked(tmp_path: Path) -> None:
+    failed = {"n": 0}
+
+    def flaky(prompt: str) -> str:
+        if mark(prompt) == 1 and not failed["n"]:
+            failed["n"] += 1
+            raise ValueError("a problem timeout, say")
+        return solution(prompt)
+
+    first = collect("traj_direct", toy(2), tmp_path, scripted(coder=flaky), STUDENT, samples=2, concurrency=1)
+    assert (first.run.done, first.run.errors) == (4, 1)
+
+    untouched = scripted(coder=solution)
+    collect("traj_direct", toy(2), tmp_path, untouched, STUDENT, samples=2)
+    assert untouched["coder"].prompts == []  # an error is a finished run unless asked
+
+    again = scripted(coder=solution)
+    summary = collect("traj_direct", toy(2), tmp_path, again, STUDENT, samples=2, retry_errors=True)
+    assert [mark(p) for p in again["coder"].prompts] == [1]  # only the errored sample ran again
+    records = {r["id"]: r for r in read_results(tmp_path / "results.jsonl")}
+    assert len(records) == 4 and all(r["passed"] and r["error"] is None for r in records.values())
+    assert summary.examples["coder"] == 2

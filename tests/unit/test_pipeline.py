@@ -337,8 +337,8 @@ def test_collection_contexts_put_the_teacher_in_its_track_role(tmp_path: Path) -
     assert pipeline.track_context("traj_direct", "http://s/v1", "http://t/v1").temperature == 0.8
 
 
-def test_traj_self_is_opt_in_and_complete_only_with_every_sample(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_traj_self_is_opt_in_complete_with_every_sample_and_its_errors_rerun_when_asked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not {"traj_self", "traj_direct"} & set(parse_config({}).collect.tracks)
     pipeline, logged = make_pipeline(tmp_path, collect={"limit": 2, "tracks": ["traj_self"], "self_samples": 2})
 
@@ -353,6 +353,14 @@ def test_traj_self_is_opt_in_and_complete_only_with_every_sample(tmp_path: Path,
     pipeline.collect()
     assert "every collection is complete" in logged
     (folder / "results.jsonl").write_text("".join(json.dumps({"id": i, "passed": True}) + "\n" for i in ids[:3]))
+    with pytest.raises(AssertionError, match="server was started"):
+        pipeline.collect()
+    # A run ended by an error is finished, unless [collect] retry_errors runs it again.
+    errored = [{"id": i, "passed": False, "error": "problem timeout"} if i == ids[3] else {"id": i, "passed": True}
+               for i in ids]
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in errored))
+    pipeline.collect()
+    pipeline.config.collect.retry_errors = True
     with pytest.raises(AssertionError, match="server was started"):
         pipeline.collect()
 
