@@ -38,7 +38,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from mapcoder_lite.collection.context import SUPERVISOR, SUPERVISOR_ROLES, SupervisorContext
 from mapcoder_lite.evals.datasets import DatasetError, Problem, ProblemSet, dataset_spec
-from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, calling, collect_dir_name
+from mapcoder_lite.evals.rundir import RUNS_DIR, RunSettings, calling, collect_dir_name, graph_settings
 from mapcoder_lite.evals.runner import Runner, RunSummary
 from mapcoder_lite.evals.strategies import GraphStrategy, MapCoder, OneCall, Strategy
 from mapcoder_lite.finetune.split import SPLIT_SEED, VALIDATION_FRACTION
@@ -183,9 +183,10 @@ class CollectSettings(RunSettings):
     supervisor: dict[str, Any] | None = None
     samples: int | None = None  # a sampled track's runs per problem
 
-    # Recorded for collections since 2026-12-02: one made before holds None for these and resumes
-    # unchecked on them (it ran the paper's graph, as every track does; its budgets are not known).
-    RECORDED_LATER: ClassVar[tuple[str, ...]] = ("role_max_tokens", *LEVERS)
+    # Recorded for collections only lately: one made before holds None for these and resumes unchecked
+    # on them (it ran the paper's graph with recalled examples, as every track did; its budgets are not
+    # known).
+    RECORDED_LATER: ClassVar[tuple[str, ...]] = ("role_max_tokens", *LEVERS, "retrieval", "bank")
 
     def differences(self, recorded: dict[str, Any]) -> list[str]:
         unknown = {key: getattr(self, key) for key in self.RECORDED_LATER if key in recorded and recorded[key] is None}
@@ -205,15 +206,13 @@ class CollectSettings(RunSettings):
                 supervisor["reference"] = True
             teachers[SUPERVISOR] = ctx.supervisor_model
         roles = called_roles(track)
-        graph = track != TRAJ_DIRECT  # one call: no k, t or levers, as an eval run of `direct` records
         return cls(
             dataset=dataset,
             split=split,
             strategy=track,
             **calling(context, roles),
-            k=context.k if graph else None,
-            t=context.t if graph else None,
-            **{lever: getattr(context, lever) if graph else None for lever in LEVERS},
+            # One call (traj_direct): no graph settings, as an eval run of `direct` records.
+            **graph_settings(context, graph=track != TRAJ_DIRECT),
             track=track,
             endpoints={role: context.base_url_for(role) for role in roles},
             teachers=teachers,

@@ -303,16 +303,22 @@ def mbpp_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def test_a_collection_records_its_budgets_and_levers_and_one_made_before_still_resumes(tmp_path: Path) -> None:
+def test_a_collection_records_budgets_levers_retrieval_and_one_made_before_still_resumes(tmp_path: Path) -> None:
     collect("traj_ret", toy(1), tmp_path, scripted(**base_scripts()), TEACHER)
     settings = json.loads((tmp_path / "run.json").read_text())["settings"]
     assert settings["role_max_tokens"] == {role: TEACHER.max_tokens_for(role) for role in settings["models"]}
     assert settings["direct_first"] is settings["stop_repeats"] is settings["plan_diversity"] is False
+    assert (settings["retrieval"], settings["bank"]) == ("recall", None)
     with pytest.raises(SettingsMismatch, match="role_max_tokens"):
         collect("traj_ret", toy(2), tmp_path, scripted(**base_scripts()), replace(TEACHER, coder_max_tokens=99))
+    run = json.loads((tmp_path / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps(run | {"settings": settings | {"retrieval": "bank"}}))
+    with pytest.raises(SettingsMismatch, match="retrieval"):  # a collection made on a bank stays on it
+        collect("traj_ret", toy(2), tmp_path, scripted(**base_scripts()), TEACHER)
 
-    run = json.loads((tmp_path / "run.json").read_text())  # as a collection made before recorded them
-    run["settings"] |= {"role_max_tokens": None, "direct_first": None, "stop_repeats": None, "plan_diversity": None}
+    # As a collection made before these were recorded: None, and it resumes.
+    run["settings"] |= {"role_max_tokens": None, "direct_first": None, "stop_repeats": None, "plan_diversity": None,
+                        "retrieval": None, "bank": None}
     (tmp_path / "run.json").write_text(json.dumps(run))
     collect("traj_ret", toy(2), tmp_path, scripted(**base_scripts()), TEACHER)
     assert sorted(r["id"] for r in read_results(tmp_path / "results.jsonl")) == ["T/0", "T/1"]
