@@ -478,12 +478,15 @@ class Pipeline:
                     self.log(f"{agent}: training data changed since {out} was trained; training again")
                 self.log(f"{agent}: training on {examples} examples")
                 has_validation = validation.is_file() and validation.stat().st_size > 0
-                train(TrainConfig(
+                manifest = train(TrainConfig(
                     agent=agent, data=data, base_model=self.models.student, out=out,
                     validation=validation if has_validation else None, progress=self.progress, overwrite=True,
                     **training_settings(fc),
-                ))  # fmt: skip
+                )).manifest  # fmt: skip
                 outcome[agent] = "trained"
+                if (step := manifest["resumed_from_step"]) is not None:
+                    self.log(f"{agent}: trained, resuming a stopped training at step {step} of "
+                             f"{manifest['hyperparameters']['steps']}")
             entry["agents"] = outcome
         return outcome
 

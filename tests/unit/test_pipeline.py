@@ -135,10 +135,13 @@ def test_finetune_trains_once_keeps_up_to_date_adapters_and_retrains_on_new_data
 
     calls: list[Any] = []
 
-    def fake_train(config: Any) -> None:
+    def fake_train(config: Any) -> Any:
         calls.append(config)
         Path(config.out).mkdir(parents=True, exist_ok=True)
-        write_manifest(config.out, {"agent": config.agent, "data": {"sha256": sha256_file(config.data)}})
+        manifest = {"agent": config.agent, "data": {"sha256": sha256_file(config.data)},
+                    "hyperparameters": {"steps": 9}, "resumed_from_step": 5 if len(calls) == 2 else None}
+        write_manifest(config.out, manifest)
+        return train_module.TrainResult(Path(config.out), manifest)
 
     monkeypatch.setattr(train_module, "train", fake_train)
     pipeline, logged = make_pipeline(tmp_path, finetune={"agents": ["coder", "debugger"], "min_examples": 3,
@@ -158,6 +161,7 @@ def test_finetune_trains_once_keeps_up_to_date_adapters_and_retrains_on_new_data
     write_dataset(pipeline, "coder", 4, offset=10)  # new collections changed the data
     assert pipeline.finetune()["coder"] == "trained"
     assert len(calls) == 2 and any("changed" in line for line in logged)
+    assert "coder: trained, resuming a stopped training at step 5 of 9" in logged  # said when it happens
     state = json.loads((pipeline.workdir / "pipeline.json").read_text())
     assert state["stages"]["finetune"]["agents"]["coder"] == "trained"
 
