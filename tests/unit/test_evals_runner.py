@@ -62,9 +62,10 @@ def marks(prompts: list[str]) -> list[int]:
     return [int(re.search(r"MARK-(\d+)", p).group(1)) for p in prompts]
 
 
-def run(out: Path, strategy: Strategy, problems: list[Problem], **options: object) -> object:
-    settings = RunSettings.make("toy", "test", strategy, CONTEXT)
-    runner = Runner(out, strategy, settings, CONTEXT, progress=False, **options)
+def run(out: Path, strategy: Strategy, problems: list[Problem], context: Context = CONTEXT,
+        **options: object) -> object:
+    settings = RunSettings.make("toy", "test", strategy, context)
+    runner = Runner(out, strategy, settings, context, progress=False, **options)
     return asyncio.run(runner.run(problems))
 
 
@@ -430,7 +431,9 @@ def test_reference_solutions_of_real_problems_score_one(tmp_path: Path) -> None:
     # Picked for what they exercise: ET float tolerance (2), a dropped ET line (53), a docstring
     # comment (32), no samples (38), MBPP setup code (367).
     chosen = [humaneval[f"HumanEval/{i}"] for i in (0, 2, 32, 38, 53)] + [mbpp[f"MBPP/{i}"] for i in (11, 367)]
-    summary = run(tmp_path, make_strategy("reference"), chosen, concurrency=4)
+    # A generous time per test: on a loaded machine the sandbox's start alone took seconds, and a
+    # timeout here would say nothing about the verdicts this test is for.
+    summary = run(tmp_path, make_strategy("reference"), chosen, replace(CONTEXT, test_timeout_s=30.0), concurrency=4)
     records = lines(tmp_path)
     assert summary.pass_at_1 == 1.0 and summary.done == 7
     assert all(r["passed"] and r["error"] is None for r in records)
