@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.evals.datasets import distinct_count
-from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, RunDir
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, RunDir, prompt_versions
 from mapcoder_lite.evals.trajectories import TrajectoryStats, trajectory_stats
 from mapcoder_lite.graph.context import ROLES
 
@@ -38,6 +38,7 @@ class RunStats:
     common_only: bool = False  # restricted to the problems every compared run finished
     rows_in_file: int | None = None  # the data file's rows behind the `total` problems (some may repeat)
     trajectories: TrajectoryStats = field(default_factory=TrajectoryStats)
+    prompts: list[str] = field(default_factory=list)  # the prompt fingerprints its sessions ran with
 
     @property
     def pass_at_1(self) -> float:
@@ -94,6 +95,7 @@ def load_run(path: str | Path, label: str | None = None, only: set[str] | None =
         common_only=only is not None,
         rows_in_file=run.get("rows_in_file"),
         trajectories=trajectory_stats(run_dir.path, records, run.get("settings", {}).get("max_tokens")),
+        prompts=prompt_versions(run),
     )
 
 
@@ -124,6 +126,13 @@ def _problems_cell(s: RunStats) -> str:
         done = f"{s.problems} of " if s.partial else ""
         return done + distinct_count(s.total, s.rows_in_file)
     return f"{s.problems} of {s.total}" if s.partial else str(s.problems)
+
+
+def _prompts_cell(s: RunStats) -> str:
+    """The prompts' fingerprint (first 8 hex digits), "mixed: ..." when sessions ran different ones, "-"
+    when no session recorded it."""
+    short = [version[:8] for version in s.prompts]
+    return ("mixed: " if len(short) > 1 else "") + ", ".join(short) if short else "-"
 
 
 def _at_budget_cell(s: RunStats) -> str:
@@ -188,6 +197,7 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("plans coded / repeating a tested program", each(_repeats_cell)),
         ("plans dropped as copies of another", each(lambda s: s.trajectories.plans_dropped or "-")),
         ("samples passed by a plan: first program / after debugging", each(_rescues_cell)),
+        ("prompts (sha256)", each(_prompts_cell)),
         ("wall time", each(lambda s: _duration(s.wall_seconds) if s.wall_seconds else "-")),
         ("throughput (problems / min)", each(
             lambda s: f"{s.problems / s.wall_seconds * 60:.1f}" if s.wall_seconds else "-")),
@@ -206,8 +216,10 @@ def markdown_table(stats: Sequence[RunStats]) -> str:
 
 
 def chart_labels(stats: Sequence[RunStats]) -> list[str]:
-    """Each run's name; a partial run says so, since its pass@1 is over the problems it finished."""
-    return [s.label + (f"\n({s.problems} of {s.total} problems)" if s.partial else "") for s in stats]
+    """Each run's name; a partial run says so, since its pass@1 is over the problems it finished, and a
+    run whose sessions ran different prompts."""
+    return [s.label + (f"\n({s.problems} of {s.total} problems)" if s.partial else "")
+            + ("\n(mixed prompts)" if len(s.prompts) > 1 else "") for s in stats]
 
 
 def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:

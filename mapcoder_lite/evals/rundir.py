@@ -2,7 +2,7 @@
 
 Evals and collections write one; reports, extraction, the pipeline and the benchmarks read it:
 
-    run.json              the run's settings (compared on resume) and its sessions' wall time
+    run.json              the run's settings (compared on resume), its sessions' wall time and prompts
     results.jsonl         one line per finished problem, written with flush + fsync
     trajectories/<id>.json  every agent call of the problem's run (for building training sets)
     checkpoints.sqlite    graph strategies: each unfinished problem's graph state after every step
@@ -33,6 +33,7 @@ from mapcoder_lite.bank.store import bank_sha256
 from mapcoder_lite.evals.errors import EvalError
 from mapcoder_lite.files import JsonlError, cut_partial_line, jsonl, read_jsonl, write_atomic
 from mapcoder_lite.graph.context import LEVERS, Context
+from mapcoder_lite.prompts import prompts_sha256
 
 if TYPE_CHECKING:
     from mapcoder_lite.evals.datasets import Problem
@@ -237,6 +238,12 @@ def _result_problem(record: Any) -> str | None:
     return None
 
 
+def prompt_versions(run: dict[str, Any]) -> list[str]:
+    """The prompt fingerprints (`prompts_sha256`) its sessions ran with, in order, each once; sessions made
+    before they were recorded are not counted (unknown, not different)."""
+    return list(dict.fromkeys(s["prompts"] for s in run.get("sessions", []) if s.get("prompts")))
+
+
 def done_records(records: Iterable[dict[str, Any]], retry_errors: bool = False) -> dict[str, dict[str, Any]]:
     """The problems that count as done, their records by id (a later line of a problem wins). With
     retry_errors, those recorded with an error (a timeout, an endpoint that went away) are not done:
@@ -354,7 +361,8 @@ class RunDir:
         else:
             for key in ("data_source", "rows_in_file"):
                 run.pop(key, None)
-        run.setdefault("sessions", []).append({"started": _now(), "seconds": 0.0, "finished": 0})
+        run.setdefault("sessions", []).append({"started": _now(), "seconds": 0.0, "finished": 0,
+                                               "prompts": prompts_sha256()})
         self.write_run(run)
         return Session(self, run)
 

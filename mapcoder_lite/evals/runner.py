@@ -41,7 +41,15 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from mapcoder_lite.evals.datasets import Problem, ProblemSet
 from mapcoder_lite.evals.errors import EvalError
-from mapcoder_lite.evals.rundir import RunDir, RunSettings, Session, default_out_dir, done_records, to_run
+from mapcoder_lite.evals.rundir import (
+    RunDir,
+    RunSettings,
+    Session,
+    default_out_dir,
+    done_records,
+    prompt_versions,
+    to_run,
+)
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
 from mapcoder_lite.graph.context import Context
@@ -254,9 +262,19 @@ class Runner:
         origin = ({"data_source": problems.source, "rows_in_file": problems.rows(applicable)}
                   if isinstance(problems, ProblemSet) else None)
         session = self.dir.begin_session(len(applicable), origin)
+        if len(versions := prompt_versions(session.run)) > 1:
+            self._warn(f"{self.dir.path}: the prompts changed since this run began (prompts "
+                       f"{', '.join(v[:8] for v in versions)}): its results mix them, and `report` says so. "
+                       "For results of these prompts alone, run into a new --out.")
         bar = _Progress(self.progress, self.console, total=len(applicable), done=tally.done,
                         label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
         return _Ledger(self.dir, session, tally, bar)
+
+    def _warn(self, message: str) -> None:
+        if self.console is not None:
+            self.console.print(f"[yellow]warning:[/yellow] {message}")
+        else:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
 
     def _size_executor(self, loop: asyncio.AbstractEventLoop) -> ThreadPoolExecutor:
         """Sync graph nodes and model calls run in the loop's default executor, which holds

@@ -6,6 +6,23 @@ exact format its training examples must have), so code that handles any role cal
 through `mapcoder_lite.roles`; a role whose answers do not depend on the language or k ignores them.
 """
 
+import functools
+import hashlib
+from pathlib import Path
+
 from mapcoder_lite.prompts import coder, confidence, debugger, planner, retriever
 
-__all__ = ["coder", "confidence", "debugger", "planner", "retriever"]
+
+@functools.cache
+def prompts_sha256() -> str:
+    """A fingerprint of what the models are asked and how their answers are read: this package's source
+    (every role's text, grammar and parser). Run directories record it per session, so results made with
+    other prompts are told apart; the prompts are code, not settings, and a resumed run may span a change.
+    One hash for all roles: a change to any prompt marks every run made after it."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+__all__ = ["coder", "confidence", "debugger", "planner", "prompts_sha256", "retriever"]

@@ -167,6 +167,26 @@ def test_retry_errors_runs_only_the_problems_recorded_with_an_error_again(tmp_pa
     assert summary.passed == 3
 
 
+def test_each_session_records_its_prompts_and_a_run_resumed_across_a_prompt_change_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mapcoder_lite.evals.report import chart_labels, load_run, markdown_table
+    from mapcoder_lite.prompts import prompts_sha256
+
+    run(tmp_path, make_strategy("direct", scripted(coder=solution)), toy_problems(1))
+    recorded = json.loads((tmp_path / "run.json").read_text())
+    assert [s["prompts"] for s in recorded["sessions"]] == [prompts_sha256()]
+    assert "mixed" not in markdown_table([load_run(tmp_path)]) and capsys.readouterr().err == ""
+
+    recorded["sessions"][0]["prompts"] = "0" * 64  # as if begun before the prompts were edited
+    (tmp_path / "run.json").write_text(json.dumps(recorded))
+    run(tmp_path, make_strategy("direct", scripted(coder=solution)), toy_problems(2))
+    assert "the prompts changed since this run began (prompts 00000000, " in capsys.readouterr().err
+    stats = load_run(tmp_path)
+    assert stats.prompts == ["0" * 64, prompts_sha256()]
+    assert f"| prompts (sha256) | mixed: 00000000, {prompts_sha256()[:8]} |" in markdown_table([stats])
+    assert chart_labels([stats]) == [f"{tmp_path.name}\n(mixed prompts)"]
+
+
 def test_endpoint_down_stops_the_run_and_a_rerun_finishes_without_repeats(tmp_path: Path) -> None:
     calls = {"n": 0}
 
