@@ -187,6 +187,16 @@ def test_each_session_records_its_prompts_and_a_run_resumed_across_a_prompt_chan
     assert chart_labels([stats]) == [f"{tmp_path.name}\n(mixed prompts)"]
 
 
+def test_the_prompts_fingerprint_counts_code_and_texts_not_comments_or_docstrings() -> None:
+    from mapcoder_lite.prompts import _code
+
+    prompt = 'def build():\n    """Build it."""\n    return "Write the code."  # the text\n'
+    reworded = 'def build():\n    """Build it, said otherwise."""\n\n    return "Write the code."\n'
+    assert _code(prompt) == _code(reworded)
+    assert _code(prompt) != _code(prompt.replace("Write the code.", "Write the program."))
+    assert _code(prompt) != _code(prompt.replace("return", "yield"))
+
+
 def test_endpoint_down_stops_the_run_and_a_rerun_finishes_without_repeats(tmp_path: Path) -> None:
     calls = {"n": 0}
 
