@@ -19,15 +19,8 @@ import typer
 from rich.console import Console
 
 from mapcoder_lite.cli_options import exit_interrupted, print_error
-from mapcoder_lite.finetune.train import (
-    DEFAULT_MODULES,
-    BackendError,
-    DataError,
-    TrainConfig,
-    checkpoints_dir,
-    last_checkpoint,
-    train,
-)
+from mapcoder_lite.finetune.checkpoints import folder_of, last_checkpoint
+from mapcoder_lite.finetune.train import DEFAULT_MODULES, BackendError, DataError, TrainConfig, train
 
 
 def _modules(text: str) -> tuple[str, ...]:
@@ -83,7 +76,7 @@ def finetune_command(**settings: Any) -> None:
         print_error(console, error)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        folder = checkpoints_dir(config.resolved_out())
+        folder = folder_of(config.resolved_out())
         if (kept := last_checkpoint(folder) if folder.is_dir() else None) is None:
             console.print(f"[yellow]interrupted[/yellow] before the first checkpoint (one every "
                           f"{config.checkpoint_minutes:g} min): nothing to resume.")

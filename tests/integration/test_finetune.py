@@ -135,6 +135,7 @@ def test_a_stopped_training_resumes_from_its_checkpoint_as_if_never_stopped(
     need(["torch", "transformers", "peft"])
     from transformers import TrainerCallback
 
+    from mapcoder_lite.finetune import checkpoints
     from mapcoder_lite.finetune import train as training
     from mapcoder_lite.finetune.manifest import read_manifest
 
@@ -153,9 +154,9 @@ def test_a_stopped_training_resumes_from_its_checkpoint_as_if_never_stopped(
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         training.train(training.TrainConfig(out=out, **settings))
-    folder = training.checkpoints_dir(out)
-    assert training.last_checkpoint(folder) == folder / "checkpoint-2" and not out.exists()
-    before = json.loads((folder / "checkpoint-2" / training.SECONDS_FILE).read_text())["seconds"]
+    folder = checkpoints.folder_of(out)
+    assert checkpoints.last_checkpoint(folder) == folder / "checkpoint-2" and not out.exists()
+    before = json.loads((folder / "checkpoint-2" / checkpoints.SECONDS_FILE).read_text())["seconds"]
 
     monkeypatch.setattr(training, "_progress_callback", progress)
     resumed = training.train(training.TrainConfig(out=out, **settings)).manifest

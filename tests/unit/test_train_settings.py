@@ -105,21 +105,21 @@ def test_bad_training_values_in_the_config_are_named_before_anything_runs(table:
 
 
 def test_a_training_resumes_only_its_own_newest_complete_checkpoint(tmp_path: Path) -> None:
-    from mapcoder_lite.finetune.train import REQUEST_FILE, _resume_point, checkpoints_dir, last_checkpoint
+    from mapcoder_lite.finetune.checkpoints import REQUEST_FILE, folder_of, last_checkpoint, resume_point
 
-    folder = checkpoints_dir(tmp_path / "adapters" / "coder")
+    folder = folder_of(tmp_path / "adapters" / "coder")
     assert folder == tmp_path / "adapters" / "coder.checkpoints"  # beside the adapter, never served
     request = {"agent": "coder", "hyperparameters": {"lr": 0.0002, "modules": ["q_proj"]}, "data": "ab12"}
-    assert _resume_point(folder, request) is None  # nothing yet: the folder is set up for this request
+    assert resume_point(folder, request) is None  # nothing yet: the folder is set up for this request
     for step, complete in ((2, True), (10, True), (11, False)):  # 11: stopped while it was being written
         (folder / f"checkpoint-{step}").mkdir()
         if complete:
             (folder / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (folder / "checkpoint-x").mkdir()
     assert last_checkpoint(folder) == folder / "checkpoint-10"
-    assert _resume_point(folder, request) == folder / "checkpoint-10"
+    assert resume_point(folder, request) == folder / "checkpoint-10"
 
     other = request | {"data": "cd34"}  # new training data: the checkpoints are not of this training
-    assert _resume_point(folder, other) is None
+    assert resume_point(folder, other) is None
     assert [p.name for p in folder.iterdir()] == [REQUEST_FILE]
     assert json.loads((folder / REQUEST_FILE).read_text()) == other
