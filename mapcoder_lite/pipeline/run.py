@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from mapcoder_lite.collection.cost import CollectionCost, cost_table
 from mapcoder_lite.collection.relabel import relabel, relabel_work
 from mapcoder_lite.collection.tracks import (
     SUPERVISED,
@@ -440,14 +441,19 @@ class Pipeline:
         from mapcoder_lite.finetune.data import extract
 
         cc = self.config.collect
-        runs = [self.collect_dir(t, s) for s in cc.splits for t in cc.tracks]
-        # The relabel pass's directories are sources of examples too (the pass writes one per split it ran on).
-        runs += [self.collect_dir(RELABEL, s) for s in cc.splits
-                 if cc.relabel and RunDir(self.collect_dir(RELABEL, s)).is_run()]
         with self._stage("extract") as entry:
-            stats = extract(runs, self.datasets_dir, validation_fraction=cc.validation_fraction, seed=cc.seed)
+            stats = extract(self.collections(), self.datasets_dir, validation_fraction=cc.validation_fraction,
+                            seed=cc.seed)
             entry["examples"] = {role: s["examples"] for role, s in stats.items()}
         return stats
+
+    def collections(self) -> list[Path]:
+        """The collection directories training data comes from: every track's on every split, and the
+        relabel pass's where it ran (it writes one per split)."""
+        cc = self.config.collect
+        runs = [self.collect_dir(t, s) for s in cc.splits for t in cc.tracks]
+        return runs + [self.collect_dir(RELABEL, s) for s in cc.splits
+                       if cc.relabel and RunDir(self.collect_dir(RELABEL, s)).is_run()]
 
     def finetune(self) -> dict[str, str]:
         """Train each agent with enough data; returns agent -> "trained" | "kept" | why it was skipped."""
@@ -589,6 +595,10 @@ class Pipeline:
                     continue
                 table, chart = report(runs, self.workdir / f"report-{bench.name}.png")
                 sections += [f"## {bench.name}", "", table, "", f"![{bench.name}]({chart.name})" if chart else "", ""]
+            if collected := [path for path in self.collections() if RunDir(path).is_run()]:
+                sections += ["## Collection", "", cost_table([CollectionCost.of(path) for path in collected]), ""]
+            if (self.datasets_dir / MANIFEST_FILE).is_file():
+                sections += ["## Training examples", "", self._examples_table(), ""]
             # A config that never trains (direct against MapCoder alone) gets no table of untrained agents.
             if "finetune" in self.state.get("stages", {}) or self.trained_agents():
                 sections += ["## Adapters", "", self._adapters_table(), ""]
@@ -596,6 +606,20 @@ class Pipeline:
             path = self.workdir / "report.md"
             path.write_text("\n".join(sections))
         return path
+
+    def _examples_table(self) -> str:
+        """Each agent's extracted examples (datasets/manifest.json), the problems behind them, and the
+        share of candidates dropped (datasets/<agent>/stats.json)."""
+        made = json.loads((self.datasets_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+        lines = ["| agent | train | validation | problems | candidates dropped |",
+                 "| --- | ---: | ---: | ---: | ---: |"]
+        for agent, counts in made.get("roles", {}).items():
+            stats_file = self.datasets_dir / agent / "stats.json"
+            stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.is_file() else {}
+            dropped = f"{stats['dropped']['share']:.0%} of {stats['candidates']}" if stats else "-"
+            problems = stats["problems"]["total"] if stats else "-"
+            lines.append(f"| {agent} | {counts['train']} | {counts['validation']} | {problems} | {dropped} |")
+        return "\n".join(lines)
 
     def _adapters_table(self) -> str:
         from mapcoder_lite.finetune.manifest import read_manifest

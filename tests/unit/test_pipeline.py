@@ -571,3 +571,11 @@ def test_relabel_runs_after_the_tracks_on_the_teacher_server_alone_and_feeds_ext
     # The teacher's fixes ran on MBPP 601's and 602's hidden tests: f() is neither, so both are dropped.
     assert stats["debugger"]["dropped"]["reasons"]["final code failed the hidden tests"]["count"] == 2
     assert str(out) in json.loads((pipeline.datasets_dir / "manifest.json").read_text())["sources"][1]["path"]
+
+    # The report says what each collection spent, the teacher's calls apart, and what extraction kept.
+    report = pipeline.report().read_text()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in report.splitlines()
+            if line.startswith(("| traj_self-", "| relabel-", "| debugger |"))}
+    assert rows["traj_self-mbpp-train"][:5] == ["2", "0", "0", "2", "0"]  # runs, passed, errors, student, teacher
+    assert rows["relabel-mbpp-train"][:5] == ["2", "0", "0", "0", "2"]  # two fixes asked of the teacher
+    assert rows["debugger"][:3] == ["0", "0", "0"] and "100% of 2" in rows["debugger"][3]
