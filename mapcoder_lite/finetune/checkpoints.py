@@ -60,21 +60,37 @@ def request(config: TrainConfig, backend: str, base_sha256: str, device: str, dt
     return json.loads(json.dumps(made))  # tuples as lists, as it reads back
 
 
-def resume_point(folder: Path, request: dict[str, Any]) -> Path | None:
-    """The checkpoint to go on from: the last one of this same request; another request's are removed
-    (they cannot be resumed) and the folder is set up for this one."""
+def resume_point(folder: Path, request: dict[str, Any], *, replace: bool = False) -> Path | None:
+    """The checkpoint to go on from: the last one of this same request. Checkpoints of another request
+    cannot be resumed: with `replace` (the caller replaces the adapter anyway) they are removed, else
+    they are an error naming what differs, since they may hold hours of training. The folder is then
+    set up for this request."""
     recorded = folder / REQUEST_FILE
     try:
-        same = json.loads(recorded.read_text(encoding="utf-8")) == request
+        before = json.loads(recorded.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        same = False
-    if same and (checkpoint := last_checkpoint(folder)):
+        before = None
+    checkpoint = last_checkpoint(folder) if folder.is_dir() else None
+    if checkpoint and before == request:
         return checkpoint
+    if checkpoint and not replace:
+        changed = _differences(before if isinstance(before, dict) else {}, request)
+        raise ValueError(f"{folder} holds a stopped training ({checkpoint.name}) made with other "
+                         f"{', '.join(changed) or 'settings'}: run it with those to resume it, or pass "
+                         "--overwrite (or delete the folder) to start afresh")
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     recorded.write_text(json.dumps(request, indent=2), encoding="utf-8")
     return None
+
+
+def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The request's keys (hyperparameters by name) whose values differ."""
+    def changed(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+        return [key for key in sorted(set(a) | set(b)) if key != "hyperparameters" and a.get(key) != b.get(key)]
+
+    return changed(before, now) + changed(before.get("hyperparameters") or {}, now.get("hyperparameters") or {})
 
 
 def validation_before(trainer: Any, folder: Path) -> float:

@@ -460,6 +460,11 @@ def train(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     device = "cuda" if _gpu_available() else "cpu"
     dtype = resolve_dtype(torch, config.dtype, device)
+    # Whether a stopped training goes on, before the model loads (checkpoints of other settings are an error).
+    base_record = _base_model_record(config.base_model)
+    request = checkpoints.request(config, backend, base_record["sha256"], device, dtype)
+    folder = checkpoints.folder_of(out)
+    resume = checkpoints.resume_point(folder, request, replace=config.overwrite)
     trl = _import_trl()  # first, before Unsloth imports it
     model, tokenizer = _load_model(config, backend, dtype, device)
     train_rows, train_dropped = _tokenize_all(tokenizer, examples, config.max_length)
@@ -469,10 +474,6 @@ def train(config: TrainConfig) -> TrainResult:
     schedule = _Schedule.of(config, len(train_rows))
     trainable_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
     base_count = sum(p.numel() for p in model.parameters()) - trainable_count
-    base_record = _base_model_record(config.base_model)
-    request = checkpoints.request(config, backend, base_record["sha256"], device, dtype)
-    folder = checkpoints.folder_of(out)
-    resume = checkpoints.resume_point(folder, request)
     before = checkpoints.seconds_before(resume)
 
     def seconds() -> float:  # the training's time so far, over every sitting

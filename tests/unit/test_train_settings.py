@@ -119,7 +119,12 @@ def test_a_training_resumes_only_its_own_newest_complete_checkpoint(tmp_path: Pa
     assert last_checkpoint(folder) == folder / "checkpoint-10"
     assert resume_point(folder, request) == folder / "checkpoint-10"
 
-    other = request | {"data": "cd34"}  # new training data: the checkpoints are not of this training
-    assert resume_point(folder, other) is None
+    # New data and another lr: these checkpoints are not of this training, and may hold hours of one.
+    other = request | {"data": "cd34", "hyperparameters": {"lr": 0.001, "modules": ["q_proj"]}}
+    with pytest.raises(ValueError, match=r"coder.checkpoints holds a stopped training \(checkpoint-10\) made with "
+                                         r"other data, lr: .* pass --overwrite"):
+        resume_point(folder, other)
+    assert last_checkpoint(folder) == folder / "checkpoint-10"  # kept
+    assert resume_point(folder, other, replace=True) is None  # the adapter is replaced anyway: start afresh
     assert [p.name for p in folder.iterdir()] == [REQUEST_FILE]
     assert json.loads((folder / REQUEST_FILE).read_text()) == other
