@@ -39,7 +39,6 @@ reference-guided supervision, its overlap in the example's meta and in stats.jso
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,7 +59,7 @@ from mapcoder_lite.collection.tracks import (
 )
 from mapcoder_lite.evals.datasets import Problem
 from mapcoder_lite.evals.rundir import RunDir, RunSettings, calling, done_records
-from mapcoder_lite.evals.runner import EndpointDown, Interrupts, endpoint_is_down, progress_bar
+from mapcoder_lite.evals.runner import EndpointDown, Interrupts, RunProgress, Tally, endpoint_is_down
 from mapcoder_lite.evals.scoring import Score, score, scoring_limits
 from mapcoder_lite.finetune.data import (
     CONFIDENCE_FAIL_MAX,
@@ -463,30 +462,23 @@ async def relabel(
         run.drop(set(recorded) - set(done))
     todo = [task for task in work.tasks if task.id not in done]
     ids = {task.id for task in work.tasks}
-    tally = {"done": sum(1 for i in done if i in ids), "passed": sum(1 for i, r in done.items() if i in ids
-                                                                      and r.get("passed")),
-             "new": 0, "errors": 0, "tokens": 0}
+    tally = Tally(done=sum(1 for i in done if i in ids),
+                  passed=sum(1 for i, r in done.items() if i in ids and r.get("passed")))
     session = run.begin_session(len(work.tasks), None)
     loop = asyncio.get_running_loop()
     interrupts = Interrupts.of(loop, console) if ctrl_c_drains else Interrupts(loop, install=False)
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mapcoder-relabel")
     relabeller = _Relabeller(run, settings, context, RoleModels(chat_models), pool)
     queue = list(reversed(todo))
-    bar, task_id = _progress(progress, console, f"{work.dataset}/{work.split} {RELABEL}", len(work.tasks),
-                             tally["done"])
+    # Its pass@1 column is the share of teacher answers meeting the bar.
+    bar = RunProgress(progress, console, total=len(work.tasks), done=tally.done,
+                      label=f"{work.dataset}/{work.split} {RELABEL}")
 
     def add(record: dict[str, Any]) -> None:
         run.append(record)
-        tally["done"] += 1
-        tally["new"] += 1
-        tally["passed"] += bool(record["passed"])
-        tally["errors"] += record["error"] is not None
-        tally["tokens"] += record["completion_tokens"]
-        session.save(tally["new"])
-        if bar is not None:
-            elapsed = session.elapsed
-            bar.update(task_id, completed=tally["done"], rate=f"{tally['passed'] / tally['done']:.1%}",
-                       tps=f"{tally['tokens'] / elapsed:.0f}" if elapsed > 0 else "0")
+        tally.add(record)
+        session.save(tally.new)
+        bar.update(tally, session.elapsed)
         if on_result:
             on_result(record)
 
@@ -496,7 +488,7 @@ async def relabel(
 
     workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(todo)))]
     try:
-        with bar if bar is not None and progress is True else contextlib.nullcontext():
+        with bar:
             if workers:
                 finished, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
                 for finished_task in finished:
@@ -506,22 +498,13 @@ async def relabel(
             worker_task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         pool.shutdown(wait=False, cancel_futures=True)
-        session.save(tally["new"], ended=True)
-    summary = RelabelSummary(out_dir=out, tasks=len(work.tasks), done=tally["done"], passed=tally["passed"],
-                             new=tally["new"], errors=tally["errors"], seconds=round(session.elapsed, 3),
-                             interrupted=interrupts.draining and tally["done"] < len(work.tasks))
+        session.save(tally.new, ended=True)
+    summary = RelabelSummary(out_dir=out, tasks=len(work.tasks), done=tally.done, passed=tally.passed,
+                             new=tally.new, errors=tally.errors, seconds=round(session.elapsed, 3),
+                             interrupted=interrupts.draining and tally.done < len(work.tasks))
     if extract:
         from mapcoder_lite.finetune.data import extract as extract_datasets
 
         summary.datasets = await asyncio.to_thread(extract_datasets, [out], out / DATASETS_DIR,
                                                    validation_fraction=validation_fraction, seed=seed)
     return summary
-
-
-def _progress(progress: Any, console: Any, label: str, total: int, done: int) -> tuple[Any, Any]:
-    """The pass's line in the eval runner's progress display (its own, or a shared one passed in), or none;
-    its pass@1 column is the share of teacher answers meeting the bar."""
-    if progress is False:
-        return None, None
-    bar = progress_bar(console) if progress is True else progress
-    return bar, bar.add_task(label, total=total, completed=done, rate="-", tps="0")

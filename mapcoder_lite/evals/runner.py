@@ -55,6 +55,8 @@ from mapcoder_lite.evals.strategies import Attempt, GraphStrategy, Strategy
 from mapcoder_lite.graph.context import Context
 from mapcoder_lite.llm import RoleCallError
 
+LOG_EVERY_S = 300.0  # without a progress display, a line on where a run stands this often
+
 
 class EndpointDown(EvalError):
     """The model endpoint is unreachable or misconfigured: the run stops (see the module doc)."""
@@ -256,7 +258,7 @@ class Runner:
                 done: dict[str, dict[str, Any]]) -> _Ledger:
         """The session's bookkeeping, counting from the problems already done among those selected."""
         selected = {p.id for p in applicable}
-        tally = _Tally(done=sum(1 for i in done if i in selected),
+        tally = Tally(done=sum(1 for i in done if i in selected),
                        passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
         # Where the problems came from, and how many rows there held them (a file may repeat a row).
         origin = ({"data_source": problems.source, "rows_in_file": problems.rows(applicable)}
@@ -266,7 +268,7 @@ class Runner:
             self._warn(f"{self.dir.path}: the prompts changed since this run began (prompts "
                        f"{', '.join(v[:8] for v in versions)}): its results mix them, and `report` says so. "
                        "For results of these prompts alone, run into a new --out.")
-        bar = _Progress(self.progress, self.console, total=len(applicable), done=tally.done,
+        bar = RunProgress(self.progress, self.console, total=len(applicable), done=tally.done,
                         label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
         return _Ledger(self.dir, session, tally, bar)
 
@@ -409,7 +411,9 @@ def _leave_threads(loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor
 
 
 @dataclass
-class _Tally:
+class Tally:
+    """A run's counts: finished (before this session too), passed, new this session, errors, tokens."""
+
     done: int = 0
     passed: int = 0
     new: int = 0
@@ -436,26 +440,40 @@ def progress_bar(console: Any = None) -> Any:
     )
 
 
-class _Progress:
+class RunProgress:
     """One run's line in a progress display: its own (enabled=True), a shared one (a rich Progress
-    passed in, started and stopped by its owner), or none (False)."""
+    passed in, started and stopped by its owner), or none (False). Without a display but with a console
+    (`--no-progress`, output to a log file) a plain line says where the run stands every LOG_EVERY_S."""
 
     def __init__(self, enabled: Any, console: Any, *, total: int, done: int, label: str) -> None:
         self.bar: Any = None
         self.owned = isinstance(enabled, bool)
+        self.console = console if enabled is False else None
+        self.label, self.total = label, total
+        self.logged = time.monotonic()
         if enabled is False:
             return
         self.bar = progress_bar(console) if self.owned else enabled
         self.task = self.bar.add_task(label, total=total, completed=done, rate="-", tps="0")
 
-    def update(self, tally: _Tally, seconds: float) -> None:
+    def update(self, tally: Tally, seconds: float) -> None:
         if self.bar is None:
+            if self.console is not None and time.monotonic() - self.logged >= LOG_EVERY_S:
+                self.logged = time.monotonic()
+                self.console.print(self.line(tally, seconds))
             return
         rate = f"{tally.passed / tally.done:.1%}" if tally.done else "-"
         tps = f"{tally.completion_tokens / seconds:.0f}" if seconds > 0 else "0"
         self.bar.update(self.task, completed=tally.done, rate=rate, tps=tps)
 
-    def __enter__(self) -> _Progress:
+    def line(self, tally: Tally, seconds: float) -> str:
+        """Where the run stands, as one plain line."""
+        rate = f" ({tally.passed / tally.done:.1%})" if tally.done else ""
+        errors = f", {tally.errors} errors" if tally.errors else ""
+        return (f"{time.strftime('%H:%M:%S')} {self.label}: {tally.done}/{self.total} done, {tally.passed} "
+                f"passed{rate}{errors}; {tally.new} this session in {seconds / 60:.0f} min")
+
+    def __enter__(self) -> RunProgress:
         if self.bar is not None and self.owned:
             self.bar.start()
         return self
@@ -471,8 +489,8 @@ class _Ledger:
 
     dir: RunDir
     session: Session
-    tally: _Tally
-    bar: _Progress
+    tally: Tally
+    bar: RunProgress
 
     def add(self, record: dict[str, Any]) -> None:
         # No await in here: one coroutine finishes its line before another starts.

@@ -197,6 +197,23 @@ def test_the_prompts_fingerprint_counts_code_and_texts_not_comments_or_docstring
     assert _code(prompt) != _code(prompt.replace("return", "yield"))
 
 
+def test_without_a_progress_bar_a_console_gets_a_line_on_where_the_run_stands(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from mapcoder_lite.evals import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "LOG_EVERY_S", 0.0)  # a line after every problem, here
+    log = io.StringIO()
+    run(tmp_path, make_strategy("direct", scripted(coder=solution)), toy_problems(2), concurrency=1,
+        console=Console(file=log, width=200))
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[1].endswith("toy/test direct: 2/2 done, 2 passed (100.0%); 2 this session in 0 min")
+
+
 def test_endpoint_down_stops_the_run_and_a_rerun_finishes_without_repeats(tmp_path: Path) -> None:
     calls = {"n": 0}
 
