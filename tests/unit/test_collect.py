@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from mapcoder_lite.collection import SupervisorContext, collect_problems
 from mapcoder_lite.collection.cli import collect_command, extract_command
+from mapcoder_lite.collection.cost import CollectionCost
 from mapcoder_lite.evals import SettingsMismatch, read_results
 from mapcoder_lite.finetune.data import (
     COPIES_REFERENCE,
@@ -175,6 +176,10 @@ def test_traj_plan_code_supervised_keeps_corrected_answers_with_their_normal_pro
     assert settings["teachers"] == {"supervisor": "judge"} and settings["students"]["planner"] == "student"
     agents = [p for role, m in models.items() if role != "supervisor" for p in m.prompts]
     assert not any(str(SECRET) in p for p in agents)
+    # What it spent: the supervisor's calls are the teacher's, the agents' the student's.
+    cost = CollectionCost.of(tmp_path)
+    assert (cost.teacher_calls, cost.student_calls) == (len(models["supervisor"].prompts), len(agents))
+    assert cost.teacher_calls == 3 and (cost.runs, cost.passed, cost.errors) == (3, 1, 0)
 
 
 def test_a_supervised_collection_resumes_with_its_supervisor_behind_another_address(tmp_path: Path) -> None:
