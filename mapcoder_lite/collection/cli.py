@@ -269,7 +269,6 @@ def relabel_command(
     source: SourceOption = "auto",
     validation_fraction: ValidationOption = VALIDATION_FRACTION,
     seed: SeedOption = SPLIT_SEED,
-    retry_errors: RetryErrorsOption = False,
     progress: ProgressOption = True,
 ) -> None:
     """Have a teacher relabel finished collections: confidence scores written knowing each plan's outcome,
