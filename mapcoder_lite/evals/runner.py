@@ -259,7 +259,7 @@ class Runner:
         """The session's bookkeeping, counting from the problems already done among those selected."""
         selected = {p.id for p in applicable}
         tally = Tally(done=sum(1 for i in done if i in selected),
-                       passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
+                      passed=sum(1 for i, r in done.items() if i in selected and r.get("passed")))
         # Where the problems came from, and how many rows there held them (a file may repeat a row).
         origin = ({"data_source": problems.source, "rows_in_file": problems.rows(applicable)}
                   if isinstance(problems, ProblemSet) else None)
@@ -269,7 +269,7 @@ class Runner:
                        f"{', '.join(v[:8] for v in versions)}): its results mix them, and `report` says so. "
                        "For results of these prompts alone, run into a new --out.")
         bar = RunProgress(self.progress, self.console, total=len(applicable), done=tally.done,
-                        label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
+                          label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
         return _Ledger(self.dir, session, tally, bar)
 
     def _warn(self, message: str) -> None:

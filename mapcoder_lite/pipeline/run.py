@@ -491,8 +491,8 @@ class Pipeline:
                 )).manifest  # fmt: skip
                 outcome[agent] = "trained"
                 if (step := manifest["resumed_from_step"]) is not None:
-                    self.log(f"{agent}: trained, resuming a stopped training at step {step} of "
-                             f"{manifest['hyperparameters']['steps']}")
+                    self.log(f"{agent}: trained, going on from step {step} of "
+                             f"{manifest['hyperparameters']['steps']} where a stopped training left it")
             entry["agents"] = outcome
         return outcome
 

@@ -161,7 +161,7 @@ def test_finetune_trains_once_keeps_up_to_date_adapters_and_retrains_on_new_data
     write_dataset(pipeline, "coder", 4, offset=10)  # new collections changed the data
     assert pipeline.finetune()["coder"] == "trained"
     assert len(calls) == 2 and any("changed" in line for line in logged)
-    assert "coder: trained, resuming a stopped training at step 5 of 9" in logged  # said when it happens
+    assert "coder: trained, going on from step 5 of 9 where a stopped training left it" in logged
     state = json.loads((pipeline.workdir / "pipeline.json").read_text())
     assert state["stages"]["finetune"]["agents"]["coder"] == "trained"
 
