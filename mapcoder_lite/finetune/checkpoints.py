@@ -4,8 +4,9 @@ where it was: on this CPU one agent's adapter on the recipe's data takes longer 
 Every `checkpoint_minutes` Trainer saves a checkpoint (adapter, optimizer, scheduler, RNG states, its
 state) into ``OUT.checkpoints/`` beside the adapter, with the request it belongs to (settings, hashes of
 data and base model). The same request run again goes on from the newest complete checkpoint, skipping
-the batches already trained; another request starts afresh. `train` removes the folder once the adapter
-is saved.
+the batches already trained; another request meets them as an error naming what differs, unless it
+replaces the adapter anyway (`--overwrite`, the pipeline on new data) and starts afresh. `train`
+removes the folder once the adapter is saved.
 """
 
 from __future__ import annotations
