@@ -58,6 +58,14 @@ from mapcoder_lite.llm import RoleCallError
 LOG_EVERY_S = 300.0  # without a progress display, a line on where a run stands this often
 
 
+def _say(console: Any, message: str, label: str = "") -> None:
+    """A note for the user on the console (the label in yellow), or on stderr without one."""
+    if console is not None:
+        console.print(f"[yellow]{label}[/yellow]{message}" if label else f"[yellow]{message}[/yellow]")
+    else:
+        print(f"{label}{message}", file=sys.stderr, flush=True)
+
+
 class EndpointDown(EvalError):
     """The model endpoint is unreachable or misconfigured: the run stops (see the module doc)."""
 
@@ -110,10 +118,7 @@ class Interrupts:
             self.draining = True
             message = ("Ctrl-C: finishing the problems in flight and starting no new one; "
                        "Ctrl-C again stops at once (a graph run then goes on from its last finished step next time).")
-            if self.console is not None:
-                self.console.print(f"[yellow]{message}[/yellow]")
-            else:
-                print(message, file=sys.stderr, flush=True)
+            _say(self.console, message)
             return
         # Back to Python's own handler, then the signal again: KeyboardInterrupt out of the loop.
         self.loop.remove_signal_handler(signal.SIGINT)
@@ -265,18 +270,12 @@ class Runner:
                   if isinstance(problems, ProblemSet) else None)
         session = self.dir.begin_session(len(applicable), origin)
         if len(versions := prompt_versions(session.run)) > 1:
-            self._warn(f"{self.dir.path}: the prompts changed since this run began (prompts "
+            _say(self.console, f"{self.dir.path}: the prompts changed since this run began (prompts "
                        f"{', '.join(v[:8] for v in versions)}): its results mix them, and `report` says so. "
-                       "For results of these prompts alone, run into a new --out.")
+                       "For results of these prompts alone, run into a new --out.", "warning: ")
         bar = RunProgress(self.progress, self.console, total=len(applicable), done=tally.done,
                           label=f"{self.settings.dataset}/{self.settings.split} {self.settings.strategy}")
         return _Ledger(self.dir, session, tally, bar)
-
-    def _warn(self, message: str) -> None:
-        if self.console is not None:
-            self.console.print(f"[yellow]warning:[/yellow] {message}")
-        else:
-            print(f"warning: {message}", file=sys.stderr, flush=True)
 
     def _size_executor(self, loop: asyncio.AbstractEventLoop) -> ThreadPoolExecutor:
         """Sync graph nodes and model calls run in the loop's default executor, which holds
