@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mapcoder_lite.evals.rundir import RunDir
+from mapcoder_lite.evals.report import duration
+from mapcoder_lite.evals.rundir import RunDir, wall_seconds
 
 
 @dataclass
@@ -39,7 +40,7 @@ class CollectionCost:
         cost = cls(name=run.path.name, runs=len(records), total=recorded.get("problems_total"),
                    passed=sum(bool(r.get("passed")) for r in records),
                    errors=sum(r.get("error") is not None for r in records),
-                   wall_seconds=sum(float(s.get("seconds") or 0) for s in recorded.get("sessions", [])))
+                   wall_seconds=wall_seconds(recorded))
         for record in records:
             saved = run.read_trajectory(record)
             for call in (saved or {}).get("trajectory") or []:
@@ -51,10 +52,6 @@ class CollectionCost:
         return cost
 
 
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.0f} min"
-
-
 def cost_table(costs: Sequence[CollectionCost]) -> str:
     """One row per collection and a total; wall times add up only when the collections ran one after
     another (the pipeline runs a split's tracks side by side)."""
@@ -63,7 +60,7 @@ def cost_table(costs: Sequence[CollectionCost]) -> str:
     for c in costs:
         runs = f"{c.runs} of {c.total}" if c.total is not None and c.runs < c.total else str(c.runs)
         lines.append(f"| {c.name} | {runs} | {c.passed} | {c.errors} | {c.student_calls:,} | {c.teacher_calls:,} | "
-                     f"{c.completion_tokens:,} | {_hours(c.wall_seconds)} |")
+                     f"{c.completion_tokens:,} | {duration(c.wall_seconds)} |")
     if len(costs) > 1:
         lines.append(f"| all | {sum(c.runs for c in costs)} | {sum(c.passed for c in costs)} | "
                      f"{sum(c.errors for c in costs)} | "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.evals.datasets import distinct_count
-from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, RunDir, prompt_versions
+from mapcoder_lite.evals.rundir import RESULTS_FILE, RUN_FILE, RunDir, prompt_versions, wall_seconds
 from mapcoder_lite.evals.trajectories import TrajectoryStats, trajectory_stats
 from mapcoder_lite.graph.context import ROLES
 
@@ -91,7 +91,7 @@ def load_run(path: str | Path, label: str | None = None, only: set[str] | None =
         llm_calls=sum(int(r.get("llm_calls") or 0) for r in records),
         prompt_tokens=sum(int(r.get("prompt_tokens") or 0) for r in records),
         completion_tokens=sum(int(r.get("completion_tokens") or 0) for r in records),
-        wall_seconds=0.0 if only is not None else sum(float(s.get("seconds") or 0) for s in run.get("sessions", [])),
+        wall_seconds=0.0 if only is not None else wall_seconds(run),
         common_only=only is not None,
         rows_in_file=run.get("rows_in_file"),
         trajectories=trajectory_stats(run_dir.path, records, run.get("settings", {}).get("max_tokens")),
@@ -99,7 +99,8 @@ def load_run(path: str | Path, label: str | None = None, only: set[str] | None =
     )
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A wall time as the tables and charts write it: 12m29s, 1h02m03s."""
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
@@ -198,7 +199,7 @@ def rows(stats: Sequence[RunStats]) -> list[tuple[str, list[str]]]:
         ("plans dropped as copies of another", each(lambda s: s.trajectories.plans_dropped or "-")),
         ("samples passed by a plan: first program / after debugging", each(_rescues_cell)),
         ("prompts (sha256)", each(_prompts_cell)),
-        ("wall time", each(lambda s: _duration(s.wall_seconds) if s.wall_seconds else "-")),
+        ("wall time", each(lambda s: duration(s.wall_seconds) if s.wall_seconds else "-")),
         ("throughput (problems / min)", each(
             lambda s: f"{s.problems / s.wall_seconds * 60:.1f}" if s.wall_seconds else "-")),
         ("throughput (completion tokens / s)", each(
@@ -273,7 +274,7 @@ def write_chart(stats: Sequence[RunStats], path: str | Path) -> Path:
     else:
         # Labelled as the table says it (12m29s), not rounded to a minute that hides a difference.
         clock.bar_label(clock.bar(positions, minutes, 0.6, color="tab:gray"),
-                        labels=[_duration(s.wall_seconds) for s in stats])
+                        labels=[duration(s.wall_seconds) for s in stats])
         clock.set_ylim(0, max(minutes) * 1.2)
 
     for axis in (left, right, clock):
@@ -314,5 +315,5 @@ def publish(stats: Sequence[RunStats], out: Path, preface: str = "") -> str:
     return text
 
 
-__all__ = ["RESULTS_FILE", "RunStats", "finished_ids", "load_run", "markdown_table", "publish", "report", "rows",
-           "write_chart"]
+__all__ = ["RESULTS_FILE", "RunStats", "duration", "finished_ids", "load_run", "markdown_table", "publish", "report",
+           "rows", "write_chart"]

@@ -238,6 +238,11 @@ def _result_problem(record: Any) -> str | None:
     return None
 
 
+def wall_seconds(run: dict[str, Any]) -> float:
+    """The time its sessions ran, all together (run.json's own record)."""
+    return sum(float(s.get("seconds") or 0) for s in run.get("sessions", []))
+
+
 def prompt_versions(run: dict[str, Any]) -> list[str]:
     """The prompt fingerprints (`prompts_sha256`) its sessions ran with, in order, each once; sessions made
     before they were recorded are not counted (unknown, not different)."""
