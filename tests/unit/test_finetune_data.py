@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -274,3 +275,23 @@ def test_importing_trl_for_training_leaves_vllm_logging_alone() -> None:
     env["VLLM_LOGGING_LEVEL"] = "DEBUG"  # a user's own choice stays
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert shown.stdout.strip() == "DEBUG"
+
+
+def test_length_grouped_order_is_a_shuffle_of_whole_steps_replayed_from_seed_and_epoch() -> None:
+    """The order a resumed training replays: the same for the same seed and epoch, another each epoch,
+    every example once per epoch, and micro-batches of near-equal lengths (the padding it saves)."""
+    pytest.importorskip("transformers")
+    lengths = [(i * 37) % 900 + 50 for i in range(160)]
+    sampler = train_module.length_grouped_sampler(lengths, 16, seed=42)
+    first = list(sampler)
+    assert sorted(first) == list(range(160)) and list(sampler) == first
+    assert list(train_module.length_grouped_sampler(lengths, 16, seed=42)) == first
+    sampler.set_epoch(1)
+    assert sorted(second := list(sampler)) == list(range(160)) and second != first
+
+    def computed(order: list[int]) -> int:  # tokens a micro-batch of 4 computes: padded to its longest
+        return sum(4 * max(lengths[i] for i in order[j:j + 4]) for j in range(0, len(order), 4))
+
+    shuffled = list(range(160))
+    random.Random(0).shuffle(shuffled)
+    assert computed(first) < 1.1 * sum(lengths) < 1.3 * sum(lengths) < computed(shuffled)

@@ -83,12 +83,12 @@ def test_the_flags_and_keys_users_have_keep_their_names() -> None:
     """Scripts and config files name these; a renamed field would break them."""
     flags = [option.opts[0] for option in finetune_options().values()]
     assert flags == ["--agent", "--data", "--base-model", "--out", "--validation", "--backend", "--rank", "--alpha",
-                     "--modules", "--epochs", "--batch", "--micro-batch", "--lr", "--max-steps", "--max-length",
-                     "--gradient-checkpointing", "--seed", "--checkpoint-minutes", "--dtype", "--language",
-                     "--overwrite"]
-    assert PIPELINE_FIELDS == ["backend", "rank", "alpha", "modules", "epochs", "batch", "micro_batch", "lr",
-                               "max_steps", "max_length", "gradient_checkpointing", "seed", "checkpoint_minutes",
-                               "dtype"]
+                     "--modules", "--epochs", "--batch", "--micro-batch", "--group-by-length", "--lr", "--max-steps",
+                     "--max-length", "--gradient-checkpointing", "--seed", "--checkpoint-minutes", "--dtype",
+                     "--language", "--overwrite"]
+    assert PIPELINE_FIELDS == ["backend", "rank", "alpha", "modules", "epochs", "batch", "micro_batch",
+                               "group_by_length", "lr", "max_steps", "max_length", "gradient_checkpointing", "seed",
+                               "checkpoint_minutes", "dtype"]
 
 
 @pytest.mark.parametrize(("table", "message"), [
