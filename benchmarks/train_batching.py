@@ -35,7 +35,10 @@ def computed_tokens(lengths: list[int], order: list[int], micro: int) -> int:
                for j in range(0, len(order), micro))  # fmt: skip
 
 
-def padding_rows(data: Path, model: Path, micro: int, batch: int) -> list[tuple[str, int, int, float, float]]:
+Row = tuple[str, int, int, float, float]  # agent, examples, real tokens, random and grouped ratios
+
+
+def padding_rows(data: Path, model: Path, micro: int, batch: int, max_length: int) -> list[Row]:
     import torch
     from transformers import AutoTokenizer
     from transformers.trainer_pt_utils import get_length_grouped_indices
@@ -47,7 +50,7 @@ def padding_rows(data: Path, model: Path, micro: int, batch: int) -> list[tuple[
         if not path.is_file():
             continue
         examples = [json.loads(line) for line in path.open()]
-        lengths = [len(row["input_ids"]) for e in examples if (row := tokenize_example(tokenizer, e, 2048))]
+        lengths = [len(row["input_ids"]) for e in examples if (row := tokenize_example(tokenizer, e, max_length))]
         seeds = [torch.Generator().manual_seed(seed) for seed in range(SEEDS)]
         drawn = sum(computed_tokens(lengths, torch.randperm(len(lengths), generator=g).tolist(), micro)
                     for g in seeds) / SEEDS  # fmt: skip
@@ -80,7 +83,7 @@ def main() -> None:
         parser.error(f"{args.data}: no such folder; give the folder `extract --out` wrote")
     model = prepare_model(args.model)
     defaults = TrainConfig(agent="coder", data="", base_model=model)
-    rows = padding_rows(args.data, model, defaults.micro_batch, defaults.batch)
+    rows = padding_rows(args.data, model, defaults.micro_batch, defaults.batch, defaults.max_length)
     print(f"tokens computed per epoch / real tokens (micro-batch {defaults.micro_batch}, batch {defaults.batch}, "
           f"{SEEDS} seeds)\n")
     print("| agent | examples | real tokens | random | grouped by length |\n| --- | ---: | ---: | ---: | ---: |")
