@@ -24,7 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mapcoder_lite.finetune.train import AGENTS, TrainConfig, tokenize_example, train  # noqa: E402
+from mapcoder_lite.finetune.train import (  # noqa: E402
+    AGENTS,
+    TrainConfig,
+    length_grouped_sampler,
+    tokenize_example,
+    train,
+)
 from mapcoder_lite.serving.models import DEFAULT_MODEL, prepare_model  # noqa: E402
 
 SEEDS = 10
@@ -41,7 +47,6 @@ Row = tuple[str, int, int, float, float]  # agent, examples, real tokens, random
 def padding_rows(data: Path, model: Path, micro: int, batch: int, max_length: int) -> list[Row]:
     import torch
     from transformers import AutoTokenizer
-    from transformers.trainer_pt_utils import get_length_grouped_indices
 
     tokenizer = AutoTokenizer.from_pretrained(str(model))
     rows = []
@@ -51,13 +56,11 @@ def padding_rows(data: Path, model: Path, micro: int, batch: int, max_length: in
             continue
         examples = [json.loads(line) for line in path.open()]
         lengths = [len(row["input_ids"]) for e in examples if (row := tokenize_example(tokenizer, e, max_length))]
-        seeds = [torch.Generator().manual_seed(seed) for seed in range(SEEDS)]
-        drawn = sum(computed_tokens(lengths, torch.randperm(len(lengths), generator=g).tolist(), micro)
-                    for g in seeds) / SEEDS  # fmt: skip
-        seeds = [torch.Generator().manual_seed(seed) for seed in range(SEEDS)]
-        # The Trainer groups within mega-batches of whole optimizer steps (batch = micro x accumulation).
-        grouped = sum(computed_tokens(lengths, get_length_grouped_indices(lengths, batch, generator=g), micro)
-                      for g in seeds) / SEEDS  # fmt: skip
+        drawn = sum(computed_tokens(lengths, torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed))
+                                    .tolist(), micro) for seed in range(SEEDS)) / SEEDS  # fmt: skip
+        # The order training uses: groups of whole optimizer steps (batch = micro x accumulation).
+        grouped = sum(computed_tokens(lengths, list(length_grouped_sampler(lengths, batch, seed)), micro)
+                      for seed in range(SEEDS)) / SEEDS  # fmt: skip
         real = sum(lengths)
         rows.append((agent, len(lengths), real, drawn / real, grouped / real))
     return rows
