@@ -24,13 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mapcoder_lite.finetune.train import (  # noqa: E402
-    AGENTS,
-    TrainConfig,
-    length_grouped_sampler,
-    tokenize_example,
-    train,
-)
+from mapcoder_lite.finetune.batching import length_grouped_sampler  # noqa: E402
+from mapcoder_lite.finetune.train import AGENTS, TrainConfig, tokenize_example, train  # noqa: E402
 from mapcoder_lite.serving.models import DEFAULT_MODEL, prepare_model  # noqa: E402
 
 SEEDS = 10

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from mapcoder_lite.finetune import checkpoints
+from mapcoder_lite.finetune.batching import length_grouped_sampler
 from mapcoder_lite.finetune.manifest import (
     MANIFEST_FORMAT,
     base_model_files,
@@ -442,31 +443,6 @@ def _trainer_class(SFTTrainer: Any) -> Any:
             return length_grouped_sampler([len(ids) for ids in dataset["input_ids"]], step, seed)
 
     return AnswerOnlySFTTrainer
-
-
-def length_grouped_sampler(lengths: list[int], step: int, seed: int) -> Any:
-    """Transformers' length-grouped order (shuffled groups of whole optimizer steps, each sorted by
-    length), drawn from `seed` and the epoch: Transformers' own sampler draws from the global random
-    state, which a resumed training restores only after the epoch's order is drawn, so it went on
-    with other batches than the run it resumed."""
-    import torch
-    from transformers.trainer_pt_utils import get_length_grouped_indices
-
-    class EpochSeededLengthGroupedSampler(torch.utils.data.Sampler):
-        def __init__(self) -> None:
-            self.epoch = 0
-
-        def set_epoch(self, epoch: int) -> None:  # the Trainer calls it at the start of each epoch
-            self.epoch = epoch
-
-        def __len__(self) -> int:
-            return len(lengths)
-
-        def __iter__(self) -> Any:
-            generator = torch.Generator().manual_seed(seed + self.epoch)
-            return iter(get_length_grouped_indices(lengths, step, generator=generator))
-
-    return EpochSeededLengthGroupedSampler()
 
 
 def _tokenize_all(tokenizer: Any, examples: list[dict[str, Any]], max_length: int) -> tuple[list[dict], int]:

@@ -17,6 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from mapcoder_lite.finetune import train as train_module
+from mapcoder_lite.finetune.batching import length_grouped_sampler
 from mapcoder_lite.finetune.cli import _modules, finetune_command
 from mapcoder_lite.finetune.manifest import base_model_hash, read_manifest, sha256_file, write_manifest
 from mapcoder_lite.finetune.train import (
@@ -282,10 +283,10 @@ def test_length_grouped_order_is_a_shuffle_of_whole_steps_replayed_from_seed_and
     every example once per epoch, and micro-batches of near-equal lengths (the padding it saves)."""
     pytest.importorskip("transformers")
     lengths = [(i * 37) % 900 + 50 for i in range(160)]
-    sampler = train_module.length_grouped_sampler(lengths, 16, seed=42)
+    sampler = length_grouped_sampler(lengths, 16, seed=42)
     first = list(sampler)
     assert sorted(first) == list(range(160)) and list(sampler) == first
-    assert list(train_module.length_grouped_sampler(lengths, 16, seed=42)) == first
+    assert list(length_grouped_sampler(lengths, 16, seed=42)) == first
     sampler.set_epoch(1)
     assert sorted(second := list(sampler)) == list(range(160)) and second != first
 
