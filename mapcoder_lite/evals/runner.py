@@ -441,13 +441,15 @@ def progress_bar(console: Any = None) -> Any:
 
 class RunProgress:
     """One run's line in a progress display: its own (enabled=True), a shared one (a rich Progress
-    passed in, started and stopped by its owner), or none (False). Without a display but with a console
-    (`--no-progress`, output to a log file) a plain line says where the run stands every LOG_EVERY_S."""
+    passed in, started and stopped by its owner), or none (False). Without a display (`--no-progress`,
+    output to a log file, a script run in the background) a plain line says where the run stands every
+    LOG_EVERY_S, on the console or else on stderr: a run of hours must not be silent in its log."""
 
     def __init__(self, enabled: Any, console: Any, *, total: int, done: int, label: str) -> None:
         self.bar: Any = None
         self.owned = isinstance(enabled, bool)
-        self.console = console if enabled is False else None
+        self.logs = enabled is False
+        self.console = console
         self.label, self.total = label, total
         self.logged = time.monotonic()
         if enabled is False:
@@ -457,9 +459,12 @@ class RunProgress:
 
     def update(self, tally: Tally, seconds: float) -> None:
         if self.bar is None:
-            if self.console is not None and time.monotonic() - self.logged >= LOG_EVERY_S:
+            if self.logs and time.monotonic() - self.logged >= LOG_EVERY_S:
                 self.logged = time.monotonic()
-                self.console.print(self.line(tally, seconds))
+                if self.console is not None:
+                    self.console.print(self.line(tally, seconds))
+                else:
+                    print(self.line(tally, seconds), file=sys.stderr, flush=True)
             return
         rate = f"{tally.passed / tally.done:.1%}" if tally.done else "-"
         tps = f"{tally.completion_tokens / seconds:.0f}" if seconds > 0 else "0"

@@ -214,6 +214,18 @@ def test_without_a_progress_bar_a_console_gets_a_line_on_where_the_run_stands(
     assert lines[1].endswith("toy/test direct: 2/2 done, 2 passed (100.0%); 2 this session in 0 min")
 
 
+def test_without_a_progress_bar_or_a_console_the_line_goes_to_stderr(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A script that calls the runner in the background (benchmarks/levers.py) still logs where it stands."""
+    from mapcoder_lite.evals import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "LOG_EVERY_S", 0.0)
+    run(tmp_path, make_strategy("direct", scripted(coder=solution)), toy_problems(2), concurrency=1)
+    logged = capsys.readouterr().err.splitlines()
+    assert len(logged) == 2
+    assert logged[1].endswith("toy/test direct: 2/2 done, 2 passed (100.0%); 2 this session in 0 min")
+
+
 def test_endpoint_down_stops_the_run_and_a_rerun_finishes_without_repeats(tmp_path: Path) -> None:
     calls = {"n": 0}
 
