@@ -312,13 +312,15 @@ async def collect_problems(
     samples: int | None = None,
     temperature: float | None = None,
     retry_errors: bool = False,
+    limiter: asyncio.Semaphore | None = None,
 ) -> CollectSummary:
     """Collect one track over `problems` into out_dir (resuming what is there; with `retry_errors`, the
     runs recorded with an error, such as a problem timeout, run again), then extract.
 
     A sampled track makes `samples` runs of each problem (default SELF_SAMPLES) at `temperature`, else the
     context's when above 0, else SELF_TEMPERATURE (`self_temperature`; 0 is refused). A test split is
-    refused before any model call.
+    refused before any model call. A `limiter` shared by collections run side by side caps the problems
+    in flight across them all (`concurrency` still caps this one).
     """
     from mapcoder_lite.finetune.data import extract as extract_datasets
 
@@ -331,7 +333,7 @@ async def collect_problems(
     out = Path(out_dir) if out_dir is not None else default_collect_dir(track, dataset, split)
     runner = Runner(out, make_track_strategy(track, chat_models), settings, context, concurrency=concurrency,
                     problem_timeout_s=problem_timeout_s, progress=progress, console=console, on_result=on_result,
-                    ctrl_c_drains=ctrl_c_drains, retry_errors=retry_errors)
+                    ctrl_c_drains=ctrl_c_drains, retry_errors=retry_errors, limiter=limiter)
     run = await runner.run(runs)
     datasets: dict[str, dict[str, Any]] = {}
     if extract:

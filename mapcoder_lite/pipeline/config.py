@@ -109,7 +109,7 @@ class CollectConfig:
     # on the teacher server): "confidence" (scores written knowing each plan's outcome), "debugger" (fixes
     # of the failing programs written seeing the reference solution). Empty: no pass.
     relabel: list[str] = field(default_factory=list)
-    concurrency: int = 8
+    concurrency: int = 8  # problems in flight across every track and split (and in the relabel pass)
     problem_timeout_s: float | None = 1800.0  # 0: no limit
     retry_errors: bool = False  # run again the runs recorded with an error (timeouts, a lost server)
     validation_fraction: float = VALIDATION_FRACTION

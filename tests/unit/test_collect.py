@@ -367,3 +367,32 @@ def test_cli_collect_rejects_bad_options_before_running(tmp_path: Path, monkeypa
         result = CliRunner().invoke(cli(), ["collect", *options, *split, *data])
         assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_collections_side_by_side_share_one_limit_on_the_problems_in_flight(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    lock, flight = threading.Lock(), {"now": 0, "most": 0}
+
+    def slow(prompt: str) -> str:
+        with lock:
+            flight["now"] += 1
+            flight["most"] = max(flight["most"], flight["now"])
+        time.sleep(0.3)  # long enough that calls overlap on a loaded machine too
+        with lock:
+            flight["now"] -= 1
+        return solution(prompt)
+
+    models = scripted(**base_scripts(retriever=slow))
+    context = replace(TEACHER, retriever_model=None, retriever_base_url=None)
+
+    async def both() -> list[Any]:
+        limiter = asyncio.Semaphore(2)  # what the pipeline's collect stage shares across tracks and splits
+        return await asyncio.gather(*(
+            collect_problems("traj_ret", toy(4), dataset="toy", split="train", context=context,
+                             out_dir=tmp_path / name, chat_models=models, progress=False, concurrency=4,
+                             extract=False, limiter=limiter) for name in ("a", "b")))
+
+    assert [summary.run.done for summary in asyncio.run(both())] == [4, 4]
+    assert flight["most"] == 2  # two collections of concurrency 4 would allow 8
