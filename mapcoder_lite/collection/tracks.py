@@ -27,6 +27,7 @@ Collections are for training problems: a test split is refused before any model 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -312,7 +313,7 @@ async def collect_problems(
     samples: int | None = None,
     temperature: float | None = None,
     retry_errors: bool = False,
-    limiter: asyncio.Semaphore | None = None,
+    limiter: contextlib.AbstractAsyncContextManager[Any] | None = None,
 ) -> CollectSummary:
     """Collect one track over `problems` into out_dir (resuming what is there; with `retry_errors`, the
     runs recorded with an error, such as a problem timeout, run again), then extract.

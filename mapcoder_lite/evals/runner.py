@@ -175,7 +175,7 @@ class Runner:
         stop_early: bool = True,
         progress: Any = True,  # True: its own bar; a rich Progress: a line in it; False: none
         retry_errors: bool = False,
-        limiter: asyncio.Semaphore | None = None,
+        limiter: contextlib.AbstractAsyncContextManager[Any] | None = None,
         console: Any = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
         ctrl_c_drains: bool = False,
@@ -194,7 +194,8 @@ class Runner:
         self.on_result = on_result
         # Problems recorded with an error (a timeout, an endpoint that went away) run again on resume.
         self.retry_errors = retry_errors
-        # Shared by runs gathered together, it bounds their problems in flight as one budget.
+        # Shared by runs gathered together (a semaphore, or a slot of `slots.InOrder`), it bounds their
+        # problems in flight as one budget.
         self.limiter = limiter
         self.limits = scoring_limits(context.test_timeout_s, context.memory_mb)
         # Only where the caller owns the event loop (the CLI commands, the pipeline): a library user's

@@ -40,6 +40,7 @@ from mapcoder_lite.collection.tracks import (
 )
 from mapcoder_lite.evals.datasets import dataset_spec, load_problems
 from mapcoder_lite.evals.rundir import RunDir, RunSettings, collect_dir_name
+from mapcoder_lite.evals.slots import InOrder
 from mapcoder_lite.files import MANIFEST_FILE, write_atomic
 from mapcoder_lite.finetune.manifest import sha256_file
 from mapcoder_lite.graph.context import LEVERS, ROLES, Context
@@ -385,16 +386,17 @@ class Pipeline:
             # The tracks run side by side (one track's teacher calls overlap another's student calls),
             # `concurrency` problems in flight in all: four collections of 16 each kept ~70 requests
             # running on the 2-core student server, each at under 2 tokens/s, for the same total
-            # throughput as 16 and answers that outlast the request timeout.
-            limiter = asyncio.Semaphore(cc.concurrency)
+            # throughput as 16 and answers that outlast the request timeout. In order, so that they
+            # finish one after another.
+            slots = InOrder(cc.concurrency)
             return await asyncio.gather(*(
                 collect_problems(track, problems, dataset=dataset_spec(cc.dataset).name, split=split,
                                  context=self.track_context(track, student_url, teacher_url),
                                  out_dir=self.collect_dir(track, split), concurrency=cc.concurrency,
                                  problem_timeout_s=cc.problem_timeout_s, progress=bar, console=self.console,
                                  extract=False, ctrl_c_drains=True, samples=cc.samples(track),
-                                 retry_errors=cc.retry_errors, limiter=limiter)
-                for track, split, problems in todo))
+                                 retry_errors=cc.retry_errors, limiter=slots.slot(rank))
+                for rank, (track, split, problems) in enumerate(todo)))
 
         with self._progress() as bar:
             summaries = asyncio.run(run_all(bar))
@@ -569,15 +571,16 @@ class Pipeline:
                 stack.enter_context(self._servers(*servers))
                 runners = []
                 bar = stack.enter_context(self._progress())
-                # Every run at once, but `concurrency` problems in flight in all: a run's slow tail
-                # overlaps the others' work without flooding the server (retriever answers queued
-                # behind ~100 others passed the 600 s request timeout when each run had its own budget).
-                limiter = asyncio.Semaphore(ec.concurrency)
-                for run, problems, chosen, context, settings, missing in todo:
+                # Every run at once, but `concurrency` problems in flight in all (retriever answers
+                # queued behind ~100 others passed the 600 s request timeout when each run had its own
+                # budget), handed out in the config's order: the runs finish one after another, each
+                # one's slow tail overlapping the next, so a stopped stage leaves complete runs.
+                slots = InOrder(ec.concurrency)
+                for rank, (run, problems, chosen, context, settings, missing) in enumerate(todo):
                     runners.append((Runner(self.run_dir(run), chosen, settings, context,
                                            concurrency=ec.concurrency, problem_timeout_s=ec.problem_timeout_s,
                                            progress=bar, console=self.console, retry_errors=ec.retry_errors,
-                                           limiter=limiter, ctrl_c_drains=True), problems))
+                                           limiter=slots.slot(rank), ctrl_c_drains=True), problems))
                     self.log(f"eval {run.folder}: {missing} of {len(problems)} problems to run")
 
                 async def run_all() -> list[Any]:
