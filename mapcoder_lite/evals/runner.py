@@ -431,13 +431,30 @@ class Tally:
 def progress_bar(console: Any = None) -> Any:
     """The runner's rich Progress (done / total, pass rate so far, tokens per second); runs gathered on
     one loop share one, each as a line of its own, since rich shows one live display at a time."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    # The time left is estimated over the last 10 minutes: a graph run finishes a problem every few
+    # seconds to minutes here, too seldom for rich's default 30-second window.
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("pass@1 {task.fields[rate]}"), TextColumn("{task.fields[tps]} tok/s"),
-        TimeElapsedColumn(), console=console,
+        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console,
+        speed_estimate_period=600,
     )
+
+
+def _time_left(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    return f"about {minutes} min" if minutes < 60 else f"about {minutes // 60} h {minutes % 60:02d} min"
 
 
 class RunProgress:
@@ -475,8 +492,11 @@ class RunProgress:
         """Where the run stands, as one plain line."""
         rate = f" ({tally.passed / tally.done:.1%})" if tally.done else ""
         errors = f", {tally.errors} errors" if tally.errors else ""
+        left = ""
+        if tally.new > 0 and tally.done < self.total:
+            left = f"; {_time_left((self.total - tally.done) * seconds / tally.new)} left at this pace"
         return (f"{time.strftime('%H:%M:%S')} {self.label}: {tally.done}/{self.total} done, {tally.passed} "
-                f"passed{rate}{errors}; {tally.new} this session in {seconds / 60:.0f} min")
+                f"passed{rate}{errors}; {tally.new} this session in {seconds / 60:.0f} min{left}")
 
     def __enter__(self) -> RunProgress:
         if self.bar is not None and self.owned:

@@ -237,7 +237,22 @@ def test_without_a_progress_bar_a_console_gets_a_line_on_where_the_run_stands(
         console=Console(file=log, width=200))
     lines = log.getvalue().splitlines()
     assert len(lines) == 2
+    assert lines[0].endswith("toy/test direct: 1/2 done, 1 passed (100.0%); 1 this session in 0 min; "
+                             "under a minute left at this pace")
     assert lines[1].endswith("toy/test direct: 2/2 done, 2 passed (100.0%); 2 this session in 0 min")
+
+
+def test_the_time_left_is_the_problems_left_at_this_sessions_pace() -> None:
+    from mapcoder_lite.evals.runner import RunProgress, Tally
+
+    progress = RunProgress(False, None, total=100, done=40, label="mbpp/train traj_self")
+    tally = Tally(done=40, passed=10, new=10)
+    assert progress.line(tally, seconds=600).endswith("; 10 this session in 10 min; about 1 h 00 min left at this pace")
+    tally.done, tally.new = 90, 60
+    assert progress.line(tally, seconds=3600).endswith("; about 10 min left at this pace")
+    tally.done, tally.new = 70, 10
+    assert progress.line(tally, seconds=3000).endswith("; about 2 h 30 min left at this pace")
+    assert "left" not in progress.line(Tally(done=40, new=0), seconds=60)  # no pace yet
 
 
 def test_without_a_progress_bar_or_a_console_the_line_goes_to_stderr(
