@@ -84,3 +84,23 @@ class ScriptedAgentModel(BaseChatModel):
     ) -> ChatResult:
         self._seen.append(list(messages))
         return ChatResult(generations=[ChatGeneration(message=self.script(list(messages)))])
+
+
+class InFlight:
+    """Wraps a script so that each answer takes `seconds` and counts the most answers in flight at once."""
+
+    def __init__(self, script: Callable[[str], str], seconds: float = 0.3) -> None:
+        self.script, self.seconds = script, seconds
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, prompt: str) -> str:
+        import time
+
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.seconds)  # long enough that calls overlap on a loaded machine too
+        with self._lock:
+            self.now -= 1
+        return self.script(prompt)

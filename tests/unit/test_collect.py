@@ -28,7 +28,7 @@ from mapcoder_lite.finetune.data import (
 from mapcoder_lite.graph import Context
 from mapcoder_lite.graph.context import PAPER_T
 from mapcoder_lite.prompts import retriever as retriever_prompt
-from tests.scripted import scripted
+from tests.scripted import InFlight, scripted
 from tests.servers import free_port
 from tests.toy_collection import (
     REFERENCE,
@@ -370,20 +370,7 @@ def test_cli_collect_rejects_bad_options_before_running(tmp_path: Path, monkeypa
 
 
 def test_collections_side_by_side_share_one_limit_on_the_problems_in_flight(tmp_path: Path) -> None:
-    import threading
-    import time
-
-    lock, flight = threading.Lock(), {"now": 0, "most": 0}
-
-    def slow(prompt: str) -> str:
-        with lock:
-            flight["now"] += 1
-            flight["most"] = max(flight["most"], flight["now"])
-        time.sleep(0.3)  # long enough that calls overlap on a loaded machine too
-        with lock:
-            flight["now"] -= 1
-        return solution(prompt)
-
+    slow = InFlight(solution)
     models = scripted(**base_scripts(retriever=slow))
     context = replace(TEACHER, retriever_model=None, retriever_base_url=None)
 
@@ -395,4 +382,4 @@ def test_collections_side_by_side_share_one_limit_on_the_problems_in_flight(tmp_
                              extract=False, limiter=limiter) for name in ("a", "b")))
 
     assert [summary.run.done for summary in asyncio.run(both())] == [4, 4]
-    assert flight["most"] == 2  # two collections of concurrency 4 would allow 8
+    assert slow.most == 2  # two collections of concurrency 4 would allow 8

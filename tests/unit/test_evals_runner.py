@@ -33,7 +33,7 @@ from mapcoder_lite.evals.strategies import Strategy
 from mapcoder_lite.graph import Context
 from mapcoder_lite.graph.context import LEVERS
 from mapcoder_lite.llm import RoleCallError
-from tests.scripted import scripted
+from tests.scripted import InFlight, scripted
 from tests.servers import free_port
 
 CONTEXT = Context(test_timeout_s=5.0, k=1, t=1).paper_graph()  # the paper's graph
@@ -120,19 +120,7 @@ def test_runs_gathered_on_one_loop_share_a_progress_display_and_add_up_threads(t
 
 
 def test_a_shared_limiter_bounds_the_problems_in_flight_across_gathered_runs(tmp_path: Path) -> None:
-    import threading
-
-    lock, flight = threading.Lock(), {"now": 0, "most": 0}
-
-    def slow(prompt: str) -> str:
-        with lock:
-            flight["now"] += 1
-            flight["most"] = max(flight["most"], flight["now"])
-        time.sleep(0.3)  # long enough that two calls overlap on a loaded machine too
-        with lock:
-            flight["now"] -= 1
-        return solution(prompt)
-
+    slow = InFlight(solution)
     strategy = make_strategy("direct", scripted(coder=slow))
     settings = RunSettings.make("toy", "test", strategy, CONTEXT)
 
@@ -143,7 +131,7 @@ def test_a_shared_limiter_bounds_the_problems_in_flight_across_gathered_runs(tmp
         return await asyncio.gather(*(r.run(toy_problems(4)) for r in runners))
 
     assert [s.passed for s in asyncio.run(both())] == [4, 4]
-    assert flight["most"] == 2  # 2 x concurrency 4 would allow 8
+    assert slow.most == 2  # 2 x concurrency 4 would allow 8
 
 
 
