@@ -3,8 +3,10 @@
 A plain semaphore shared by N runs wakes its waiters first come, first served, so every run advances
 at once and all of them finish near the end together: a long evaluation stopped halfway holds N
 half-done runs and no complete one to publish. `InOrder` gives a free slot to the waiting problem of
-the earliest run, so the runs finish one after another, each run's slow tail overlapping the next
-run's start, with the same number of problems in flight.
+the earliest run, so the runs finish largely one after another, each run's slow tail overlapping the
+next run's start, with the same number of problems in flight. Not strictly: a worker releases its slot
+before it asks for the next one, so when the earliest run has no waiter of its own at that moment, the
+slot goes to a later run (with each run's concurrency equal to the slots, about one of them).
 
     slots = InOrder(16)
     runners = [Runner(..., limiter=slots.slot(rank)) for rank, ... in enumerate(runs)]

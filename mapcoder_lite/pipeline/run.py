@@ -573,7 +573,7 @@ class Pipeline:
                 bar = stack.enter_context(self._progress())
                 # Every run at once, but `concurrency` problems in flight in all (retriever answers
                 # queued behind ~100 others passed the 600 s request timeout when each run had its own
-                # budget), handed out in the config's order: the runs finish one after another, each
+                # budget), handed out in the config's order: the runs finish largely in turn, each
                 # one's slow tail overlapping the next, so a stopped stage leaves complete runs.
                 slots = InOrder(ec.concurrency)
                 for rank, (run, problems, chosen, context, settings, missing) in enumerate(todo):
