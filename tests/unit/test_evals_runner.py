@@ -134,18 +134,11 @@ def test_a_shared_limiter_bounds_the_problems_in_flight_across_gathered_runs(tmp
     assert slow.most == 2  # 2 x concurrency 4 would allow 8
 
 
-
 def test_runs_sharing_in_order_slots_start_the_earlier_runs_problems_first(tmp_path: Path) -> None:
     from mapcoder_lite.evals.slots import InOrder
 
-    started: list[str] = []
-
-    def slow(prompt: str) -> str:
-        started.append(prompt)
-        time.sleep(0.05)
-        return solution(prompt)
-
-    strategy = make_strategy("direct", scripted(coder=slow))
+    models = scripted(coder=InFlight(solution, seconds=0.05))  # the model records prompts as they come
+    strategy = make_strategy("direct", models)
     settings = RunSettings.make("toy", "test", strategy, CONTEXT)
     # More problems than workers: a worker of the first run asks for a slot again after the second run's
     # workers queued, and a first-come-first-served semaphore would serve those first.
@@ -158,7 +151,9 @@ def test_runs_sharing_in_order_slots_start_the_earlier_runs_problems_first(tmp_p
         return await asyncio.gather(runners[0].run(first), runners[1].run(second))
 
     assert [s.passed for s in asyncio.run(both())] == [6, 4]
-    assert sorted(marks(started)[:6]) == [0, 1, 2, 3, 4, 5]  # the first run's problems, all of them first
+    # The first run's problems, all of them first.
+    assert sorted(marks(models["coder"].prompts)[:6]) == [0, 1, 2, 3, 4, 5]
+
 
 def test_retry_errors_runs_only_the_problems_recorded_with_an_error_again(tmp_path: Path) -> None:
     flaky = {"n": 0}

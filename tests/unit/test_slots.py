@@ -47,4 +47,3 @@ def test_a_cancelled_waiter_loses_no_slot_and_a_size_below_one_is_refused() -> N
     assert asyncio.run(scenario()) == 3
     with pytest.raises(ValueError, match="at least 1"):
         InOrder(0)
-
